@@ -1,0 +1,212 @@
+//! Actions on Docker: image, network, volumes and containers, through the Engine API.
+
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListNetworksOptions, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+
+use super::ActError;
+use crate::blueprint::{self, PRIVATE_CONF_DIR, PRIVATE_CONF_FILE};
+use crate::context::Context;
+use crate::docker::{image, message_of, status_of, DockerError};
+use crate::spec::Subnet;
+
+pub(super) async fn prepare_image(ctx: &Context) -> Result<(), ActError> {
+    image::prepare(&ctx.docker, &ctx.spec.image).await?;
+    ctx.mark_pulled();
+    Ok(())
+}
+
+/// Fails with the name of any existing network whose subnet overlaps ours: Docker's own
+/// message ("Pool overlaps …") does not say which.
+async fn check_overlap(ctx: &Context) -> Result<(), DockerError> {
+    let wanted = ctx.spec.network.subnet;
+    let networks = ctx
+        .docker
+        .list_networks(None::<ListNetworksOptions>)
+        .await
+        .map_err(DockerError::api("list networks"))?;
+    for net in networks {
+        let name = net.name.unwrap_or_default();
+        if name == ctx.spec.network.name {
+            continue;
+        }
+        let configs = net.ipam.and_then(|i| i.config).unwrap_or_default();
+        for subnet in configs.into_iter().filter_map(|c| c.subnet) {
+            if subnet.parse::<Subnet>().is_ok_and(|s| s.overlaps(&wanted)) {
+                return Err(DockerError::SubnetOverlap {
+                    subnet: wanted.to_string(),
+                    other: name,
+                    other_subnet: subnet,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn create_network(ctx: &Context) -> Result<(), ActError> {
+    check_overlap(ctx).await?;
+    let net = &ctx.spec.network;
+    let request = NetworkCreateRequest {
+        name: net.name.clone(),
+        driver: Some("bridge".into()),
+        ipam: Some(Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(net.subnet.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        labels: Some(blueprint::network_labels(&ctx.spec)),
+        ..Default::default()
+    };
+    match ctx.docker.create_network(request).await {
+        Ok(_) => Ok(()),
+        Err(e) if status_of(&e) == Some(409) => Ok(()),
+        Err(e) if message_of(&e).contains("overlaps") => Err(DockerError::SubnetOverlap {
+            subnet: net.subnet.to_string(),
+            other: "(unnamed)".into(),
+            other_subnet: message_of(&e),
+        }
+        .into()),
+        Err(e) => Err(DockerError::api(format!("create network {}", net.name))(e).into()),
+    }
+}
+
+pub(super) async fn create_volume(ctx: &Context, node: &str) -> Result<(), ActError> {
+    let Some(spec) = ctx.spec.node(node) else {
+        return Ok(());
+    };
+    let name = ctx.spec.volume_name(spec);
+    let request = VolumeCreateRequest {
+        name: Some(name.clone()),
+        labels: Some(blueprint::volume_labels(&ctx.spec, spec)),
+        ..Default::default()
+    };
+    ctx.docker
+        .create_volume(request)
+        .await
+        .map_err(DockerError::api(format!("create volume {name}")))?;
+    Ok(())
+}
+
+/// The private config as a tar for the archive API: `redis-keeper/keeper.conf`, owned by the
+/// uid Redis runs as (999 in the official and the host-built image), mode 0600.
+fn private_conf_tar(password: Option<&str>) -> Result<Vec<u8>, std::io::Error> {
+    let dir = PRIVATE_CONF_DIR.trim_start_matches("/etc/");
+    let conf = blueprint::private_conf(password);
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_size(0);
+    header.set_mode(0o700);
+    header.set_uid(999);
+    header.set_gid(999);
+    header.set_cksum();
+    tar.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(conf.len() as u64);
+    header.set_mode(0o600);
+    header.set_uid(999);
+    header.set_gid(999);
+    header.set_cksum();
+    tar.append_data(
+        &mut header,
+        format!("{dir}/{PRIVATE_CONF_FILE}"),
+        conf.as_bytes(),
+    )?;
+    tar.into_inner()
+}
+
+pub(super) async fn create_container(
+    ctx: &Context,
+    node: &str,
+    image: &str,
+) -> Result<(), ActError> {
+    let Some(spec) = ctx.spec.node(node) else {
+        return Ok(());
+    };
+    let name = ctx.spec.container_name(spec);
+    let body = blueprint::container_body(&ctx.spec, spec, image);
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    match ctx.docker.create_container(Some(options), body).await {
+        Ok(_) => {}
+        // Created by an earlier run that stopped half-way: finish the job.
+        Err(e) if status_of(&e) == Some(409) => {}
+        Err(e) => return Err(DockerError::api(format!("create container {name}"))(e).into()),
+    }
+    let tar = private_conf_tar(ctx.password.as_ref().map(|p| p.expose())).map_err(|e| {
+        DockerError::api(format!("pack the config of {name}"))(bollard::errors::Error::IOError {
+            err: e,
+        })
+    })?;
+    let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
+    ctx.docker
+        .upload_to_container(&name, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(DockerError::api(format!(
+            "write the private config into {name}"
+        )))?;
+    if let Err(e) = start(ctx, node, &name).await {
+        if e.is_permanent() {
+            // Leave nothing half-made behind a setup error; the next run starts clean.
+            let _ = remove_container(ctx, &name).await;
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+pub(super) async fn start(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {
+    let Err(e) = ctx.docker.start_container(container, None).await else {
+        return Ok(());
+    };
+    if status_of(&e) == Some(304) {
+        return Ok(());
+    }
+    let message = message_of(&e);
+    let spec = ctx.spec.node(node);
+    let host_port = spec.and_then(|n| n.host_port);
+    let lower = message.to_lowercase();
+    if let Some(port) =
+        host_port.filter(|_| lower.contains("port is already allocated") || lower.contains("bind"))
+    {
+        return Err(DockerError::PortTaken {
+            node: node.to_string(),
+            port,
+        }
+        .into());
+    }
+    if lower.contains("address already in use") {
+        return Err(DockerError::AddressInUse {
+            node: node.to_string(),
+            ip: spec.map(|n| n.ip.to_string()).unwrap_or_default(),
+            network: ctx.spec.network.name.clone(),
+        }
+        .into());
+    }
+    Err(DockerError::api(format!("start container {container}"))(e).into())
+}
+
+pub(super) async fn unpause(ctx: &Context, container: &str) -> Result<(), ActError> {
+    ctx.docker
+        .unpause_container(container)
+        .await
+        .map_err(DockerError::api(format!("unpause container {container}")))?;
+    Ok(())
+}
+
+/// Removes a container (never its volume); gone already is fine.
+pub async fn remove_container(ctx: &Context, container: &str) -> Result<(), ActError> {
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(false)
+        .build();
+    match ctx.docker.remove_container(container, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(e) if status_of(&e) == Some(404) => Ok(()),
+        Err(e) => Err(DockerError::api(format!("remove container {container}"))(e).into()),
+    }
+}

@@ -1,0 +1,113 @@
+//! Applying a plan: each action against Docker or Redis, stage by stage, the actions of one
+//! stage in parallel. Every action is idempotent, so a crash anywhere and a re-run converge.
+
+mod docker;
+mod redis;
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+
+use crate::context::Context;
+use crate::docker::DockerError;
+use crate::plan::Action;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error("{node}: {command} failed: {source}")]
+    Redis {
+        node: String,
+        command: String,
+        #[source]
+        source: ::redis::RedisError,
+    },
+}
+
+impl ActError {
+    /// A bad setup (image, address, port); anything else is retried after a fresh look.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            ActError::Docker(e) => e.is_permanent(),
+            ActError::Redis { .. } => false,
+        }
+    }
+}
+
+/// What became of one action: the record `up` shows and the self-healing loop keeps.
+#[derive(Debug)]
+pub struct Applied {
+    pub action: Action,
+    pub took: Duration,
+    pub result: Result<(), ActError>,
+}
+
+async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
+    match action {
+        Action::PrepareImage { .. } => docker::prepare_image(ctx).await,
+        Action::CreateNetwork { .. } => docker::create_network(ctx).await,
+        Action::CreateVolume { node, .. } => docker::create_volume(ctx, node).await,
+        Action::CreateContainer { node, image, .. } => {
+            docker::create_container(ctx, node, image).await
+        }
+        Action::StartContainer { node, container } => docker::start(ctx, node, container).await,
+        Action::UnpauseContainer { container, .. } => docker::unpause(ctx, container).await,
+        Action::RecreateContainer {
+            node,
+            container,
+            image,
+        } => {
+            docker::remove_container(ctx, container).await?;
+            docker::create_container(ctx, node, image).await
+        }
+        Action::SetConfigEpoch { node, epoch } => redis::set_config_epoch(ctx, node, *epoch).await,
+        Action::AddSlots { node, ranges } => redis::add_slots(ctx, node, ranges).await,
+        Action::Meet { node, addr, .. } => redis::meet(ctx, node, addr).await,
+    }
+}
+
+/// Applies `actions` (sorted by stage) and stops after the first stage with a failure, since
+/// later stages build on it. `on_applied` hears about each action as it finishes.
+pub async fn apply_all(
+    ctx: &Context,
+    actions: &[Action],
+    on_applied: &mut dyn FnMut(&Applied),
+) -> Result<(), ActError> {
+    let mut rest = actions;
+    while let Some(first) = rest.first() {
+        let split = rest
+            .iter()
+            .position(|a| a.stage() != first.stage())
+            .unwrap_or(rest.len());
+        let (stage, later) = rest.split_at(split);
+        rest = later;
+        let results = join_all(stage.iter().map(|action| async move {
+            let started = Instant::now();
+            let result = apply(ctx, action).await;
+            Applied {
+                action: action.clone(),
+                took: started.elapsed(),
+                result,
+            }
+        }))
+        .await;
+        let mut failure = None;
+        for applied in results {
+            on_applied(&applied);
+            if let Err(e) = applied.result {
+                // Keep the most telling failure: a permanent one wins over a passing one.
+                if failure
+                    .as_ref()
+                    .is_none_or(|f: &ActError| !f.is_permanent())
+                {
+                    failure = Some(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+    }
+    Ok(())
+}

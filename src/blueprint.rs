@@ -1,0 +1,257 @@
+//! What each Docker object of a cluster should look like: labels, the container's config, and
+//! the hash of that config that shows drift.
+//!
+//! Pure functions of the spec. The planner hashes the blueprint to spot a container created
+//! from another spec; the actions create containers from the very same blueprint.
+
+use std::collections::HashMap;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig, Mount,
+    MountType, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use sha2::{Digest, Sha256};
+
+use crate::spec::{AuthSpec, ClusterSpec, NodeSpec, CLUSTER_BUS_OFFSET};
+
+/// Label keys of the operator's own.
+pub mod label {
+    pub const CLUSTER: &str = "io.redis-keeper.cluster";
+    pub const NODE: &str = "io.redis-keeper.node";
+    pub const SPEC_HASH: &str = "io.redis-keeper.spec-hash";
+    pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+    pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+    pub const COMPOSE_NUMBER: &str = "com.docker.compose.container-number";
+    pub const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
+    pub const COMPOSE_CONFIG_HASH: &str = "com.docker.compose.config-hash";
+    pub const COMPOSE_NETWORK: &str = "com.docker.compose.network";
+    pub const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
+}
+
+/// Where the operator writes the node's private config (the password) inside the container;
+/// written through the archive API so the password never appears in `docker inspect`.
+pub const PRIVATE_CONF_DIR: &str = "/etc/redis-keeper";
+pub const PRIVATE_CONF_FILE: &str = "keeper.conf";
+/// The user the health check logs in as: it may only PING, so it needs no secret.
+pub const HEALTHCHECK_USER: &str = "healthcheck";
+/// Where every node keeps its data and `nodes.conf` (its cluster identity).
+pub const DATA_DIR: &str = "/data";
+
+/// Labels every object of the cluster carries, so `docker compose -p <cluster>` sees them too.
+pub fn cluster_labels(spec: &ClusterSpec) -> HashMap<String, String> {
+    HashMap::from([
+        (label::CLUSTER.to_string(), spec.name.clone()),
+        (label::COMPOSE_PROJECT.to_string(), spec.name.clone()),
+    ])
+}
+
+pub fn network_labels(spec: &ClusterSpec) -> HashMap<String, String> {
+    let mut labels = cluster_labels(spec);
+    labels.insert(label::COMPOSE_NETWORK.into(), spec.network.name.clone());
+    labels
+}
+
+pub fn volume_labels(spec: &ClusterSpec, node: &NodeSpec) -> HashMap<String, String> {
+    let mut labels = cluster_labels(spec);
+    labels.insert(label::NODE.into(), node.name.clone());
+    labels.insert(label::COMPOSE_VOLUME.into(), spec.volume_name(node));
+    labels
+}
+
+/// The arguments `redis-server` runs with. The private config file comes first so that the
+/// command-line settings, which are visible and hashed, win over anything in it.
+pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
+    let mut args = vec![
+        "redis-server".to_string(),
+        format!("{PRIVATE_CONF_DIR}/{PRIVATE_CONF_FILE}"),
+    ];
+    let mut set = |k: &str, v: String| {
+        args.push(format!("--{k}"));
+        args.push(v);
+    };
+    set("port", node.port.to_string());
+    set("bind", "0.0.0.0".into());
+    set("protected-mode", "no".into());
+    set("cluster-enabled", "yes".into());
+    set("cluster-config-file", "nodes.conf".into());
+    set("cluster-node-timeout", spec.node_timeout_ms.to_string());
+    set("cluster-announce-ip", node.ip.to_string());
+    set("dir", DATA_DIR.into());
+    set(
+        "appendonly",
+        if spec.persistence.appendonly {
+            "yes"
+        } else {
+            "no"
+        }
+        .into(),
+    );
+    args
+}
+
+/// The private config file's text: the secret, and the health check's PING-only user.
+pub fn private_conf(password: Option<&str>) -> String {
+    let mut conf = format!("user {HEALTHCHECK_USER} on nopass +ping\n");
+    if let Some(p) = password {
+        // Redis config strings are double-quoted with backslash escapes.
+        let quoted = p.replace('\\', "\\\\").replace('"', "\\\"");
+        conf.push_str(&format!(
+            "requirepass \"{quoted}\"\nmasterauth \"{quoted}\"\n"
+        ));
+    }
+    conf
+}
+
+/// The full create body for a node's container, without the spec-hash labels.
+fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> ContainerCreateBody {
+    let mut labels = cluster_labels(spec);
+    labels.insert(label::NODE.into(), node.name.clone());
+    labels.insert(label::COMPOSE_SERVICE.into(), node.name.clone());
+    let number = spec
+        .nodes
+        .iter()
+        .position(|n| n.name == node.name)
+        .unwrap_or(0)
+        + 1;
+    labels.insert(label::COMPOSE_NUMBER.into(), number.to_string());
+    labels.insert(label::COMPOSE_ONEOFF.into(), "False".into());
+    labels.insert(
+        "io.redis-keeper.auth".into(),
+        match spec.auth {
+            AuthSpec::NoPassword => "none",
+            _ => "password",
+        }
+        .into(),
+    );
+
+    let port = format!("{}/tcp", node.port);
+    let bus = format!("{}/tcp", node.port + CLUSTER_BUS_OFFSET);
+    let port_bindings = node.host_port.map(|hp| {
+        HashMap::from([(
+            port.clone(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(hp.to_string()),
+            }]),
+        )])
+    });
+    let ms = 1_000_000i64;
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(redis_args(spec, node)),
+        hostname: Some(node.name.clone()),
+        labels: Some(labels),
+        exposed_ports: Some(vec![port, bus]),
+        healthcheck: Some(HealthConfig {
+            test: Some(vec![
+                "CMD".into(),
+                "redis-cli".into(),
+                "-p".into(),
+                node.port.to_string(),
+                "--user".into(),
+                HEALTHCHECK_USER.into(),
+                "--pass".into(),
+                "-".into(),
+                "--no-auth-warning".into(),
+                "ping".into(),
+            ]),
+            interval: Some(5_000 * ms),
+            timeout: Some(2_000 * ms),
+            retries: Some(3),
+            start_period: Some(5_000 * ms),
+            start_interval: None,
+        }),
+        host_config: Some(HostConfig {
+            network_mode: Some(spec.network.name.clone()),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            mounts: Some(vec![Mount {
+                target: Some(DATA_DIR.into()),
+                source: Some(spec.volume_name(node)),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            }]),
+            port_bindings,
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                spec.network.name.clone(),
+                EndpointSettings {
+                    ipam_config: Some(EndpointIpamConfig {
+                        ipv4_address: Some(node.ip.to_string()),
+                        ..Default::default()
+                    }),
+                    aliases: Some(vec![node.name.clone()]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A short, stable digest of everything the container is created from.
+pub fn spec_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> String {
+    let body = body_without_hash(spec, node, image);
+    // serde_json writes HashMaps in arbitrary order; a Value sorts object keys.
+    let canonical = serde_json::to_value(&body)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The create body for a node's container, labelled with its spec hash.
+pub fn container_body(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> ContainerCreateBody {
+    let hash = spec_hash(spec, node, image);
+    let mut body = body_without_hash(spec, node, image);
+    if let Some(labels) = body.labels.as_mut() {
+        labels.insert(label::SPEC_HASH.into(), hash.clone());
+        labels.insert(label::COMPOSE_CONFIG_HASH.into(), hash);
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::test_support::reference_spec;
+
+    #[test]
+    fn hash_is_stable_and_sees_drift() {
+        let spec = reference_spec();
+        let node = &spec.nodes[0];
+        let a = spec_hash(&spec, node, "redis:7.2");
+        assert_eq!(a, spec_hash(&spec, node, "redis:7.2"));
+        assert_ne!(a, spec_hash(&spec, node, "redis:7.4"));
+        let mut changed = spec.clone();
+        changed.node_timeout_ms = 15000;
+        assert_ne!(a, spec_hash(&changed, &changed.nodes[0], "redis:7.2"));
+    }
+
+    #[test]
+    fn password_stays_out_of_the_container_config() {
+        let spec = reference_spec();
+        let body = container_body(&spec, &spec.nodes[0], "redis:7.2");
+        let json = serde_json::to_string(&body).unwrap();
+        assert!(!json.contains("requirepass"));
+        assert!(json.contains("\"172.20.2.13\""));
+        assert!(private_conf(Some("s3cr\"et")).contains("requirepass \"s3cr\\\"et\""));
+        assert!(!private_conf(None).contains("requirepass"));
+    }
+
+    #[test]
+    fn compose_labels_present() {
+        let spec = reference_spec();
+        let body = container_body(&spec, &spec.nodes[1], "img");
+        let labels = body.labels.unwrap();
+        assert_eq!(labels[label::COMPOSE_PROJECT], "dev");
+        assert_eq!(labels[label::COMPOSE_SERVICE], "redis-2");
+        assert_eq!(labels[label::COMPOSE_NUMBER], "2");
+        assert_eq!(labels[label::COMPOSE_ONEOFF], "False");
+        assert_eq!(labels[label::SPEC_HASH], labels[label::COMPOSE_CONFIG_HASH]);
+    }
+}

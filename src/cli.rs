@@ -1,0 +1,67 @@
+//! The command line: what each subcommand takes.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "redis-keeper",
+    version,
+    about = "Keeps a Redis Cluster in Docker at the state declared in cluster.toml",
+    after_help = "Exit codes: 0 ok, 1 runtime failure or unhealthy, 2 invalid input, 3 plan has changes."
+)]
+pub struct Cli {
+    /// The cluster file (the desired state).
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        default_value = "cluster.toml"
+    )]
+    pub file: PathBuf,
+    /// How log lines are written.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring the cluster to cluster.toml and exit 0 once it is healthy.
+    Up {
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Print what `up` would do; exit 0 when in sync, 3 when there is something to do.
+    Plan,
+    /// Show every node and the slot map.
+    Status {
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// The checks of `redis-cli --cluster check`; exit 0 healthy, 1 not.
+    Check,
+    /// The hash slot of KEY and the node that owns it.
+    Keyslot { key: String },
+    /// Remove the cluster's containers and network (volumes too with --volumes).
+    Down {
+        /// Also remove the data volumes: node identities and data are lost.
+        #[arg(long)]
+        volumes: bool,
+    },
+}

@@ -1,0 +1,26 @@
+//! `check`: the checks of `redis-cli --cluster check`, against cluster.toml.
+
+use std::path::Path;
+
+use crate::exit::{CommandError, Exit};
+use crate::health;
+use crate::observe;
+
+pub async fn run(file: &Path) -> Result<Exit, CommandError> {
+    let ctx = super::read_only_context(file).await?;
+    let observed = observe::observe(&ctx).await?;
+    let findings = health::findings(&ctx.spec, &observed);
+    if findings.is_empty() {
+        println!(
+            "[OK] all {} nodes agree about the slot configuration",
+            ctx.spec.nodes.len()
+        );
+        println!("[OK] no open slots");
+        println!("[OK] all 16384 slots covered, each by its declared owner");
+        return Ok(Exit::Ok);
+    }
+    for f in &findings {
+        println!("[ERR] {}", f.message);
+    }
+    Ok(Exit::Unhealthy)
+}

@@ -1,0 +1,106 @@
+//! `down`: remove the cluster's containers and network; its volumes only with `--volumes`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions,
+};
+use bollard::Docker;
+
+use crate::blueprint::label;
+use crate::docker::{self, status_of, DockerError};
+use crate::exit::{CommandError, Exit};
+use crate::spec::{self, ClusterSpec};
+
+fn ours(spec: &ClusterSpec) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={}", label::CLUSTER, spec.name)],
+    )])
+}
+
+pub async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
+    let spec = spec::load(file)?;
+    let docker = docker::connect().await?;
+    remove_containers(&docker, &spec).await?;
+    remove_network(&docker, &spec).await?;
+    if volumes {
+        remove_volumes(&docker, &spec).await?;
+    } else {
+        println!("kept the data volumes (node identities and data); `down --volumes` removes them");
+    }
+    Ok(Exit::Ok)
+}
+
+async fn remove_containers(docker: &Docker, spec: &ClusterSpec) -> Result<(), DockerError> {
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&ours(spec))
+        .build();
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(DockerError::api("list containers"))?;
+    let removals = list.into_iter().filter_map(|c| c.id).map(|id| async move {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match docker.remove_container(&id, Some(options)).await {
+            Err(e) if status_of(&e) != Some(404) => {
+                Err(DockerError::api(format!("remove container {id}"))(e))
+            }
+            _ => Ok(()),
+        }
+    });
+    let results = futures_util::future::join_all(removals).await;
+    let count = results.len();
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    println!("removed {count} container(s) of cluster {}", spec.name);
+    Ok(())
+}
+
+async fn remove_network(docker: &Docker, spec: &ClusterSpec) -> Result<(), DockerError> {
+    let name = &spec.network.name;
+    let net = match docker.inspect_network(name, None).await {
+        Ok(net) => net,
+        Err(e) if status_of(&e) == Some(404) => return Ok(()),
+        Err(e) => return Err(DockerError::api(format!("inspect network {name}"))(e)),
+    };
+    if net.labels.unwrap_or_default().get(label::CLUSTER) != Some(&spec.name) {
+        println!("left network {name} alone: redis-keeper did not create it");
+        return Ok(());
+    }
+    match docker.remove_network(name).await {
+        Err(e) if status_of(&e) != Some(404) => {
+            Err(DockerError::api(format!("remove network {name}"))(e))
+        }
+        _ => {
+            println!("removed network {name}");
+            Ok(())
+        }
+    }
+}
+
+async fn remove_volumes(docker: &Docker, spec: &ClusterSpec) -> Result<(), DockerError> {
+    let options = ListVolumesOptionsBuilder::new()
+        .filters(&ours(spec))
+        .build();
+    let list = docker
+        .list_volumes(Some(options))
+        .await
+        .map_err(DockerError::api("list volumes"))?;
+    for volume in list.volumes.unwrap_or_default() {
+        match docker
+            .remove_volume(&volume.name, None::<RemoveVolumeOptions>)
+            .await
+        {
+            Err(e) if status_of(&e) != Some(404) => {
+                return Err(DockerError::api(format!("remove volume {}", volume.name))(
+                    e,
+                ))
+            }
+            _ => println!("removed volume {}", volume.name),
+        }
+    }
+    Ok(())
+}

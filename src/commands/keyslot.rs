@@ -1,0 +1,17 @@
+//! `keyslot KEY`: the slot of a key and the node declared to own it.
+
+use std::path::Path;
+
+use crate::exit::{CommandError, Exit};
+use crate::keyslot::key_slot;
+use crate::spec;
+
+pub fn run(file: &Path, key: &str) -> Result<Exit, CommandError> {
+    let spec = spec::load(file)?;
+    let slot = key_slot(key.as_bytes());
+    match spec.owner_of(slot) {
+        Some(node) => println!("{key}: slot {slot} on {} ({})", node.name, node.addr()),
+        None => println!("{key}: slot {slot}"),
+    }
+    Ok(Exit::Ok)
+}

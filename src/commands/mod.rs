@@ -1,0 +1,41 @@
+//! One module per subcommand; each returns the exit code it ends with.
+
+mod check;
+mod down;
+mod keyslot;
+mod plan;
+mod status;
+mod up;
+
+use std::path::Path;
+
+use crate::cli::{Cli, Command, LogFormat};
+use crate::context::Context;
+use crate::exit::{CommandError, Exit};
+use crate::secret::{self, Missing, SecretError};
+use crate::spec::{self, ClusterSpec};
+
+pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
+    let file = cli.file.as_path();
+    let json_logs = cli.log_format == LogFormat::Json;
+    match cli.command {
+        Command::Up { timeout } => up::run(file, timeout, json_logs).await,
+        Command::Plan => plan::run(file).await,
+        Command::Status { output } => status::run(file, output).await,
+        Command::Check => check::run(file).await,
+        Command::Keyslot { key } => keyslot::run(file, &key),
+        Command::Down { volumes } => down::run(file, volumes).await,
+    }
+}
+
+/// A context for commands that only look: a password file that does not exist yet is no
+/// error (nothing can have been created with it), and nothing is written.
+async fn read_only_context(file: &Path) -> Result<Context, CommandError> {
+    let spec: ClusterSpec = spec::load(file)?;
+    let password = match secret::resolve(&spec.auth, Missing::Fail) {
+        Ok(p) => p,
+        Err(SecretError::FileMissing(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Context::connect(spec, password).await?)
+}

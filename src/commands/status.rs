@@ -1,0 +1,231 @@
+//! `status`: every node as Docker and Redis see it, and the slot map drawn as a bar.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cli::Output;
+use crate::exit::{CommandError, Exit};
+use crate::health;
+use crate::observe::{self, Observed, RedisState};
+use crate::spec::slots::ranges_of;
+use crate::spec::{ClusterSpec, SlotRange, SLOT_COUNT};
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub cluster: String,
+    pub healthy: bool,
+    pub nodes: Vec<NodeStatus>,
+    /// The slot map as the first answering node sees it.
+    pub slot_map: Vec<SlotSpan>,
+    pub findings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub container: Option<String>,
+    pub container_state: Option<String>,
+    pub health: Option<String>,
+    pub ip: Option<String>,
+    pub declared_ip: String,
+    pub node_id: Option<String>,
+    pub role: Option<String>,
+    pub cluster_state: Option<String>,
+    pub slots: Vec<SlotRange>,
+    pub slot_count: usize,
+    pub declared_slots: Vec<SlotRange>,
+    /// Links from this node to its peers that are connected, as "up/known".
+    pub links: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlotSpan {
+    pub start: u16,
+    pub end: u16,
+    /// The node name (or address, for one not in cluster.toml); null when unassigned.
+    pub owner: Option<String>,
+}
+
+pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
+    let nodes = spec
+        .nodes
+        .iter()
+        .map(|n| {
+            let c = observed.containers.get(&n.name);
+            let mut status = NodeStatus {
+                name: n.name.clone(),
+                container: c.map(|c| c.name.clone()),
+                container_state: c.map(|c| format!("{:?}", c.state).to_lowercase()),
+                health: c.and_then(|c| c.health.clone()),
+                ip: c.and_then(|c| c.ip).map(|ip| ip.to_string()),
+                declared_ip: n.ip.to_string(),
+                node_id: None,
+                role: None,
+                cluster_state: None,
+                slots: Vec::new(),
+                slot_count: 0,
+                declared_slots: n.slots.clone(),
+                links: None,
+                error: None,
+            };
+            match observed.redis.get(&n.name) {
+                Some(RedisState::Up(view)) => {
+                    if let Some(me) = view.myself() {
+                        status.node_id = Some(me.id.clone());
+                        status.role =
+                            Some(if me.is_master() { "master" } else { "replica" }.into());
+                        status.slots = me.slots.clone();
+                        status.slot_count = me.slot_count();
+                    }
+                    status.cluster_state = view.info.fields.get("cluster_state").cloned();
+                    let peers: Vec<_> = view.nodes.iter().filter(|p| !p.is_myself()).collect();
+                    let up = peers.iter().filter(|p| p.link_connected).count();
+                    status.links = Some(format!("{up}/{}", peers.len()));
+                }
+                Some(RedisState::Unreachable(e)) => status.error = Some(e.clone()),
+                None => {}
+            }
+            status
+        })
+        .collect();
+    let findings: Vec<String> = health::findings(spec, observed)
+        .into_iter()
+        .map(|f| f.message)
+        .collect();
+    StatusReport {
+        cluster: spec.name.clone(),
+        healthy: findings.is_empty(),
+        nodes,
+        slot_map: slot_map(spec, observed),
+        findings,
+    }
+}
+
+fn slot_map(spec: &ClusterSpec, observed: &Observed) -> Vec<SlotSpan> {
+    let Some(view) = spec.nodes.iter().find_map(|n| observed.view(&n.name)) else {
+        return Vec::new();
+    };
+    let name_of = |addr: &str| {
+        spec.nodes
+            .iter()
+            .find(|n| n.addr() == addr)
+            .map_or_else(|| addr.to_string(), |n| n.name.clone())
+    };
+    let owners = view.slot_owners();
+    let mut spans: Vec<SlotSpan> = Vec::new();
+    for slot in 0..SLOT_COUNT {
+        let owner = owners[usize::from(slot)].map(name_of);
+        match spans.last_mut() {
+            Some(last) if last.owner == owner => last.end = slot,
+            _ => spans.push(SlotSpan {
+                start: slot,
+                end: slot,
+                owner,
+            }),
+        }
+    }
+    spans
+}
+
+const BAR_WIDTH: usize = 64;
+const SYMBOLS: [char; 6] = ['█', '▓', '▒', '░', '▞', '▚'];
+
+/// The slot map as a bar of [`BAR_WIDTH`] cells; each cell shows the owner of most of its slots.
+fn bar(spec: &ClusterSpec, spans: &[SlotSpan]) -> String {
+    let symbol = |owner: &Option<String>| match owner {
+        None => '·',
+        Some(o) => spec
+            .nodes
+            .iter()
+            .position(|n| &n.name == o)
+            .map_or('?', |i| SYMBOLS[i % SYMBOLS.len()]),
+    };
+    let per_cell = usize::from(SLOT_COUNT) / BAR_WIDTH;
+    (0..BAR_WIDTH)
+        .map(|cell| {
+            let mid = (cell * per_cell + per_cell / 2) as u16;
+            spans
+                .iter()
+                .find(|s| s.start <= mid && mid <= s.end)
+                .map_or(' ', |s| symbol(&s.owner))
+        })
+        .collect()
+}
+
+fn print_text(spec: &ClusterSpec, r: &StatusReport) {
+    println!(
+        "cluster {}: {}",
+        r.cluster,
+        if r.healthy { "healthy" } else { "NOT healthy" }
+    );
+    println!(
+        "{:<10} {:<16} {:<9} {:<15} {:<10} {:<7} {:<8} {:<6} SLOTS",
+        "NODE", "CONTAINER", "STATE", "IP", "NODE ID", "ROLE", "CLUSTER", "LINKS"
+    );
+    let dash = || "-".to_string();
+    for n in &r.nodes {
+        let slots = if n.slots.is_empty() {
+            "-".to_string()
+        } else {
+            let shown: Vec<String> = n.slots.iter().map(ToString::to_string).collect();
+            format!("{} ({})", shown.join(","), n.slot_count)
+        };
+        println!(
+            "{:<10} {:<16} {:<9} {:<15} {:<10} {:<7} {:<8} {:<6} {}",
+            n.name,
+            n.container.clone().unwrap_or_else(dash),
+            n.container_state.clone().unwrap_or_else(|| "absent".into()),
+            n.ip.clone().unwrap_or_else(dash),
+            n.node_id
+                .as_deref()
+                .map_or_else(dash, |id| id.chars().take(8).collect()),
+            n.role.clone().unwrap_or_else(dash),
+            n.cluster_state.clone().unwrap_or_else(dash),
+            n.links.clone().unwrap_or_else(dash),
+            slots
+        );
+    }
+    if !r.slot_map.is_empty() {
+        println!();
+        println!("slots 0 ▕{}▏ 16383", bar(spec, &r.slot_map));
+        let legend: Vec<String> = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{} {}", SYMBOLS[i % SYMBOLS.len()], n.name))
+            .chain(std::iter::once("· unassigned".to_string()))
+            .collect();
+        println!("        {}", legend.join("   "));
+        let unassigned: Vec<String> = ranges_of(
+            r.slot_map
+                .iter()
+                .filter(|s| s.owner.is_none())
+                .flat_map(|s| s.start..=s.end),
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        if !unassigned.is_empty() {
+            println!("        unassigned: {}", unassigned.join(", "));
+        }
+    }
+    for f in &r.findings {
+        println!("  ! {f}");
+    }
+}
+
+pub async fn run(file: &Path, output: Output) -> Result<Exit, CommandError> {
+    let ctx = super::read_only_context(file).await?;
+    let observed = observe::observe(&ctx).await?;
+    let r = report(&ctx.spec, &observed);
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(std::io::Error::other)?
+        ),
+        Output::Text => print_text(&ctx.spec, &r),
+    }
+    Ok(Exit::Ok)
+}

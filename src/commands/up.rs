@@ -1,0 +1,29 @@
+//! `up`: converge to cluster.toml and exit 0 once healthy.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::context::Context;
+use crate::exit::{CommandError, Exit};
+use crate::progress::Progress;
+use crate::reconcile;
+use crate::secret::{self, Missing};
+use crate::spec;
+
+pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, CommandError> {
+    let spec = spec::load(file)?;
+    let password = secret::resolve(&spec.auth, Missing::Create)?;
+    let ctx = Context::connect(spec, password).await?;
+    let mut progress = Progress::for_stderr(json_logs);
+    let started = Instant::now();
+    let result = reconcile::converge(&ctx, Duration::from_secs(timeout), &mut progress).await;
+    progress.finish();
+    result?;
+    println!(
+        "cluster {} is healthy: {} masters, all 16384 slots as declared ({:.1} s)",
+        ctx.spec.name,
+        ctx.spec.nodes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Exit::Ok)
+}

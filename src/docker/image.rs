@@ -1,0 +1,99 @@
+//! The node image: which one is usable now, and getting one (pull, else the host fallback).
+
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::{host_image, status_of, DockerError};
+use crate::observe::ImageState;
+use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
+
+pub async fn exists(docker: &Docker, name: &str) -> Result<bool, DockerError> {
+    match docker.inspect_image(name).await {
+        Ok(_) => Ok(true),
+        Err(e) if status_of(&e) == Some(404) => Ok(false),
+        Err(e) => Err(DockerError::api(format!("inspect image {name}"))(e)),
+    }
+}
+
+/// Which image containers can use right now, without pulling or building anything.
+pub async fn state(
+    docker: &Docker,
+    spec: &ImageSpec,
+    host_tag: Option<&str>,
+    pulled: bool,
+) -> Result<ImageState, DockerError> {
+    let pull_due = spec.pull == PullPolicy::Always && !pulled;
+    if exists(docker, &spec.name).await? {
+        return Ok(ImageState {
+            usable: Some(spec.name.clone()),
+            pull_due,
+        });
+    }
+    if let (ImageFallback::Host, Some(tag)) = (spec.fallback, host_tag) {
+        if exists(docker, tag).await? {
+            return Ok(ImageState {
+                usable: Some(tag.to_string()),
+                pull_due,
+            });
+        }
+    }
+    Ok(ImageState {
+        usable: None,
+        pull_due,
+    })
+}
+
+async fn pull(docker: &Docker, name: &str) -> Result<(), String> {
+    let (image, tag) = match name.rsplit_once(':') {
+        Some((i, t)) if !t.contains('/') => (i, t),
+        _ => (name, "latest"),
+    };
+    let options = CreateImageOptionsBuilder::new()
+        .from_image(image)
+        .tag(tag)
+        .build();
+    let mut stream = docker.create_image(Some(options), None, None);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| super::message_of(&e))?;
+        if let Some(detail) = info.error_detail {
+            return Err(detail.message.unwrap_or_else(|| "pull failed".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Makes a node image available: pulls `[image].name` as the policy allows, and falls back
+/// to building from the host's Redis. Returns the image to use.
+pub async fn prepare(docker: &Docker, spec: &ImageSpec) -> Result<String, DockerError> {
+    let present = exists(docker, &spec.name).await?;
+    let mut why = String::from("pull = \"never\"");
+    if spec.pull != PullPolicy::Never && (spec.pull == PullPolicy::Always || !present) {
+        match pull(docker, &spec.name).await {
+            Ok(()) => return Ok(spec.name.clone()),
+            Err(reason) => {
+                tracing::warn!(image = %spec.name, %reason, "pull failed");
+                why = format!("the pull failed: {reason}");
+            }
+        }
+    }
+    if present {
+        return Ok(spec.name.clone());
+    }
+    match spec.fallback {
+        ImageFallback::Host => {
+            let host = host_image::find()?;
+            if exists(docker, &host.tag()).await? {
+                return Ok(host.tag());
+            }
+            tracing::info!(image = %host.tag(), "building the node image from the host's redis-server");
+            host_image::build(docker, &host).await
+        }
+        ImageFallback::None => Err(DockerError::ImageUnavailable {
+            image: spec.name.clone(),
+            reason: format!(
+                "it is not present and {why}; load it (`docker load`), allow pulling, or set [image].fallback = \"host\""
+            ),
+        }),
+    }
+}

@@ -1,0 +1,49 @@
+//! Exit codes, the same for every subcommand, and the errors that map to them.
+
+use std::process::ExitCode;
+
+use crate::docker::DockerError;
+use crate::reconcile::ReconcileError;
+use crate::secret::SecretError;
+use crate::spec::SpecError;
+
+/// 0 ok, 1 runtime failure or unhealthy, 2 invalid input, 3 plan has changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Unhealthy = 1,
+    Invalid = 2,
+    Changes = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CommandError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            CommandError::Spec(_) => Exit::Invalid,
+            CommandError::Secret(SecretError::Io { .. }) => Exit::Unhealthy,
+            CommandError::Secret(_) => Exit::Invalid,
+            _ => Exit::Unhealthy,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! redis-keeper: a reconciling operator that keeps a Redis Cluster in Docker at the state
+//! declared in cluster.toml.
+//!
+//! The layout follows the loop:
+//! - [`spec`]: the desired state (cluster.toml, validated).
+//! - [`observe`]: what Docker and Redis say now.
+//! - [`plan`]: a pure function from (desired, observed) to actions.
+//! - [`act`]: applying actions through the Docker Engine API and Redis's own commands.
+//! - [`reconcile`]: the loop that drives observe → plan → act until healthy.
+//!
+//! Around it: [`blueprint`] (what Docker objects should look like), [`health`] (the checks),
+//! [`docker`] and [`node_client`] (the clients), [`commands`] (the CLI's subcommands).
+
+pub mod act;
+pub mod blueprint;
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod docker;
+pub mod exit;
+pub mod health;
+pub mod keyslot;
+pub mod node_client;
+pub mod observe;
+pub mod plan;
+pub mod progress;
+pub mod reconcile;
+pub mod secret;
+pub mod spec;
+pub mod telemetry;

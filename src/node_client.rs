@@ -1,0 +1,79 @@
+//! Talking to one Redis node: connections kept per address, commands with short timeouts.
+//!
+//! The operator speaks to every node directly (never through a cluster client, which would
+//! follow redirects and hide which node said what). Connections are reused between
+//! reconciles and dropped when they fail, so an idle controller opens none.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisResult};
+use tokio::sync::Mutex;
+
+use crate::secret::Secret;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(3000);
+
+/// Open connections to the cluster's nodes, by `ip:port`.
+pub struct NodeClients {
+    password: Option<Secret>,
+    open: Mutex<HashMap<String, MultiplexedConnection>>,
+}
+
+impl NodeClients {
+    pub fn new(password: Option<Secret>) -> Self {
+        NodeClients {
+            password,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn connection(&self, ip: &str, port: u16) -> RedisResult<MultiplexedConnection> {
+        let key = format!("{ip}:{port}");
+        if let Some(conn) = self.open.lock().await.get(&key) {
+            return Ok(conn.clone());
+        }
+        let info = ConnectionAddr::Tcp(ip.to_string(), port).into_connection_info()?;
+        let mut settings = info
+            .redis_settings()
+            .clone()
+            .set_lib_name("redis-keeper", env!("CARGO_PKG_VERSION"));
+        if let Some(p) = &self.password {
+            settings = settings.set_password(p.expose());
+        }
+        let info = info.set_redis_settings(settings);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let conn = Client::open(info)?
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        self.open.lock().await.insert(key, conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs one command on the node at `ip:port`, forgetting the connection if it fails so the
+    /// next call dials afresh.
+    pub async fn query<T: redis::FromRedisValue>(
+        &self,
+        ip: &str,
+        port: u16,
+        cmd: &redis::Cmd,
+    ) -> RedisResult<T> {
+        let mut conn = self.connection(ip, port).await?;
+        let result = cmd.query_async(&mut conn).await;
+        if let Err(e) = &result {
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                self.open.lock().await.remove(&format!("{ip}:{port}"));
+            }
+        }
+        result
+    }
+
+    /// Drops every open connection (for tests and shutdown).
+    pub async fn close_all(&self) {
+        self.open.lock().await.clear();
+    }
+}

@@ -1,0 +1,137 @@
+//! The Docker side of observation: image, network, volumes and containers of one cluster,
+//! found by the operator's cluster label.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptionsBuilder};
+
+use super::{Observed, ObservedContainer, ObservedNetwork, RunState};
+use crate::blueprint::label;
+use crate::context::Context;
+use crate::docker::{image, status_of, DockerError};
+
+fn label_filter(ctx: &Context) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={}", label::CLUSTER, ctx.spec.name)],
+    )])
+}
+
+pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
+    let (image, network, volumes, containers) = tokio::try_join!(
+        image::state(
+            &ctx.docker,
+            &ctx.spec.image,
+            ctx.host_image_tag.as_deref(),
+            ctx.pulled()
+        ),
+        network(ctx),
+        volumes(ctx),
+        containers(ctx),
+    )?;
+    Ok(Observed {
+        image,
+        network,
+        volumes,
+        containers,
+        redis: BTreeMap::new(),
+    })
+}
+
+async fn network(ctx: &Context) -> Result<Option<ObservedNetwork>, DockerError> {
+    let name = &ctx.spec.network.name;
+    let net = match ctx.docker.inspect_network(name, None).await {
+        Ok(net) => net,
+        Err(e) if status_of(&e) == Some(404) => return Ok(None),
+        Err(e) => return Err(DockerError::api(format!("inspect network {name}"))(e)),
+    };
+    let subnets = net
+        .ipam
+        .and_then(|i| i.config)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| c.subnet)
+        .collect();
+    let ours = net
+        .labels
+        .is_some_and(|l| l.get(label::CLUSTER) == Some(&ctx.spec.name));
+    Ok(Some(ObservedNetwork {
+        id: net.id.unwrap_or_default(),
+        subnets,
+        ours,
+    }))
+}
+
+async fn volumes(ctx: &Context) -> Result<BTreeSet<String>, DockerError> {
+    let options = ListVolumesOptionsBuilder::new()
+        .filters(&label_filter(ctx))
+        .build();
+    let list = ctx
+        .docker
+        .list_volumes(Some(options))
+        .await
+        .map_err(DockerError::api("list volumes"))?;
+    Ok(list
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect())
+}
+
+async fn containers(ctx: &Context) -> Result<BTreeMap<String, ObservedContainer>, DockerError> {
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&label_filter(ctx))
+        .build();
+    let list = ctx
+        .docker
+        .list_containers(Some(options))
+        .await
+        .map_err(DockerError::api("list containers"))?;
+    Ok(list.into_iter().filter_map(|c| container(ctx, c)).collect())
+}
+
+fn container(ctx: &Context, c: ContainerSummary) -> Option<(String, ObservedContainer)> {
+    let labels = c.labels.unwrap_or_default();
+    let node = labels.get(label::NODE)?.clone();
+    let state = match c.state? {
+        ContainerSummaryStateEnum::CREATED => RunState::Created,
+        ContainerSummaryStateEnum::RUNNING => RunState::Running,
+        ContainerSummaryStateEnum::PAUSED => RunState::Paused,
+        ContainerSummaryStateEnum::RESTARTING => RunState::Restarting,
+        ContainerSummaryStateEnum::REMOVING => RunState::Removing,
+        ContainerSummaryStateEnum::DEAD => RunState::Dead,
+        _ => RunState::Exited,
+    };
+    // Docker 20.10 has no Health field in the list; its status text carries the verdict.
+    let status = c.status.unwrap_or_default();
+    let health = ["healthy", "unhealthy", "health: starting"]
+        .into_iter()
+        .find(|h| status.contains(&format!("({h})")))
+        .map(str::to_string);
+    let ip = c
+        .network_settings
+        .and_then(|n| n.networks)
+        .and_then(|mut n| n.remove(&ctx.spec.network.name))
+        .and_then(|e| e.ip_address)
+        .and_then(|ip| ip.parse().ok());
+    let name = c
+        .names
+        .and_then(|n| n.into_iter().next())
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string();
+    Some((
+        node,
+        ObservedContainer {
+            id: c.id.unwrap_or_default(),
+            name,
+            state,
+            health,
+            ip,
+            spec_hash: labels.get(label::SPEC_HASH).cloned(),
+        },
+    ))
+}

@@ -1,0 +1,133 @@
+//! The observed state: what Docker and the Redis nodes say right now.
+//!
+//! Observation never changes anything. It gathers the Docker side (image, network, volumes,
+//! containers found by the operator's labels) and the Redis side (`CLUSTER NODES` and
+//! `CLUSTER INFO` from every reachable node) into plain data the planner can judge.
+
+pub mod cluster_nodes;
+mod docker;
+mod redis;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+pub use cluster_nodes::{ClusterInfo, ClusterNode};
+
+use crate::context::Context;
+use crate::docker::DockerError;
+
+/// Everything the planner needs to know about the world.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    pub image: ImageState,
+    pub network: Option<ObservedNetwork>,
+    /// Names of the cluster's volumes that exist.
+    pub volumes: BTreeSet<String>,
+    /// The cluster's containers, by node name (from the node label).
+    pub containers: BTreeMap<String, ObservedContainer>,
+    /// What each node's Redis says, by node name; absent when its container is not running.
+    pub redis: BTreeMap<String, RedisState>,
+}
+
+/// Which image nodes can be created from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageState {
+    /// The image present locally that containers should use: `[image].name`, or the host
+    /// fallback when that one is absent.
+    pub usable: Option<String>,
+    /// `pull = "always"` and this process has not pulled yet.
+    pub pull_due: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedNetwork {
+    pub id: String,
+    pub subnets: Vec<String>,
+    /// Carries the operator's cluster label (false: someone else's network of the same name).
+    pub ours: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+    Dead,
+    Removing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedContainer {
+    pub id: String,
+    pub name: String,
+    pub state: RunState,
+    /// Docker's health check verdict, when it has one.
+    pub health: Option<String>,
+    /// The container's address on the cluster network, if attached.
+    pub ip: Option<Ipv4Addr>,
+    pub spec_hash: Option<String>,
+}
+
+/// A node's Redis, as far as it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisState {
+    Unreachable(String),
+    Up(NodeView),
+}
+
+/// One node's view of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub nodes: Vec<ClusterNode>,
+    pub info: ClusterInfo,
+}
+
+impl NodeView {
+    pub fn myself(&self) -> Option<&ClusterNode> {
+        self.nodes.iter().find(|n| n.is_myself())
+    }
+
+    /// Never joined a cluster: knows only itself and has no config epoch, so
+    /// `CLUSTER SET-CONFIG-EPOCH` is still allowed.
+    pub fn is_fresh(&self) -> bool {
+        self.nodes.len() == 1 && self.myself().is_some_and(|m| m.config_epoch == 0)
+    }
+
+    /// The entry (known, or in handshake) for the node gossiping `addr`.
+    pub fn entry_for(&self, addr: &str) -> Option<&ClusterNode> {
+        self.nodes.iter().find(|n| n.addr == addr)
+    }
+}
+
+impl Observed {
+    pub fn view(&self, node: &str) -> Option<&NodeView> {
+        match self.redis.get(node) {
+            Some(RedisState::Up(view)) => Some(view),
+            _ => None,
+        }
+    }
+}
+
+/// Observes Docker and Redis for the context's cluster.
+pub async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
+    let mut observed = docker::observe(ctx).await?;
+    observed.redis = redis::observe(ctx, &observed.containers).await;
+    Ok(observed)
+}
+
+impl NodeView {
+    /// The address (`ip:port`) of the node serving each slot, as this node sees it.
+    pub fn slot_owners(&self) -> Vec<Option<&str>> {
+        let mut owners = vec![None; usize::from(crate::spec::SLOT_COUNT)];
+        for node in self.nodes.iter().filter(|n| n.is_master()) {
+            for range in &node.slots {
+                for slot in range.slots() {
+                    owners[usize::from(slot)] = Some(node.addr.as_str());
+                }
+            }
+        }
+        owners
+    }
+}

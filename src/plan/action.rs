@@ -1,0 +1,141 @@
+//! The actions the planner can ask for, each described in words a person understands.
+
+use std::fmt;
+
+use crate::spec::SlotRange;
+
+/// One step toward the desired state. Every action is idempotent: applying it again after a
+/// crash, or when it already took effect, is harmless.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Pull `[image].name`, or build the host fallback.
+    PrepareImage {
+        image: String,
+    },
+    CreateNetwork {
+        name: String,
+        subnet: String,
+    },
+    CreateVolume {
+        node: String,
+        volume: String,
+    },
+    /// Create, configure and start the node's container.
+    CreateContainer {
+        node: String,
+        container: String,
+        image: String,
+    },
+    StartContainer {
+        node: String,
+        container: String,
+    },
+    UnpauseContainer {
+        node: String,
+        container: String,
+    },
+    /// Replace a container created from another spec; its volume (data, node id) stays.
+    RecreateContainer {
+        node: String,
+        container: String,
+        image: String,
+    },
+    /// Give a never-joined node a unique config epoch before it meets the others.
+    SetConfigEpoch {
+        node: String,
+        epoch: u64,
+    },
+    AddSlots {
+        node: String,
+        ranges: Vec<SlotRange>,
+    },
+    /// `node` runs CLUSTER MEET with `peer`'s address.
+    Meet {
+        node: String,
+        peer: String,
+        addr: String,
+    },
+}
+
+/// Actions run stage by stage; actions of one stage are independent and run in parallel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Image,
+    Network,
+    Volumes,
+    Containers,
+    Epochs,
+    Slots,
+    Meet,
+}
+
+impl Action {
+    pub fn stage(&self) -> Stage {
+        match self {
+            Action::PrepareImage { .. } => Stage::Image,
+            Action::CreateNetwork { .. } => Stage::Network,
+            Action::CreateVolume { .. } => Stage::Volumes,
+            Action::CreateContainer { .. }
+            | Action::StartContainer { .. }
+            | Action::UnpauseContainer { .. }
+            | Action::RecreateContainer { .. } => Stage::Containers,
+            Action::SetConfigEpoch { .. } => Stage::Epochs,
+            Action::AddSlots { .. } => Stage::Slots,
+            Action::Meet { .. } => Stage::Meet,
+        }
+    }
+
+    /// A short machine-friendly name of the kind of action, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::PrepareImage { .. } => "prepare-image",
+            Action::CreateNetwork { .. } => "create-network",
+            Action::CreateVolume { .. } => "create-volume",
+            Action::CreateContainer { .. } => "create-container",
+            Action::StartContainer { .. } => "start-container",
+            Action::UnpauseContainer { .. } => "unpause-container",
+            Action::RecreateContainer { .. } => "recreate-container",
+            Action::SetConfigEpoch { .. } => "set-config-epoch",
+            Action::AddSlots { .. } => "add-slots",
+            Action::Meet { .. } => "meet",
+        }
+    }
+}
+
+fn ranges(r: &[SlotRange]) -> String {
+    let count: usize = r.iter().map(SlotRange::len).sum();
+    let shown: Vec<String> = r.iter().map(ToString::to_string).collect();
+    format!("{} ({count} slots)", shown.join(", "))
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::PrepareImage { image } => {
+                write!(f, "make the node image available ({image}, else build it from the host's Redis)")
+            }
+            Action::CreateNetwork { name, subnet } => write!(f, "create network {name} ({subnet})"),
+            Action::CreateVolume { node, volume } => write!(f, "create volume {volume} for {node}"),
+            Action::CreateContainer { node, container, image } => {
+                write!(f, "create and start container {container} for {node} from {image}")
+            }
+            Action::StartContainer { node, container } => {
+                write!(f, "start the stopped container {container} ({node})")
+            }
+            Action::UnpauseContainer { node, container } => {
+                write!(f, "unpause container {container} ({node})")
+            }
+            Action::RecreateContainer { node, container, image } => write!(
+                f,
+                "recreate container {container} ({node}) from the current spec and {image}, keeping its volume"
+            ),
+            Action::SetConfigEpoch { node, epoch } => {
+                write!(f, "give {node} config epoch {epoch} before it joins")
+            }
+            Action::AddSlots { node, ranges: r } => write!(f, "assign slots {} to {node}", ranges(r)),
+            Action::Meet { node, peer, addr } => {
+                write!(f, "introduce {node} to {peer} (CLUSTER MEET {addr})")
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The cluster.toml file format as written by people, before validation.
+//!
+//! Every field is optional and keeps its position in the file, so that validation can report
+//! every problem at once with the line it is on, instead of stopping at the first.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawFile {
+    pub cluster: Option<Spanned<RawCluster>>,
+    pub image: Option<RawImage>,
+    pub network: Option<Spanned<RawNetwork>>,
+    pub persistence: Option<RawPersistence>,
+    pub nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCluster {
+    pub name: Option<Spanned<String>>,
+    pub node_timeout_ms: Option<Spanned<i64>>,
+    pub password_env: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub no_password: Option<Spanned<bool>>,
+    pub state_dir: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawImage {
+    pub name: Option<Spanned<String>>,
+    pub pull: Option<Spanned<String>>,
+    pub fallback: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawNetwork {
+    pub name: Option<Spanned<String>>,
+    pub subnet: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPersistence {
+    pub appendonly: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawNode {
+    pub name: Option<Spanned<String>>,
+    pub ip: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub slots: Option<Spanned<Vec<Spanned<String>>>>,
+    pub host_port: Option<Spanned<i64>>,
+}
+
+/// The keys each table accepts; anything else is a typo that would otherwise be ignored.
+pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
+    (
+        "cluster",
+        &[
+            "name",
+            "node_timeout_ms",
+            "password_env",
+            "password_file",
+            "no_password",
+            "state_dir",
+        ],
+    ),
+    ("image", &["name", "pull", "fallback"]),
+    ("network", &["name", "subnet"]),
+    ("persistence", &["appendonly"]),
+    ("nodes", &["name", "ip", "port", "slots", "host_port"]),
+];

@@ -1,0 +1,166 @@
+//! The desired state: cluster.toml, parsed and validated into a [`ClusterSpec`].
+//!
+//! Nothing outside this module sees the raw file. A `ClusterSpec` is always valid: slot
+//! ranges cover every slot exactly once, names are DNS-safe, addresses fit the subnet. That
+//! lets the planner and the actions trust it without re-checking.
+
+mod file;
+pub mod net;
+pub mod slots;
+mod validate;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+pub use net::Subnet;
+pub use slots::{SlotRange, SLOT_COUNT};
+pub use validate::Problem;
+
+/// The port Redis's cluster bus listens on, relative to the client port.
+pub const CLUSTER_BUS_OFFSET: u16 = 10000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSpec {
+    pub name: String,
+    pub node_timeout_ms: u64,
+    pub auth: AuthSpec,
+    pub image: ImageSpec,
+    pub network: NetworkSpec,
+    pub persistence: PersistenceSpec,
+    pub nodes: Vec<NodeSpec>,
+    /// Where the operator keeps what it generates (the default password file, later its lock
+    /// and status); relative paths in the file are resolved against the file's folder.
+    pub state_dir: PathBuf,
+}
+
+/// Where the cluster's password comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthSpec {
+    /// Explicitly asked for with `no_password = true`.
+    NoPassword,
+    /// The name of an environment variable that holds the password.
+    Env(String),
+    /// A file holding the password; created with a random one (mode 0600) when missing.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFallback {
+    /// Build a `FROM scratch` image from the host's redis-server when the image cannot be had.
+    Host,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSpec {
+    pub name: String,
+    pub pull: PullPolicy,
+    pub fallback: ImageFallback,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub subnet: Subnet,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersistenceSpec {
+    pub appendonly: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub slots: Vec<SlotRange>,
+    pub host_port: Option<u16>,
+}
+
+impl NodeSpec {
+    pub fn owns(&self, slot: u16) -> bool {
+        self.slots.iter().any(|r| r.contains(slot))
+    }
+
+    pub fn slot_count(&self) -> usize {
+        self.slots.iter().map(SlotRange::len).sum()
+    }
+
+    /// `ip:port`, the address Redis gossips for this node.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
+    }
+}
+
+impl ClusterSpec {
+    pub fn container_name(&self, node: &NodeSpec) -> String {
+        format!("{}-{}", self.name, node.name)
+    }
+
+    pub fn volume_name(&self, node: &NodeSpec) -> String {
+        format!("{}-{}-data", self.name, node.name)
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The declared owner of a slot. Validation guarantees there is exactly one.
+    pub fn owner_of(&self, slot: u16) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.owns(slot))
+    }
+
+    /// Parses and validates `text`; `path` names the file in problems and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<ClusterSpec, Vec<Problem>> {
+        validate::parse(text, path)
+    }
+}
+
+/// Why cluster.toml could not be turned into a spec.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {path}: {source} (pass the cluster file with -f PATH)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} has {} problem(s):\n{}", path.display(), problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// Reads and validates the cluster file at `path`. No side effects.
+pub fn load(path: &Path) -> Result<ClusterSpec, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ClusterSpec::parse(&text, path).map_err(|problems| SpecError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+#[cfg(test)]
+pub mod test_support {
+    use super::*;
+
+    /// The repository's own cluster.toml: the reference layout.
+    pub fn reference_spec() -> ClusterSpec {
+        ClusterSpec::parse(
+            include_str!("../../cluster.toml"),
+            Path::new("cluster.toml"),
+        )
+        .expect("the checked-in cluster.toml is valid")
+    }
+}

@@ -1,0 +1,647 @@
+//! Validation of cluster.toml: every rule, every problem at once, each with its place in the
+//! file and a hint that says how to fix it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::path::Path;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::file::{RawCluster, RawFile, RawNetwork, RawNode, KNOWN_KEYS};
+use super::slots::{coverage, SlotRange};
+use super::{
+    AuthSpec, ClusterSpec, ImageFallback, ImageSpec, NetworkSpec, NodeSpec, PersistenceSpec,
+    PullPolicy, Subnet, CLUSTER_BUS_OFFSET,
+};
+
+/// One thing wrong with cluster.toml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub hint: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {} (fix: {})",
+            self.file, self.line, self.column, self.message, self.hint
+        )
+    }
+}
+
+/// Turns byte offsets into line:column and collects problems.
+struct Report<'a> {
+    text: &'a str,
+    file: String,
+    problems: Vec<Problem>,
+}
+
+impl Report<'_> {
+    fn add(&mut self, span: Range<usize>, message: impl Into<String>, hint: impl Into<String>) {
+        let before = &self.text[..span.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            line,
+            column,
+            message: message.into(),
+            hint: hint.into(),
+        });
+    }
+
+    fn toml_error(&mut self, err: &toml::de::Error) {
+        let message = err.message().trim().replace('\n', " ");
+        self.add(
+            err.span().unwrap_or(0..0),
+            message,
+            "see the cluster.toml reference in README.md",
+        );
+    }
+}
+
+pub(super) fn parse(text: &str, path: &Path) -> Result<ClusterSpec, Vec<Problem>> {
+    let mut report = Report {
+        text,
+        file: path.display().to_string(),
+        problems: Vec::new(),
+    };
+    match DeTable::parse(text) {
+        Ok(table) => unknown_keys(table.get_ref(), &mut report),
+        Err(err) => {
+            report.toml_error(&err);
+            return Err(report.problems);
+        }
+    }
+    let raw: RawFile = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            report.toml_error(&err);
+            return Err(report.problems);
+        }
+    };
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let spec = build(raw, &base, &mut report);
+    match spec {
+        Some(spec) if report.problems.is_empty() => Ok(spec),
+        _ => Err(report.problems),
+    }
+}
+
+fn unknown_keys(top: &DeTable<'_>, report: &mut Report<'_>) {
+    let tables: Vec<&str> = KNOWN_KEYS.iter().map(|(t, _)| *t).collect();
+    for (key, value) in top.iter() {
+        let Some((_, known)) = KNOWN_KEYS
+            .iter()
+            .find(|(t, _)| *t == key.get_ref().as_ref())
+        else {
+            report.add(
+                key.span(),
+                format!("unknown table or key '{}'", key.get_ref()),
+                format!("the top level takes only {}", tables.join(", ")),
+            );
+            continue;
+        };
+        let check = |t: &DeTable<'_>, report: &mut Report<'_>| {
+            for (k, _) in t.iter() {
+                if !known.contains(&k.get_ref().as_ref()) {
+                    report.add(
+                        k.span(),
+                        format!("unknown key '{}' in [{}]", k.get_ref(), key.get_ref()),
+                        format!("[{}] takes {}", key.get_ref(), known.join(", ")),
+                    );
+                }
+            }
+        };
+        match value.get_ref() {
+            DeValue::Table(t) => check(t, report),
+            DeValue::Array(items) => {
+                for item in items {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        check(t, report);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+const DNS_HINT: &str =
+    "use 1-63 lowercase letters, digits and '-', not starting or ending with '-'";
+
+fn dns_safe(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn env_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSpec> {
+    let (cluster, cluster_span) = match raw.cluster {
+        Some(c) => {
+            let span = c.span();
+            (c.into_inner(), span)
+        }
+        None => {
+            report.add(
+                0..0,
+                "missing [cluster] table",
+                "add [cluster] with at least name = \"dev\"",
+            );
+            (RawCluster::default(), 0..0)
+        }
+    };
+    let name = cluster_name(&cluster, cluster_span.clone(), report);
+    let node_timeout_ms = match &cluster.node_timeout_ms {
+        None => 5000,
+        Some(v) if (100..=3_600_000).contains(v.get_ref()) => *v.get_ref() as u64,
+        Some(v) => {
+            report.add(
+                v.span(),
+                format!("node_timeout_ms = {} is out of range", v.get_ref()),
+                "use 100 to 3600000 milliseconds (Redis's default is 15000, ours 5000)",
+            );
+            5000
+        }
+    };
+    let auth = auth(&cluster, cluster_span, base, report);
+    let state_dir = cluster
+        .state_dir
+        .as_ref()
+        .map_or_else(|| base.join(".redis-keeper"), |d| base.join(d.get_ref()));
+    let image = image(raw.image.unwrap_or_default(), report);
+    let network = network(raw.network, report);
+    let persistence = PersistenceSpec {
+        appendonly: raw
+            .persistence
+            .and_then(|p| p.appendonly)
+            .is_none_or(|a| *a.get_ref()),
+    };
+    let nodes = nodes(raw.nodes, name.as_deref(), network.as_ref(), report);
+    Some(ClusterSpec {
+        name: name?,
+        node_timeout_ms,
+        auth: auth?,
+        image,
+        network: network?,
+        persistence,
+        nodes,
+        state_dir,
+    })
+}
+
+fn cluster_name(cluster: &RawCluster, at: Range<usize>, report: &mut Report<'_>) -> Option<String> {
+    match &cluster.name {
+        None => {
+            report.add(
+                at,
+                "[cluster] has no name",
+                "add name = \"dev\"; it prefixes every container, volume and label",
+            );
+            None
+        }
+        Some(n) if !dns_safe(n.get_ref()) => {
+            report.add(
+                n.span(),
+                format!("cluster name '{}' is not DNS-safe", n.get_ref()),
+                DNS_HINT,
+            );
+            None
+        }
+        Some(n) => Some(n.get_ref().clone()),
+    }
+}
+
+fn auth(
+    cluster: &RawCluster,
+    at: Range<usize>,
+    base: &Path,
+    report: &mut Report<'_>,
+) -> Option<AuthSpec> {
+    let no_password = cluster.no_password.as_ref().is_some_and(|v| *v.get_ref());
+    let chosen = [
+        cluster.password_env.as_ref().map(Spanned::span),
+        cluster.password_file.as_ref().map(Spanned::span),
+        no_password
+            .then(|| cluster.no_password.as_ref().map(Spanned::span))
+            .flatten(),
+    ];
+    let count = chosen.iter().flatten().count();
+    if count == 0 {
+        report.add(
+            at,
+            "no password source in [cluster]",
+            "set password_file = \".redis-keeper/password\" (created for you), password_env = \"REDIS_PASSWORD\", or no_password = true",
+        );
+        return None;
+    }
+    if count > 1 {
+        let span = chosen.iter().flatten().nth(1).cloned().unwrap_or(at);
+        report.add(
+            span,
+            "more than one password source in [cluster]",
+            "keep exactly one of password_env, password_file and no_password = true",
+        );
+        return None;
+    }
+    if let Some(var) = &cluster.password_env {
+        if !env_name_ok(var.get_ref()) {
+            report.add(
+                var.span(),
+                format!("'{}' is not an environment variable name", var.get_ref()),
+                "use letters, digits and '_', e.g. REDIS_PASSWORD",
+            );
+            return None;
+        }
+        return Some(AuthSpec::Env(var.get_ref().clone()));
+    }
+    if let Some(file) = &cluster.password_file {
+        if file.get_ref().trim().is_empty() {
+            report.add(
+                file.span(),
+                "password_file is empty",
+                "name a file, e.g. \".redis-keeper/password\"",
+            );
+            return None;
+        }
+        return Some(AuthSpec::File(base.join(file.get_ref())));
+    }
+    Some(AuthSpec::NoPassword)
+}
+
+fn image(raw: super::file::RawImage, report: &mut Report<'_>) -> ImageSpec {
+    let name = match raw.name {
+        Some(n) if n.get_ref().trim().is_empty() || n.get_ref().contains(char::is_whitespace) => {
+            report.add(
+                n.span(),
+                format!("image name '{}' is not valid", n.get_ref()),
+                "use a reference like redis:7.2",
+            );
+            String::new()
+        }
+        Some(n) => n.into_inner(),
+        None => "redis:7.2".to_string(),
+    };
+    let pull = match raw.pull.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+        None | Some(("if-not-present", _)) => PullPolicy::IfNotPresent,
+        Some(("always", _)) => PullPolicy::Always,
+        Some(("never", _)) => PullPolicy::Never,
+        Some((other, span)) => {
+            report.add(
+                span,
+                format!("pull = '{other}' is not a pull policy"),
+                "use \"always\", \"if-not-present\" or \"never\"",
+            );
+            PullPolicy::IfNotPresent
+        }
+    };
+    let fallback = match raw
+        .fallback
+        .as_ref()
+        .map(|p| (p.get_ref().as_str(), p.span()))
+    {
+        None | Some(("host", _)) => ImageFallback::Host,
+        Some(("none", _)) => ImageFallback::None,
+        Some((other, span)) => {
+            report.add(
+                span,
+                format!("fallback = '{other}' is not a fallback"),
+                "use \"host\" or \"none\"",
+            );
+            ImageFallback::Host
+        }
+    };
+    ImageSpec {
+        name,
+        pull,
+        fallback,
+    }
+}
+
+fn network(raw: Option<Spanned<RawNetwork>>, report: &mut Report<'_>) -> Option<NetworkSpec> {
+    let Some(raw) = raw else {
+        report.add(
+            0..0,
+            "missing [network] table",
+            "add [network] with name = \"dev-data\" and subnet = \"172.20.2.0/24\"",
+        );
+        return None;
+    };
+    let at = raw.span();
+    let raw = raw.into_inner();
+    let name = match raw.name {
+        None => {
+            report.add(
+                at.clone(),
+                "[network] has no name",
+                "add name = \"dev-data\"",
+            );
+            None
+        }
+        Some(n) if !dns_safe(n.get_ref()) => {
+            report.add(
+                n.span(),
+                format!("network name '{}' is not DNS-safe", n.get_ref()),
+                DNS_HINT,
+            );
+            None
+        }
+        Some(n) => Some(n.into_inner()),
+    };
+    let subnet = match raw.subnet {
+        None => {
+            report.add(
+                at,
+                "[network] has no subnet",
+                "add subnet = \"172.20.2.0/24\"",
+            );
+            None
+        }
+        Some(s) => match s.get_ref().parse::<Subnet>() {
+            Ok(subnet) => Some(subnet),
+            Err(e) => {
+                report.add(
+                    s.span(),
+                    e.to_string(),
+                    "write the network address with its prefix, e.g. 172.20.2.0/24",
+                );
+                None
+            }
+        },
+    };
+    Some(NetworkSpec {
+        name: name?,
+        subnet: subnet?,
+    })
+}
+
+fn nodes(
+    raw: Option<Spanned<Vec<Spanned<RawNode>>>>,
+    cluster: Option<&str>,
+    network: Option<&NetworkSpec>,
+    report: &mut Report<'_>,
+) -> Vec<NodeSpec> {
+    let Some(raw) = raw.filter(|n| !n.get_ref().is_empty()) else {
+        report.add(
+            0..0,
+            "no [[nodes]] declared",
+            "add one [[nodes]] table per master, with name, ip and slots",
+        );
+        return Vec::new();
+    };
+    let mut names: HashMap<String, Range<usize>> = HashMap::new();
+    let mut ips: HashMap<Ipv4Addr, String> = HashMap::new();
+    let mut host_ports: HashMap<u16, String> = HashMap::new();
+    let mut out = Vec::new();
+    let mut owners: Vec<(String, Range<usize>, Vec<SlotRange>)> = Vec::new();
+    for (index, node) in raw.into_inner().into_iter().enumerate() {
+        let at = node.span();
+        let node = node.into_inner();
+        let label = node
+            .name
+            .as_ref()
+            .map_or_else(|| format!("nodes[{index}]"), |n| n.get_ref().clone());
+        let name = match &node.name {
+            None => {
+                report.add(
+                    at.clone(),
+                    format!("nodes[{index}] has no name"),
+                    "add name = \"redis-N\"",
+                );
+                None
+            }
+            Some(n) if !dns_safe(n.get_ref()) => {
+                report.add(
+                    n.span(),
+                    format!("node name '{}' is not DNS-safe", n.get_ref()),
+                    DNS_HINT,
+                );
+                None
+            }
+            Some(n) => {
+                if let Some(first) = names.get(n.get_ref()) {
+                    let line = report.text[..first.start].matches('\n').count() + 1;
+                    report.add(
+                        n.span(),
+                        format!("node name '{}' is used twice", n.get_ref()),
+                        format!("rename one of them; the first is on line {line}"),
+                    );
+                } else {
+                    names.insert(n.get_ref().clone(), n.span());
+                }
+                if let Some(cluster) = cluster {
+                    if cluster.len() + 1 + n.get_ref().len() > 63 {
+                        report.add(
+                            n.span(),
+                            format!(
+                                "container name '{cluster}-{}' is longer than 63 characters",
+                                n.get_ref()
+                            ),
+                            "shorten the cluster or node name",
+                        );
+                    }
+                }
+                Some(n.get_ref().clone())
+            }
+        };
+        let ip = node_ip(&node, &label, at.clone(), network, &mut ips, report);
+        let port = match &node.port {
+            None => Some(6379),
+            Some(p) if (1..=i64::from(u16::MAX - CLUSTER_BUS_OFFSET)).contains(p.get_ref()) => {
+                Some(*p.get_ref() as u16)
+            }
+            Some(p) => {
+                report.add(
+                    p.span(),
+                    format!("{label}: port {} is out of range", p.get_ref()),
+                    "use 1 to 55535: the cluster bus listens on port + 10000",
+                );
+                None
+            }
+        };
+        let host_port = match &node.host_port {
+            None => None,
+            Some(p) if (1..=65535).contains(p.get_ref()) => {
+                let hp = *p.get_ref() as u16;
+                if let Some(other) = host_ports.insert(hp, label.clone()) {
+                    report.add(
+                        p.span(),
+                        format!("{label}: host_port {hp} is also {other}'s"),
+                        "give each node its own host_port",
+                    );
+                }
+                Some(hp)
+            }
+            Some(p) => {
+                report.add(
+                    p.span(),
+                    format!("{label}: host_port {} is out of range", p.get_ref()),
+                    "use 1 to 65535, or leave host_port out",
+                );
+                None
+            }
+        };
+        let slots = node_slots(&node, &label, at.clone(), report);
+        owners.push((label, at, slots.clone()));
+        if let (Some(name), Some(ip), Some(port)) = (name, ip, port) {
+            out.push(NodeSpec {
+                name,
+                ip,
+                port,
+                slots,
+                host_port,
+            });
+        }
+    }
+    check_coverage(&owners, report);
+    out
+}
+
+fn node_ip(
+    node: &RawNode,
+    label: &str,
+    at: Range<usize>,
+    network: Option<&NetworkSpec>,
+    seen: &mut HashMap<Ipv4Addr, String>,
+    report: &mut Report<'_>,
+) -> Option<Ipv4Addr> {
+    let Some(raw) = &node.ip else {
+        report.add(
+            at,
+            format!("{label} has no ip"),
+            "add ip = \"A.B.C.D\", a static address inside [network].subnet",
+        );
+        return None;
+    };
+    let Ok(ip) = raw.get_ref().parse::<Ipv4Addr>() else {
+        report.add(
+            raw.span(),
+            format!("{label}: '{}' is not an IPv4 address", raw.get_ref()),
+            "write it as A.B.C.D, e.g. 172.20.2.13",
+        );
+        return None;
+    };
+    if let Some(net) = network {
+        let (first, last) = net.subnet.node_range();
+        let hint = format!("pick an address from {first} to {last}");
+        let s = net.subnet;
+        if !s.contains(ip) {
+            report.add(
+                raw.span(),
+                format!("{label}: {ip} is outside the subnet {s}"),
+                hint,
+            );
+        } else if ip == s.network() {
+            report.add(
+                raw.span(),
+                format!("{label}: {ip} is the network address of {s}"),
+                hint,
+            );
+        } else if ip == s.broadcast() {
+            report.add(
+                raw.span(),
+                format!("{label}: {ip} is the broadcast address of {s}"),
+                hint,
+            );
+        } else if ip == s.gateway() {
+            report.add(
+                raw.span(),
+                format!("{label}: {ip} is the gateway of {s} (Docker's bridge takes it)"),
+                hint,
+            );
+        }
+    }
+    if let Some(other) = seen.insert(ip, label.to_string()) {
+        report.add(
+            raw.span(),
+            format!("{label}: ip {ip} is also {other}'s"),
+            "give each node its own address",
+        );
+    }
+    Some(ip)
+}
+
+fn node_slots(
+    node: &RawNode,
+    label: &str,
+    at: Range<usize>,
+    report: &mut Report<'_>,
+) -> Vec<SlotRange> {
+    let Some(list) = &node.slots else {
+        report.add(
+            at,
+            format!("{label} has no slots"),
+            "add slots = [\"START-END\", ...]; every master in this cluster owns slots",
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in list.get_ref() {
+        match item.get_ref().parse::<SlotRange>() {
+            Ok(r) => out.push(r),
+            Err(e) => report.add(
+                item.span(),
+                format!("{label}: {e}"),
+                "write ranges as \"0-5460\"; single slots as \"42\"",
+            ),
+        }
+    }
+    if list.get_ref().is_empty() {
+        report.add(
+            list.span(),
+            format!("{label} declares an empty slot list"),
+            "give it at least one range, or remove the node",
+        );
+    }
+    out
+}
+
+fn check_coverage(owners: &[(String, Range<usize>, Vec<SlotRange>)], report: &mut Report<'_>) {
+    let ranges: Vec<Vec<SlotRange>> = owners.iter().map(|(_, _, r)| r.clone()).collect();
+    let cover = coverage(&ranges);
+    let first_span = owners.first().map(|(_, s, _)| s.clone()).unwrap_or(0..0);
+    if !cover.gaps.is_empty() {
+        let gaps: Vec<String> = cover.gaps.iter().map(ToString::to_string).collect();
+        let count: usize = cover.gaps.iter().map(SlotRange::len).sum();
+        report.add(
+            first_span,
+            format!("{count} slot(s) belong to no node: {}", gaps.join(", ")),
+            "add these ranges to a node's slots; all 16384 slots (0-16383) must be declared",
+        );
+    }
+    let mut by_owners: BTreeMap<Vec<usize>, Vec<SlotRange>> = BTreeMap::new();
+    for (range, who) in cover.overlaps {
+        by_owners.entry(who).or_default().push(range);
+    }
+    for (who, ranges) in by_owners {
+        let names: Vec<&str> = who.iter().map(|i| owners[*i].0.as_str()).collect();
+        let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+        report.add(
+            owners[who[1]].1.clone(),
+            format!(
+                "slots {} are declared by more than one node: {}",
+                shown.join(", "),
+                names.join(" and ")
+            ),
+            "remove them from all but one node",
+        );
+    }
+}
