@@ -144,9 +144,19 @@ fn redis_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) {
         .enumerate()
         .filter_map(|(i, n)| observed.view(&n.name).map(|v| (i, n, v)))
         .collect();
-    epochs(&reachable, plan);
-    slots(spec, observed, &reachable, plan);
-    meets(&reachable, plan);
+    // A fresh node joins only once every declared node answers: then epochs, slots and
+    // introductions happen in one pass, and a node that is slow to start cannot end up with
+    // its slots taken or its epoch out of order.
+    if reachable.len() == spec.nodes.len() {
+        epochs(&reachable, plan);
+        slots(observed, &reachable, plan);
+    }
+    let joinable: Vec<_> = reachable
+        .iter()
+        .copied()
+        .filter(|(_, _, v)| reachable.len() == spec.nodes.len() || !v.is_fresh())
+        .collect();
+    meets(&joinable, plan);
 }
 
 /// Fresh nodes get distinct epochs above any in use, so no two masters ever collide.
@@ -167,13 +177,9 @@ fn epochs(reachable: &[(usize, &NodeSpec, &NodeView)], plan: &mut Plan) {
     }
 }
 
-/// Declared slots no node claims go to their declared owner, exactly as declared.
-fn slots(
-    spec: &ClusterSpec,
-    observed: &Observed,
-    reachable: &[(usize, &NodeSpec, &NodeView)],
-    plan: &mut Plan,
-) {
+/// Declared slots no node claims go to their declared owner, exactly as declared. Called only
+/// when every node answers: an unreachable node may still own its slots.
+fn slots(observed: &Observed, reachable: &[(usize, &NodeSpec, &NodeView)], plan: &mut Plan) {
     let mut claimed = vec![false; usize::from(SLOT_COUNT)];
     for view in observed.redis.values().filter_map(|r| match r {
         crate::observe::RedisState::Up(v) => Some(v),
@@ -188,10 +194,6 @@ fn slots(
                 claimed[usize::from(*slot)] = true;
             }
         }
-    }
-    // Only when every declared node answers: an unreachable node may still own its slots.
-    if reachable.len() < spec.nodes.len() {
-        return;
     }
     for (_, node, _) in reachable {
         let free = ranges_of(

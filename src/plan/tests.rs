@@ -1,1 +1,466 @@
+//! Planner cases on hand-built observed states: no Docker, no Redis.
 
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::observe::{
+    ClusterInfo, ClusterNode, ImageState, ObservedContainer, ObservedNetwork, RedisState,
+};
+use crate::spec::test_support::reference_spec;
+use crate::spec::SlotRange;
+
+const IMAGE: &str = "redis-keeper/redis-host:7.0.15";
+
+fn id(i: usize) -> String {
+    format!("{:040x}", i + 1)
+}
+
+fn entry(
+    spec: &ClusterSpec,
+    i: usize,
+    myself: bool,
+    slots: Vec<SlotRange>,
+    epoch: u64,
+) -> ClusterNode {
+    let flags = if myself {
+        vec!["myself".into(), "master".into()]
+    } else {
+        vec!["master".into()]
+    };
+    ClusterNode {
+        id: id(i),
+        addr: spec.nodes[i].addr(),
+        bus_port: Some(spec.nodes[i].port + 10000),
+        flags,
+        master_id: None,
+        ping_sent: 0,
+        pong_recv: 0,
+        config_epoch: epoch,
+        link_connected: true,
+        slots,
+        migrating: Vec::new(),
+        importing: Vec::new(),
+    }
+}
+
+fn info(state: &str, known: usize, epoch: u64) -> ClusterInfo {
+    ClusterInfo::parse(&format!(
+        "cluster_state:{state}\ncluster_known_nodes:{known}\ncluster_current_epoch:{epoch}\ncluster_my_epoch:{epoch}\n"
+    ))
+}
+
+fn fresh_view(spec: &ClusterSpec, i: usize) -> NodeView {
+    NodeView {
+        nodes: vec![entry(spec, i, true, Vec::new(), 0)],
+        info: info("fail", 1, 0),
+    }
+}
+
+/// Node `i`'s view of a cluster formed exactly as declared.
+fn formed_view(spec: &ClusterSpec, i: usize) -> NodeView {
+    let nodes = (0..spec.nodes.len())
+        .map(|j| entry(spec, j, i == j, spec.nodes[j].slots.clone(), j as u64 + 1))
+        .collect();
+    NodeView {
+        nodes,
+        info: info("ok", spec.nodes.len(), spec.nodes.len() as u64),
+    }
+}
+
+/// Image, network, volumes and running containers as declared; Redis views from `view`.
+fn with_views(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed {
+    let mut containers = BTreeMap::new();
+    let mut redis = BTreeMap::new();
+    for (i, n) in spec.nodes.iter().enumerate() {
+        containers.insert(
+            n.name.clone(),
+            ObservedContainer {
+                id: format!("c{i}"),
+                name: spec.container_name(n),
+                state: RunState::Running,
+                health: Some("healthy".into()),
+                ip: Some(n.ip),
+                spec_hash: Some(spec_hash(spec, n, IMAGE)),
+            },
+        );
+        redis.insert(n.name.clone(), RedisState::Up(view(i)));
+    }
+    Observed {
+        image: ImageState {
+            usable: Some(IMAGE.into()),
+            pull_due: false,
+        },
+        network: Some(ObservedNetwork {
+            id: "net".into(),
+            subnets: vec![spec.network.subnet.to_string()],
+            ours: true,
+        }),
+        volumes: spec.nodes.iter().map(|n| spec.volume_name(n)).collect(),
+        containers,
+        redis,
+    }
+}
+
+fn kinds(plan: &Plan) -> Vec<&'static str> {
+    plan.actions.iter().map(Action::kind).collect()
+}
+
+#[test]
+fn from_nothing_prepares_image_network_and_volumes_first() {
+    let spec = reference_spec();
+    let plan = plan(&spec, &Observed::default());
+    assert_eq!(
+        kinds(&plan),
+        [
+            "prepare-image",
+            "create-network",
+            "create-volume",
+            "create-volume",
+            "create-volume"
+        ]
+    );
+    assert_eq!(
+        plan.waiting.len(),
+        3,
+        "each node waits for the image: {:?}",
+        plan.waiting
+    );
+    assert!(plan.blocked.is_empty());
+}
+
+#[test]
+fn with_an_image_creates_every_container_in_one_stage() {
+    let spec = reference_spec();
+    let observed = Observed {
+        image: ImageState {
+            usable: Some(IMAGE.into()),
+            pull_due: false,
+        },
+        ..Observed::default()
+    };
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        kinds(&plan),
+        [
+            "create-network",
+            "create-volume",
+            "create-volume",
+            "create-volume",
+            "create-container",
+            "create-container",
+            "create-container"
+        ]
+    );
+    let stages: Vec<Stage> = plan.actions.iter().map(Action::stage).collect();
+    assert!(stages.windows(2).all(|w| w[0] <= w[1]), "sorted by stage");
+}
+
+#[test]
+fn pull_always_prepares_before_creating_containers() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed.containers.clear();
+    observed.redis.clear();
+    observed.image.pull_due = true;
+    let plan = plan(&spec, &observed);
+    assert_eq!(kinds(&plan), ["prepare-image"]);
+}
+
+#[test]
+fn fresh_nodes_get_epochs_exact_slots_and_meet_the_anchor() {
+    let spec = reference_spec();
+    let plan = plan(&spec, &with_views(&spec, |i| fresh_view(&spec, i)));
+    assert_eq!(
+        plan.actions,
+        vec![
+            Action::SetConfigEpoch {
+                node: "redis-1".into(),
+                epoch: 1
+            },
+            Action::SetConfigEpoch {
+                node: "redis-2".into(),
+                epoch: 2
+            },
+            Action::SetConfigEpoch {
+                node: "redis-3".into(),
+                epoch: 3
+            },
+            Action::AddSlots {
+                node: "redis-1".into(),
+                ranges: vec![SlotRange::new(0, 5460)]
+            },
+            Action::AddSlots {
+                node: "redis-2".into(),
+                ranges: vec![SlotRange::new(5461, 10922)]
+            },
+            Action::AddSlots {
+                node: "redis-3".into(),
+                ranges: vec![SlotRange::new(10923, 16383)]
+            },
+            Action::Meet {
+                node: "redis-1".into(),
+                peer: "redis-2".into(),
+                addr: "172.20.2.16:6379".into()
+            },
+            Action::Meet {
+                node: "redis-1".into(),
+                peer: "redis-3".into(),
+                addr: "172.20.2.17:6379".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn fresh_nodes_wait_while_a_declared_node_does_not_answer() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| fresh_view(&spec, i));
+    observed.redis.insert(
+        "redis-1".into(),
+        RedisState::Unreachable("connection refused".into()),
+    );
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(plan
+        .waiting
+        .iter()
+        .any(|w| w.contains("redis-1: Redis does not answer")));
+}
+
+#[test]
+fn non_contiguous_declared_ranges_are_assigned_exactly() {
+    let mut spec = reference_spec();
+    spec.nodes[0].slots = vec![SlotRange::new(0, 1000), SlotRange::new(8000, 9000)];
+    spec.nodes[1].slots = vec![SlotRange::new(1001, 7999)];
+    spec.nodes[2].slots = vec![SlotRange::new(9001, 16383)];
+    let plan = plan(&spec, &with_views(&spec, |i| fresh_view(&spec, i)));
+    assert!(plan.actions.contains(&Action::AddSlots {
+        node: "redis-1".into(),
+        ranges: vec![SlotRange::new(0, 1000), SlotRange::new(8000, 9000)],
+    }));
+}
+
+#[test]
+fn a_healthy_cluster_as_declared_needs_nothing() {
+    let spec = reference_spec();
+    let plan = plan(&spec, &with_views(&spec, |i| formed_view(&spec, i)));
+    assert!(plan.is_converged(), "{plan:?}");
+}
+
+#[test]
+fn settling_cluster_waits_without_acting() {
+    let spec = reference_spec();
+    let plan = plan(
+        &spec,
+        &with_views(&spec, |i| {
+            let mut v = formed_view(&spec, i);
+            if i == 2 {
+                v.info = info("fail", 3, 3);
+            }
+            v
+        }),
+    );
+    assert!(plan.actions.is_empty());
+    assert_eq!(
+        plan.waiting,
+        vec!["redis-3: reports cluster_state:fail".to_string()]
+    );
+}
+
+#[test]
+fn half_formed_cluster_is_finished_not_recreated() {
+    // A crash after redis-1 and redis-2 met and took their slots, before redis-3 was touched.
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| match i {
+        2 => fresh_view(&spec, 2),
+        _ => NodeView {
+            nodes: (0..2)
+                .map(|j| entry(&spec, j, i == j, spec.nodes[j].slots.clone(), j as u64 + 1))
+                .collect(),
+            info: info("fail", 2, 2),
+        },
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![
+            Action::SetConfigEpoch {
+                node: "redis-3".into(),
+                epoch: 2 + 3
+            },
+            Action::AddSlots {
+                node: "redis-3".into(),
+                ranges: vec![SlotRange::new(10923, 16383)]
+            },
+            Action::Meet {
+                node: "redis-1".into(),
+                peer: "redis-3".into(),
+                addr: "172.20.2.17:6379".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn slots_already_claimed_in_any_view_are_not_assigned_again() {
+    // redis-1 took its slots but crashed before the introductions.
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = fresh_view(&spec, i);
+        if i == 0 {
+            v.nodes[0].slots = spec.nodes[0].slots.clone();
+            v.nodes[0].config_epoch = 1;
+            v.info = info("fail", 1, 1);
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(!plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::AddSlots { node, .. } if node == "redis-1")));
+    assert!(plan.actions.contains(&Action::AddSlots {
+        node: "redis-2".into(),
+        ranges: vec![SlotRange::new(5461, 10922)]
+    }));
+}
+
+#[test]
+fn a_node_that_forgot_the_anchor_meets_it() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        if i == 1 {
+            v.nodes.retain(|n| n.addr != spec.nodes[0].addr());
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![Action::Meet {
+            node: "redis-2".into(),
+            peer: "redis-1".into(),
+            addr: "172.20.2.13:6379".into()
+        }]
+    );
+}
+
+#[test]
+fn handshake_in_progress_is_not_met_again() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        for n in v.nodes.iter_mut().filter(|n| !n.is_myself()) {
+            n.flags = vec!["handshake".into()];
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(plan
+        .waiting
+        .iter()
+        .any(|w| w.contains("still in handshake")));
+}
+
+#[test]
+fn stopped_and_paused_containers_are_started_and_unpaused() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed.containers.get_mut("redis-1").unwrap().state = RunState::Exited;
+    observed.containers.get_mut("redis-2").unwrap().state = RunState::Paused;
+    observed.redis.remove("redis-1");
+    observed.redis.remove("redis-2");
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![
+            Action::StartContainer {
+                node: "redis-1".into(),
+                container: "dev-redis-1".into()
+            },
+            Action::UnpauseContainer {
+                node: "redis-2".into(),
+                container: "dev-redis-2".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn spec_drift_recreates_one_node_at_a_time_and_only_when_healthy() {
+    let mut spec = reference_spec();
+    let observed = with_views(&spec, |i| formed_view(&spec, i));
+    spec.node_timeout_ms = 15000;
+    let healthy = plan(&spec, &observed);
+    assert_eq!(
+        healthy.actions,
+        vec![Action::RecreateContainer {
+            node: "redis-1".into(),
+            container: "dev-redis-1".into(),
+            image: IMAGE.into()
+        }]
+    );
+    let mut settling = observed.clone();
+    if let Some(RedisState::Up(v)) = settling.redis.get_mut("redis-2") {
+        v.info = info("fail", 3, 3);
+    }
+    assert!(
+        plan(&spec, &settling).actions.is_empty(),
+        "no recreate while a node is not ok"
+    );
+}
+
+#[test]
+fn slots_served_by_the_wrong_node_block() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(0, 5000)];
+        v.nodes[1].slots = vec![SlotRange::new(5001, 10922)];
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.blocked.len(), 3, "one per view: {:?}", plan.blocked);
+    assert!(
+        plan.blocked[0].contains("5001-5460 served by redis-2, declared for redis-1"),
+        "{}",
+        plan.blocked[0]
+    );
+}
+
+#[test]
+fn open_slots_block() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        if i == 0 {
+            v.nodes[0].migrating = vec![(7, id(1))];
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.blocked,
+        vec![format!("redis-1: slot 7 is open (migrating to {})", id(1))]
+    );
+}
+
+#[test]
+fn someone_elses_network_with_another_subnet_blocks() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed.network = Some(ObservedNetwork {
+        id: "x".into(),
+        subnets: vec!["10.9.0.0/16".into()],
+        ours: false,
+    });
+    let plan = plan(&spec, &observed);
+    assert!(
+        plan.blocked[0].contains("exists with subnet 10.9.0.0/16, not 172.20.2.0/24"),
+        "{:?}",
+        plan.blocked
+    );
+}

@@ -645,3 +645,223 @@ fn check_coverage(owners: &[(String, Range<usize>, Vec<SlotRange>)], report: &mu
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+[cluster]
+name = "dev"
+password_file = "pw"
+
+[network]
+name = "dev-data"
+subnet = "172.20.2.0/24"
+
+[[nodes]]
+name = "redis-1"
+ip = "172.20.2.13"
+slots = ["0-5460"]
+
+[[nodes]]
+name = "redis-2"
+ip = "172.20.2.16"
+slots = ["5461-10922"]
+
+[[nodes]]
+name = "redis-3"
+ip = "172.20.2.17"
+slots = ["10923-16383"]
+"#;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        parse(text, Path::new("c.toml")).expect_err("expected problems")
+    }
+
+    /// Asserts one problem mentions `needle`, on `line`.
+    fn has(problems: &[Problem], line: usize, needle: &str) {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.line == line && p.to_string().contains(needle)),
+            "no problem on line {line} containing {needle:?} in:\n{}",
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    #[test]
+    fn valid_file_with_defaults() {
+        let spec = parse(VALID, Path::new("/etc/k/cluster.toml")).unwrap();
+        assert_eq!(spec.node_timeout_ms, 5000);
+        assert_eq!(spec.image.name, "redis:7.2");
+        assert_eq!(spec.image.pull, PullPolicy::IfNotPresent);
+        assert_eq!(spec.image.fallback, ImageFallback::Host);
+        assert!(spec.persistence.appendonly);
+        assert_eq!(spec.nodes[0].port, 6379);
+        assert_eq!(spec.auth, AuthSpec::File("/etc/k/pw".into()));
+        assert_eq!(spec.state_dir, Path::new("/etc/k/.redis-keeper"));
+    }
+
+    #[test]
+    fn the_repository_cluster_toml_is_the_reference_layout() {
+        let spec = crate::spec::test_support::reference_spec();
+        let layout: Vec<(String, String, String)> = spec
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.ip.to_string(), n.slots[0].to_string()))
+            .collect();
+        assert_eq!(
+            layout,
+            [
+                ("redis-1", "172.20.2.13", "0-5460"),
+                ("redis-2", "172.20.2.16", "5461-10922"),
+                ("redis-3", "172.20.2.17", "10923-16383"),
+            ]
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        );
+        assert_eq!(spec.name, "dev");
+        assert_eq!(spec.network.name, "dev-data");
+    }
+
+    #[test]
+    fn gaps_and_overlaps_are_named() {
+        let text = VALID.replace("\"5461-10922\"", "\"5000-10000\"");
+        let p = problems(&text);
+        has(&p, 10, "922 slot(s) belong to no node: 10001-10922");
+        has(
+            &p,
+            15,
+            "slots 5000-5460 are declared by more than one node: redis-1 and redis-2",
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_where_they_are() {
+        let text = VALID
+            .replace("name = \"dev\"", "name = \"dev\"\nnode_timeout = 10")
+            .replace("slots = [\"0-5460\"]", "slots = [\"0-5460\"]\nprot = 1");
+        let p = problems(&text);
+        has(&p, 4, "unknown key 'node_timeout' in [cluster]");
+        has(&p, 15, "unknown key 'prot' in [nodes]");
+        let top = problems(&format!("{VALID}\n[tls]\nenabled = true\n"));
+        has(&top, 25, "unknown table or key 'tls'");
+    }
+
+    #[test]
+    fn addresses_must_fit_the_subnet() {
+        let text = VALID
+            .replace("172.20.2.13", "172.20.3.13")
+            .replace("172.20.2.16", "172.20.2.1")
+            .replace("172.20.2.17", "172.20.2.255");
+        let p = problems(&text);
+        has(&p, 12, "172.20.3.13 is outside the subnet 172.20.2.0/24");
+        has(&p, 17, "is the gateway");
+        has(&p, 22, "is the broadcast address");
+        let net = problems(&VALID.replace("172.20.2.13", "172.20.2.0"));
+        has(&net, 12, "is the network address");
+        let bad = problems(&VALID.replace("172.20.2.13", "172.20.2.300"));
+        has(&bad, 12, "not an IPv4 address");
+    }
+
+    #[test]
+    fn names_and_ips_are_unique_and_names_dns_safe() {
+        let text = VALID
+            .replace("\"redis-2\"", "\"redis-1\"")
+            .replace("172.20.2.17", "172.20.2.13")
+            .replace("name = \"dev\"", "name = \"Dev_1\"");
+        let p = problems(&text);
+        has(&p, 3, "cluster name 'Dev_1' is not DNS-safe");
+        has(&p, 16, "node name 'redis-1' is used twice");
+        has(&p, 22, "ip 172.20.2.13 is also redis-1's");
+    }
+
+    #[test]
+    fn ports_are_checked() {
+        let text = VALID
+            .replace(
+                "slots = [\"0-5460\"]",
+                "slots = [\"0-5460\"]\nport = 60000\nhost_port = 7000",
+            )
+            .replace(
+                "slots = [\"5461-10922\"]",
+                "slots = [\"5461-10922\"]\nhost_port = 7000",
+            )
+            .replace(
+                "slots = [\"10923-16383\"]",
+                "slots = [\"10923-16383\"]\nhost_port = 0",
+            );
+        let p = problems(&text);
+        has(&p, 14, "port 60000 is out of range");
+        has(&p, 21, "host_port 7000 is also redis-1's");
+        has(&p, 27, "host_port 0 is out of range");
+    }
+
+    #[test]
+    fn password_source_must_be_exactly_one() {
+        let none = problems(&VALID.replace("password_file = \"pw\"", ""));
+        has(&none, 2, "no password source");
+        let two = problems(&VALID.replace(
+            "password_file = \"pw\"",
+            "password_file = \"pw\"\nno_password = true",
+        ));
+        has(&two, 5, "more than one password source");
+        let env = problems(&VALID.replace("password_file = \"pw\"", "password_env = \"1BAD\""));
+        has(&env, 4, "not an environment variable name");
+        let ok = parse(
+            &VALID.replace("password_file = \"pw\"", "no_password = true"),
+            Path::new("c.toml"),
+        );
+        assert_eq!(ok.unwrap().auth, AuthSpec::NoPassword);
+    }
+
+    #[test]
+    fn bad_slot_ranges_and_policies() {
+        let text = VALID
+            .replace("[\"0-5460\"]", "[\"0-5460\", \"9-2\", \"x\"]")
+            .replace(
+                "[network]",
+                "[image]\npull = \"sometimes\"\nfallback = \"cloud\"\n\n[network]",
+            );
+        let p = problems(&text);
+        has(&p, 7, "pull = 'sometimes' is not a pull policy");
+        has(&p, 8, "fallback = 'cloud' is not a fallback");
+        has(&p, 17, "range '9-2' ends before it starts");
+        has(&p, 17, "'x' is not a slot range");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = VALID
+            .replace("name = \"dev\"", "name = \"-dev\"")
+            .replace("172.20.2.0/24", "172.20.2.0/33")
+            .replace("\"redis-3\"", "\"redis_3\"");
+        assert_eq!(problems(&text).len(), 3);
+    }
+
+    #[test]
+    fn syntax_and_type_errors_point_at_their_line() {
+        let syntax = problems(&VALID.replace("name = \"redis-1\"", "name = redis-1"));
+        has(&syntax, 11, "");
+        let types = problems(&VALID.replace(
+            "slots = [\"0-5460\"]",
+            "slots = [\"0-5460\"]\nport = \"6379\"",
+        ));
+        has(&types, 14, "invalid type");
+    }
+
+    #[test]
+    fn subnet_and_timeout_ranges() {
+        let p = problems(
+            &VALID
+                .replace("172.20.2.0/24", "172.20.2.1/24")
+                .replace("password_file", "node_timeout_ms = 10\npassword_file"),
+        );
+        has(&p, 4, "node_timeout_ms = 10 is out of range");
+        has(&p, 9, "has host bits set");
+    }
+}
