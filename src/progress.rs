@@ -48,10 +48,11 @@ impl Observer for Progress {
                     }
                 });
                 if line != *waiting {
-                    if let Some(l) = &line {
-                        eprint!("\r\x1b[2K  … waiting: {l}");
-                        let _ = std::io::stderr().flush();
+                    match &line {
+                        Some(l) => eprint!("\r\x1b[2K  … waiting: {l}"),
+                        None => eprint!("\r\x1b[2K"),
                     }
+                    let _ = std::io::stderr().flush();
                     *waiting = line;
                 }
             }

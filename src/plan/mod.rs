@@ -218,13 +218,16 @@ fn meets(reachable: &[(usize, &NodeSpec, &NodeView)], plan: &mut Plan) {
         return;
     };
     for (_, node, view) in &reachable[1..] {
-        if anchor_view.entry_for(&node.addr()).is_none() {
+        let Some(known) = anchor_view.entry_for(&node.addr()) else {
             plan.actions.push(Action::Meet {
                 node: anchor.name.clone(),
                 peer: node.name.clone(),
                 addr: node.addr(),
             });
-        } else if view.entry_for(&anchor.addr()).is_none() {
+            continue;
+        };
+        // While the anchor's handshake is in flight the peer learns of it by itself.
+        if !known.in_handshake() && view.entry_for(&anchor.addr()).is_none() {
             plan.actions.push(Action::Meet {
                 node: node.name.clone(),
                 peer: anchor.name.clone(),

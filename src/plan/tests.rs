@@ -464,3 +464,19 @@ fn someone_elses_network_with_another_subnet_blocks() {
         plan.blocked
     );
 }
+
+#[test]
+fn a_peer_does_not_meet_the_anchor_while_the_anchors_handshake_is_in_flight() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        match i {
+            0 => v.nodes[1].flags = vec!["handshake".into()],
+            1 => v.nodes.retain(|n| n.addr != spec.nodes[0].addr()),
+            _ => {}
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}

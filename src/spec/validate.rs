@@ -92,7 +92,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<ClusterSpec, Vec<Problem>
     let spec = build(raw, &base, &mut report);
     match spec {
         Some(spec) if report.problems.is_empty() => Ok(spec),
-        _ => Err(report.problems),
+        _ => {
+            report.problems.sort_by_key(|p| (p.line, p.column));
+            Err(report.problems)
+        }
     }
 }
 
