@@ -211,28 +211,26 @@ fn slots(observed: &Observed, reachable: &[(usize, &NodeSpec, &NodeView)], plan:
     }
 }
 
-/// The first reachable node is the anchor: it meets every node it does not know, and a node
-/// that does not know the anchor meets it. Gossip spreads the rest.
+/// Every pair of nodes is introduced directly. Relying on gossip to spread introductions is
+/// correct but slow: a node pings one random peer a second, so a third node can take seconds
+/// to hear of the second. A pair where one side already knows the other (and is not merely
+/// in handshake) is completed by the side that does not.
 fn meets(reachable: &[(usize, &NodeSpec, &NodeView)], plan: &mut Plan) {
-    let Some((_, anchor, anchor_view)) = reachable.first() else {
-        return;
-    };
-    for (_, node, view) in &reachable[1..] {
-        let Some(known) = anchor_view.entry_for(&node.addr()) else {
-            plan.actions.push(Action::Meet {
-                node: anchor.name.clone(),
-                peer: node.name.clone(),
-                addr: node.addr(),
-            });
-            continue;
-        };
-        // While the anchor's handshake is in flight the peer learns of it by itself.
-        if !known.in_handshake() && view.entry_for(&anchor.addr()).is_none() {
-            plan.actions.push(Action::Meet {
-                node: node.name.clone(),
-                peer: anchor.name.clone(),
-                addr: anchor.addr(),
-            });
+    for (i, (_, a, a_view)) in reachable.iter().enumerate() {
+        for (_, b, b_view) in &reachable[i + 1..] {
+            let a_knows = a_view.entry_for(&b.addr());
+            let b_knows = b_view.entry_for(&a.addr());
+            let meet = |from: &NodeSpec, to: &NodeSpec| Action::Meet {
+                node: from.name.clone(),
+                peer: to.name.clone(),
+                addr: to.addr(),
+            };
+            match (a_knows, b_knows) {
+                (None, None) => plan.actions.push(meet(a, b)),
+                (Some(known), None) if !known.in_handshake() => plan.actions.push(meet(b, a)),
+                (None, Some(known)) if !known.in_handshake() => plan.actions.push(meet(a, b)),
+                _ => {}
+            }
         }
     }
 }

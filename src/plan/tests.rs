@@ -167,7 +167,7 @@ fn pull_always_prepares_before_creating_containers() {
 }
 
 #[test]
-fn fresh_nodes_get_epochs_exact_slots_and_meet_the_anchor() {
+fn fresh_nodes_get_epochs_exact_slots_and_meet_every_peer() {
     let spec = reference_spec();
     let plan = plan(&spec, &with_views(&spec, |i| fresh_view(&spec, i)));
     assert_eq!(
@@ -204,6 +204,11 @@ fn fresh_nodes_get_epochs_exact_slots_and_meet_the_anchor() {
             },
             Action::Meet {
                 node: "redis-1".into(),
+                peer: "redis-3".into(),
+                addr: "172.20.2.17:6379".into()
+            },
+            Action::Meet {
+                node: "redis-2".into(),
                 peer: "redis-3".into(),
                 addr: "172.20.2.17:6379".into()
             },
@@ -294,6 +299,11 @@ fn half_formed_cluster_is_finished_not_recreated() {
             },
             Action::Meet {
                 node: "redis-1".into(),
+                peer: "redis-3".into(),
+                addr: "172.20.2.17:6379".into()
+            },
+            Action::Meet {
+                node: "redis-2".into(),
                 peer: "redis-3".into(),
                 addr: "172.20.2.17:6379".into()
             },
@@ -466,7 +476,7 @@ fn someone_elses_network_with_another_subnet_blocks() {
 }
 
 #[test]
-fn a_peer_does_not_meet_the_anchor_while_the_anchors_handshake_is_in_flight() {
+fn a_peer_does_not_meet_back_while_a_handshake_with_it_is_in_flight() {
     let spec = reference_spec();
     let observed = with_views(&spec, |i| {
         let mut v = formed_view(&spec, i);
