@@ -338,3 +338,51 @@ async fn the_password_stays_out_of_docker_inspect_and_its_file_is_private() {
     let denied: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut anon).await;
     assert!(denied.unwrap_err().to_string().contains("NOAUTH"));
 }
+
+/// `docker compose` (v2, by project label alone) or `docker-compose` (v1, which needs a file
+/// naming the services) run against the cluster's project.
+fn compose(cluster: &TestCluster, args: &[&str]) -> std::process::Output {
+    let v2 = std::process::Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut cmd = if v2 {
+        let mut c = std::process::Command::new("docker");
+        c.args(["compose", "-p", &cluster.name]);
+        c
+    } else {
+        let file = cluster.dir.path().join("docker-compose.yml");
+        let services: String = REFERENCE
+            .iter()
+            .map(|(n, _, _)| format!("  {n}: {{image: scratch}}\n"))
+            .collect();
+        std::fs::write(&file, format!("version: \"2.4\"\nservices:\n{services}")).unwrap();
+        let mut c = std::process::Command::new("docker-compose");
+        c.arg("-p").arg(&cluster.name).arg("-f").arg(&file);
+        c
+    };
+    cmd.args(args)
+        .output()
+        .expect("docker compose or docker-compose is installed (./dev installs it)")
+}
+
+#[tokio::test]
+async fn docker_compose_sees_the_cluster_as_its_project() {
+    let cluster = TestCluster::new("compose", 18, &REFERENCE).await;
+    cluster.up().await;
+    let ps = compose(&cluster, &["ps"]);
+    let listed = stdout(&ps);
+    for name in cluster.containers().await {
+        assert!(
+            listed.contains(&name),
+            "compose ps lists {name}:\n{listed}{}",
+            stderr(&ps)
+        );
+    }
+    let down = compose(&cluster, &["down"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(
+        cluster.containers().await.is_empty(),
+        "compose down removed the containers"
+    );
+}

@@ -868,3 +868,25 @@ slots = ["10923-16383"]
         has(&p, 9, "has host bits set");
     }
 }
+
+#[cfg(test)]
+mod manifest_tests {
+    use super::*;
+
+    #[test]
+    fn every_example_manifest_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if let Err(problems) = parse(&text, &path) {
+                    panic!("{} is invalid: {problems:?}", path.display());
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "found {seen} manifests");
+    }
+}
