@@ -47,6 +47,12 @@ pub enum Command {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Keep the cluster at cluster.toml: bring it up, then repair every drift until stopped.
+    Run {
+        /// Seconds between passes when Docker reports nothing (Redis-level drift).
+        #[arg(long, default_value_t = 5.0, value_parser = parse_resync)]
+        resync: f64,
+    },
     /// Print what `up` would do; exit 0 when in sync, 3 when there is something to do.
     Plan,
     /// Show every node and the slot map.
@@ -64,4 +70,11 @@ pub enum Command {
         #[arg(long)]
         volumes: bool,
     },
+}
+
+fn parse_resync(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.1..=3600.0).contains(&s) => Ok(s),
+        _ => Err("give seconds from 0.1 to 3600".into()),
+    }
 }

@@ -33,6 +33,8 @@ pub enum CommandError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }

@@ -23,6 +23,7 @@ fn ours(spec: &ClusterSpec) -> HashMap<String, Vec<String>> {
 
 pub async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
+    let _lock = crate::lock::acquire(&spec.name, "down")?;
     let docker = docker::connect().await?;
     remove_containers(&docker, &spec).await?;
     remove_network(&docker, &spec).await?;

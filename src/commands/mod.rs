@@ -4,6 +4,7 @@ mod check;
 mod down;
 mod keyslot;
 mod plan;
+mod run;
 mod status;
 mod up;
 
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
     let json_logs = cli.log_format == LogFormat::Json;
     match cli.command {
         Command::Up { timeout } => up::run(file, timeout, json_logs).await,
+        Command::Run { resync } => run::run(file, resync).await,
         Command::Plan => plan::run(file).await,
         Command::Status { output } => status::run(file, output).await,
         Command::Check => check::run(file).await,

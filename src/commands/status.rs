@@ -19,6 +19,15 @@ pub struct StatusReport {
     /// The slot map as the first answering node sees it.
     pub slot_map: Vec<SlotSpan>,
     pub findings: Vec<String>,
+    /// The `run` controller's view: who holds the cluster and what it did, when one runs.
+    pub operator: Option<OperatorView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OperatorView {
+    pub holder: Option<crate::lock::Holder>,
+    /// The last status `run` wrote (stale when no holder runs).
+    pub status: Option<crate::status::OperatorStatus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +109,45 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
         nodes,
         slot_map: slot_map(spec, observed),
         findings,
+        operator: operator(spec),
+    }
+}
+
+fn operator(spec: &ClusterSpec) -> Option<OperatorView> {
+    let holder = crate::lock::holder(&spec.name);
+    let status =
+        crate::status::OperatorStatus::read(&crate::status::path(&spec.state_dir, &spec.name));
+    (holder.is_some() || status.is_some()).then_some(OperatorView { holder, status })
+}
+
+fn print_operator(op: &OperatorView) {
+    println!();
+    match &op.holder {
+        Some(h) => println!(
+            "operator: `redis-keeper {}` (pid {}, since {})",
+            h.command, h.pid, h.since
+        ),
+        None => println!("operator: not running (last status below is from an earlier run)"),
+    }
+    let Some(status) = &op.status else { return };
+    for c in &status.conditions {
+        println!(
+            "  {:<12} {:<6} {:<14} since {}  {}",
+            format!("{:?}", c.kind),
+            c.status,
+            c.reason,
+            c.last_transition_time,
+            c.message
+        );
+    }
+    if !status.events.is_empty() {
+        println!("recent events:");
+        for e in status.events.iter().rev().take(10) {
+            println!(
+                "  {} {} ({} ms, {}): {}",
+                e.at, e.message, e.took_ms, e.outcome, e.why
+            );
+        }
     }
 }
 
@@ -213,6 +261,9 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
     }
     for f in &r.findings {
         println!("  ! {f}");
+    }
+    if let Some(op) = &r.operator {
+        print_operator(op);
     }
 }
 

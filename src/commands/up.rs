@@ -12,6 +12,7 @@ use crate::spec;
 
 pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
+    let _lock = crate::lock::acquire(&spec.name, "up")?;
     let password = secret::resolve(&spec.auth, Missing::Create)?;
     let ctx = Context::connect(spec, password).await?;
     let mut progress = Progress::for_stderr(json_logs);

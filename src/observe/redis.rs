@@ -25,23 +25,23 @@ pub(super) async fn observe(
     join_all(asks).await.into_iter().collect()
 }
 
+/// One round-trip (NODES and INFO pipelined), so a node that does not answer costs one
+/// timeout, not two.
 async fn view_of(ctx: &Context, ip: &str, port: u16) -> RedisState {
-    let nodes = ctx
+    let mut pipe = redis::pipe();
+    pipe.cmd("CLUSTER").arg("NODES").cmd("CLUSTER").arg("INFO");
+    match ctx
         .redis
-        .query::<String>(ip, port, &redis::cmd("CLUSTER").arg("NODES").to_owned())
-        .await;
-    let info = ctx
-        .redis
-        .query::<String>(ip, port, &redis::cmd("CLUSTER").arg("INFO").to_owned())
-        .await;
-    match (nodes, info) {
-        (Ok(nodes), Ok(info)) => match parse_cluster_nodes(&nodes) {
+        .query_pipe::<(String, String)>(ip, port, &pipe)
+        .await
+    {
+        Ok((nodes, info)) => match parse_cluster_nodes(&nodes) {
             Ok(nodes) => RedisState::Up(NodeView {
                 nodes,
                 info: ClusterInfo::parse(&info),
             }),
             Err(e) => RedisState::Unreachable(e.to_string()),
         },
-        (Err(e), _) | (_, Err(e)) => RedisState::Unreachable(e.to_string()),
+        Err(e) => RedisState::Unreachable(e.to_string()),
     }
 }

@@ -85,6 +85,24 @@ impl Action {
         }
     }
 
+    /// The drift that calls for this action, for events.
+    pub fn why(&self) -> &'static str {
+        match self {
+            Action::PrepareImage { .. } => "no usable node image (or pull = \"always\")",
+            Action::CreateNetwork { .. } => "the cluster network does not exist",
+            Action::CreateVolume { .. } => "the node's data volume does not exist",
+            Action::CreateContainer { .. } => "the node's container does not exist",
+            Action::StartContainer { .. } => "the node's container is not running",
+            Action::UnpauseContainer { .. } => "the node's container is paused",
+            Action::RecreateContainer { .. } => {
+                "the container differs from its spec (spec-hash label)"
+            }
+            Action::SetConfigEpoch { .. } => "the node has never joined a cluster",
+            Action::AddSlots { .. } => "declared slots are served by no node",
+            Action::Meet { .. } => "two nodes do not know each other",
+        }
+    }
+
     /// A short machine-friendly name of the kind of action, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -1,0 +1,37 @@
+//! `run`: bring the cluster up, then keep it at cluster.toml until SIGTERM or SIGINT.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::context::Context;
+use crate::controller::{self, RunOptions};
+use crate::exit::{CommandError, Exit};
+use crate::lock;
+use crate::secret::{self, Missing};
+use crate::spec;
+
+pub async fn run(file: &Path, resync_secs: f64) -> Result<Exit, CommandError> {
+    let spec = spec::load(file)?;
+    let _lock = lock::acquire(&spec.name, "run")?;
+    let password = secret::resolve(&spec.auth, Missing::Create)?;
+    let ctx = Arc::new(Context::connect(spec, password).await?);
+    let (stop, shutdown) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate()).map_err(CommandError::Output)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(CommandError::Output)?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: finishing the pass in flight"),
+            _ = int.recv() => tracing::info!("SIGINT: finishing the pass in flight"),
+        }
+        let _ = stop.send(true);
+    });
+    let options = RunOptions {
+        resync: Duration::from_secs_f64(resync_secs),
+    };
+    controller::run(ctx, options, shutdown).await;
+    Ok(Exit::Ok)
+}

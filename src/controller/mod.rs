@@ -1,0 +1,146 @@
+//! `run`: the long-running controller that keeps the cluster at cluster.toml.
+//!
+//! One reconcile pass at a time. A pass starts when Docker reports an event on the cluster's
+//! objects (at once; a burst collapses into one pass), when the periodic resync is due (for
+//! drift Docker cannot see, inside Redis), or when the previous pass asked to look again
+//! soon. Failed passes retry with exponential backoff and jitter, reset by a good pass; the
+//! loop never dies on a transient error. A shutdown request lets the pass in flight finish.
+
+mod triggers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use crate::act::Applied;
+use crate::context::Context;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::reconcile::{self, Next, Observer, ReconcileError};
+use crate::status::{self, ConditionType, OperatorStatus};
+
+pub struct RunOptions {
+    /// How often to look even when Docker reports nothing.
+    pub resync: Duration,
+}
+
+/// Hears a pass: logs each action and records it as an event.
+struct Recorder<'a> {
+    status: &'a mut OperatorStatus,
+    log: &'a mut Progress,
+    actions: usize,
+}
+
+impl Observer for Recorder<'_> {
+    fn planned(&mut self, plan: &Plan) {
+        self.log.planned(plan);
+    }
+
+    fn applied(&mut self, applied: &Applied) {
+        self.actions += 1;
+        self.log.applied(applied);
+        self.status.record(applied);
+    }
+}
+
+/// What a pass's outcome means for the conditions, and when to look again.
+fn settle(
+    status: &mut OperatorStatus,
+    outcome: &Result<Next, ReconcileError>,
+    actions: usize,
+    resync: Duration,
+    backoff: &mut dyn Iterator<Item = Duration>,
+) -> Duration {
+    use ConditionType::*;
+    match outcome {
+        Ok(Next::Done) => {
+            status.set(
+                Ready,
+                true,
+                "AsDeclared",
+                "every node is up, agrees on the slot map and serves its declared slots",
+            );
+            status.set(Progressing, false, "Idle", "");
+            status.set(Degraded, false, "AsDeclared", "");
+            resync
+        }
+        Ok(Next::Requeue { after, waiting }) => {
+            let (reason, message) = if actions > 0 {
+                ("Repairing", format!("applied {actions} action(s)"))
+            } else {
+                ("Settling", waiting.join("; "))
+            };
+            status.set(Ready, false, reason, message.clone());
+            status.set(Progressing, true, reason, message);
+            status.set(Degraded, false, reason, "");
+            *after
+        }
+        Err(ReconcileError::Blocked(why)) => {
+            status.set(Ready, false, "Blocked", why.join("; "));
+            status.set(Progressing, false, "Blocked", "");
+            status.set(Degraded, true, "Blocked", why.join("; "));
+            resync
+        }
+        Err(e) => {
+            status.set(Ready, false, "Error", e.to_string());
+            status.set(Progressing, true, "Retrying", e.to_string());
+            status.set(Degraded, true, "ReconcileError", e.to_string());
+            backoff.next().unwrap_or(resync).min(resync)
+        }
+    }
+}
+
+/// Runs the controller until `shutdown` turns true.
+pub async fn run(ctx: Arc<Context>, options: RunOptions, mut shutdown: watch::Receiver<bool>) {
+    let path = status::path(&ctx.spec.state_dir, &ctx.spec.name);
+    let mut status = OperatorStatus::new(&ctx.spec.name);
+    let wake = Arc::new(Notify::new());
+    let watcher = tokio::spawn(triggers::watch_docker_events(
+        ctx.docker.clone(),
+        ctx.spec.name.clone(),
+        ctx.spec.network.name.clone(),
+        wake.clone(),
+    ));
+    let mut backoff = reconcile::error_policy();
+    let mut next = Instant::now();
+    let mut log = Progress::Log {
+        waiting: Vec::new(),
+    };
+    tracing::info!(cluster = %ctx.spec.name, resync_s = options.resync.as_secs_f64(), "controller started");
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = shutdown.changed() => continue,
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        let started = Instant::now();
+        let mut recorder = Recorder {
+            status: &mut status,
+            log: &mut log,
+            actions: 0,
+        };
+        let outcome = reconcile::reconcile(&ctx, &mut recorder).await;
+        let actions = recorder.actions;
+        if outcome.is_ok() {
+            backoff = reconcile::error_policy();
+        }
+        if let Err(e) = &outcome {
+            tracing::warn!(error = %e, "reconcile failed");
+        }
+        let after = settle(&mut status, &outcome, actions, options.resync, &mut backoff);
+        let result = match &outcome {
+            Ok(Next::Done) => "in sync".to_string(),
+            Ok(Next::Requeue { .. }) => "requeue".to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        status.reconciled(started.elapsed(), actions, result);
+        if let Err(e) = status.write(&path) {
+            tracing::warn!(error = %e, path = %path.display(), "cannot write the status file");
+        }
+        next = Instant::now() + after;
+    }
+    watcher.abort();
+    tracing::info!("controller stopped");
+}

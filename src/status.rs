@@ -1,0 +1,218 @@
+//! The operator's status, as data: Kubernetes-style conditions, the last reconcile, and a
+//! bounded list of recent events (every action taken: what, why, outcome, duration).
+//!
+//! `run` keeps it up to date and writes it as JSON to the state folder after every pass;
+//! `status` reads it back to show what the operator is doing and did.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::act::Applied;
+
+/// How many recent events are kept.
+pub const EVENT_LIMIT: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConditionType {
+    /// The cluster is healthy and as declared.
+    Ready,
+    /// The operator is acting, or waiting for Redis to settle after acting.
+    Progressing,
+    /// The operator cannot reach the goal: drift it will not repair, or repeated errors.
+    Degraded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: ConditionType,
+    pub status: bool,
+    pub reason: String,
+    pub message: String,
+    pub last_transition_time: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: String,
+    /// The kind of action (`start-container`, `forget`, …).
+    pub action: String,
+    pub message: String,
+    pub why: String,
+    /// `ok`, or the error.
+    pub outcome: String,
+    pub took_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastReconcile {
+    pub at: String,
+    pub took_ms: u64,
+    pub actions: usize,
+    pub result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorStatus {
+    pub cluster: String,
+    pub pid: u32,
+    pub started_at: String,
+    pub conditions: Vec<Condition>,
+    pub last_reconcile: Option<LastReconcile>,
+    pub events: VecDeque<Event>,
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+impl OperatorStatus {
+    pub fn new(cluster: &str) -> OperatorStatus {
+        let at = now();
+        let condition = |kind, reason: &str| Condition {
+            kind,
+            status: false,
+            reason: reason.into(),
+            message: String::new(),
+            last_transition_time: at.clone(),
+        };
+        OperatorStatus {
+            cluster: cluster.to_string(),
+            pid: std::process::id(),
+            started_at: at.clone(),
+            conditions: vec![
+                condition(ConditionType::Ready, "Starting"),
+                condition(ConditionType::Progressing, "Starting"),
+                condition(ConditionType::Degraded, "Starting"),
+            ],
+            last_reconcile: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn condition(&self, kind: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    /// Sets a condition; its transition time moves only when its status flips.
+    pub fn set(
+        &mut self,
+        kind: ConditionType,
+        status: bool,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        let at = now();
+        if let Some(c) = self.conditions.iter_mut().find(|c| c.kind == kind) {
+            if c.status != status {
+                c.last_transition_time = at;
+            }
+            c.status = status;
+            c.reason = reason.to_string();
+            c.message = message.into();
+        }
+    }
+
+    /// Records an applied action as an event, keeping the newest [`EVENT_LIMIT`].
+    pub fn record(&mut self, applied: &Applied) {
+        let event = Event {
+            at: now(),
+            action: applied.action.kind().to_string(),
+            message: applied.action.to_string(),
+            why: applied.action.why().to_string(),
+            outcome: match &applied.result {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("error: {e}"),
+            },
+            took_ms: applied.took.as_millis() as u64,
+        };
+        self.events.push_back(event);
+        while self.events.len() > EVENT_LIMIT {
+            self.events.pop_front();
+        }
+    }
+
+    pub fn reconciled(&mut self, took: Duration, actions: usize, result: impl Into<String>) {
+        self.last_reconcile = Some(LastReconcile {
+            at: now(),
+            took_ms: took.as_millis() as u64,
+            actions,
+            result: result.into(),
+        });
+    }
+
+    /// Writes the status atomically (a reader never sees half a file).
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
+        std::fs::rename(tmp, path)
+    }
+
+    pub fn read(path: &Path) -> Option<OperatorStatus> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+}
+
+/// Where `run` writes the status of a cluster.
+pub fn path(state_dir: &Path, cluster: &str) -> PathBuf {
+    state_dir.join(format!("{cluster}.status.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_moves_only_when_the_status_flips() {
+        let mut s = OperatorStatus::new("dev");
+        s.set(ConditionType::Ready, true, "AsDeclared", "");
+        let first = s
+            .condition(ConditionType::Ready)
+            .unwrap()
+            .last_transition_time
+            .clone();
+        std::thread::sleep(Duration::from_millis(5));
+        s.set(ConditionType::Ready, true, "AsDeclared", "still");
+        let c = s.condition(ConditionType::Ready).unwrap();
+        assert_eq!(c.last_transition_time, first);
+        assert_eq!(c.message, "still");
+        std::thread::sleep(Duration::from_millis(5));
+        s.set(ConditionType::Ready, false, "Repairing", "");
+        assert_ne!(
+            s.condition(ConditionType::Ready)
+                .unwrap()
+                .last_transition_time,
+            first
+        );
+    }
+
+    #[test]
+    fn events_are_bounded_and_the_file_round_trips() {
+        let mut s = OperatorStatus::new("dev");
+        for i in 0..(EVENT_LIMIT + 5) {
+            s.record(&Applied {
+                action: crate::plan::Action::StartContainer {
+                    node: format!("n{i}"),
+                    container: "c".into(),
+                },
+                took: Duration::from_millis(3),
+                result: Ok(()),
+            });
+        }
+        assert_eq!(s.events.len(), EVENT_LIMIT);
+        assert!(s.events[0].message.contains("n5"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path(), "dev");
+        s.write(&file).unwrap();
+        assert_eq!(OperatorStatus::read(&file), Some(s));
+    }
+}
