@@ -89,15 +89,25 @@ pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
     args
 }
 
-/// The private config file's text: the secret, and the health check's PING-only user.
-pub fn private_conf(password: Option<&str>) -> String {
+/// Quotes a value for a Redis config file (double quotes, backslash escapes).
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The private config file's text: the secret, the health check's PING-only user, and the
+/// `[redis]` parameters (so a restarted node starts with them; `run` keeps them live). They
+/// are not part of the spec hash: changing them is a CONFIG SET, not a restart.
+pub fn private_conf(
+    password: Option<&str>,
+    redis: &std::collections::BTreeMap<String, String>,
+) -> String {
     let mut conf = format!("user {HEALTHCHECK_USER} on nopass +ping\n");
+    for (k, v) in redis {
+        conf.push_str(&format!("{k} {}\n", quoted(v)));
+    }
     if let Some(p) = password {
-        // Redis config strings are double-quoted with backslash escapes.
-        let quoted = p.replace('\\', "\\\\").replace('"', "\\\"");
-        conf.push_str(&format!(
-            "requirepass \"{quoted}\"\nmasterauth \"{quoted}\"\n"
-        ));
+        let q = quoted(p);
+        conf.push_str(&format!("requirepass {q}\nmasterauth {q}\n"));
     }
     conf
 }
@@ -239,8 +249,9 @@ mod tests {
         let json = serde_json::to_string(&body).unwrap();
         assert!(!json.contains("requirepass"));
         assert!(json.contains("\"172.20.2.13\""));
-        assert!(private_conf(Some("s3cr\"et")).contains("requirepass \"s3cr\\\"et\""));
-        assert!(!private_conf(None).contains("requirepass"));
+        let none = std::collections::BTreeMap::new();
+        assert!(private_conf(Some("s3cr\"et"), &none).contains("requirepass \"s3cr\\\"et\""));
+        assert!(!private_conf(None, &none).contains("requirepass"));
     }
 
     #[test]

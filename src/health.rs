@@ -55,6 +55,13 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
                 .map_or_else(|| format!("unknown node {a}"), |n| n.to_string()),
         }
     };
+    // The id each answering node has now, by its declared address.
+    let ids: BTreeMap<String, String> = spec
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.addr(), observed.view(&n.name)?.myself()?.id.clone())))
+        .collect();
+    let ids: BTreeMap<&str, &str> = ids.iter().map(|(a, i)| (a.as_str(), i.as_str())).collect();
     for node in &spec.nodes {
         let container = observed.containers.get(&node.name);
         match container.map(|c| c.state) {
@@ -109,16 +116,31 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
                 continue;
             }
             let who = name_of(Some(&entry.addr));
+            let addr = if entry.addr.is_empty() {
+                "no address"
+            } else {
+                &entry.addr
+            };
             if !names.contains_key(&entry.addr) && !entry.in_handshake() {
-                out.push(blocked(format!(
-                    "{}: knows {} ({}), which is not in cluster.toml",
-                    node.name,
-                    entry.id,
-                    if entry.addr.is_empty() {
-                        "no address"
-                    } else {
-                        &entry.addr
-                    }
+                let text = format!(
+                    "{}: knows {} ({addr}), which is not in cluster.toml",
+                    node.name, entry.id
+                );
+                // One that serves nothing is forgotten; slots are not moved (yet).
+                out.push(if entry.slots.is_empty() {
+                    settling(text)
+                } else {
+                    blocked(format!(
+                        "{text} and serves slots (redis-keeper does not move slots yet)"
+                    ))
+                });
+            } else if ids
+                .get(entry.addr.as_str())
+                .is_some_and(|id| *id != entry.id)
+            {
+                out.push(settling(format!(
+                    "{}: still knows {who}'s old identity {}",
+                    node.name, entry.id
                 )));
             } else if entry.in_handshake() {
                 out.push(settling(format!(
@@ -144,6 +166,16 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
             }
         }
         slot_map_findings(spec, &node.name, &view.slot_owners(), &name_of, &mut out);
+        for (key, value) in &spec.redis {
+            let seen = view.config.get(key);
+            if !crate::plan::same_setting(seen.map(String::as_str), value) {
+                out.push(settling(format!(
+                    "{}: {key} is {}, declared {value}",
+                    node.name,
+                    seen.map_or("unset", String::as_str)
+                )));
+            }
+        }
     }
     out
 }

@@ -1,6 +1,9 @@
 //! Actions on Docker: image, network, volumes and containers, through the Engine API.
 
-use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{
+    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkDisconnectRequest, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListNetworksOptions, RemoveContainerOptionsBuilder,
     UploadToContainerOptionsBuilder,
@@ -94,9 +97,12 @@ pub(super) async fn create_volume(ctx: &Context, node: &str) -> Result<(), ActEr
 
 /// The private config as a tar for the archive API: `redis-keeper/keeper.conf`, owned by the
 /// uid Redis runs as (999 in the official and the host-built image), mode 0600.
-fn private_conf_tar(password: Option<&str>) -> Result<Vec<u8>, std::io::Error> {
+fn private_conf_tar(
+    password: Option<&str>,
+    redis: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<u8>, std::io::Error> {
     let dir = PRIVATE_CONF_DIR.trim_start_matches("/etc/");
-    let conf = blueprint::private_conf(password);
+    let conf = blueprint::private_conf(password, redis);
     let mut tar = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Directory);
@@ -137,11 +143,12 @@ pub(super) async fn create_container(
         Err(e) if status_of(&e) == Some(409) => {}
         Err(e) => return Err(DockerError::api(format!("create container {name}"))(e).into()),
     }
-    let tar = private_conf_tar(ctx.password.as_ref().map(|p| p.expose())).map_err(|e| {
-        DockerError::api(format!("pack the config of {name}"))(bollard::errors::Error::IOError {
-            err: e,
-        })
-    })?;
+    let tar = private_conf_tar(ctx.password.as_ref().map(|p| p.expose()), &ctx.spec.redis)
+        .map_err(|e| {
+            DockerError::api(format!("pack the config of {name}"))(
+                bollard::errors::Error::IOError { err: e },
+            )
+        })?;
     let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
     ctx.docker
         .upload_to_container(&name, Some(options), bollard::body_full(tar.into()))
@@ -167,6 +174,16 @@ pub(super) async fn start(ctx: &Context, node: &str, container: &str) -> Result<
         return Ok(());
     }
     let message = message_of(&e);
+    // The container still points at a network that was removed and recreated: attach it to
+    // the current one, then start.
+    if message.contains("network") && message.contains("not found") {
+        reattach(ctx, node, container).await?;
+        return ctx
+            .docker
+            .start_container(container, None)
+            .await
+            .map_err(|e| DockerError::api(format!("start container {container}"))(e).into());
+    }
     let spec = ctx.spec.node(node);
     let host_port = spec.and_then(|n| n.host_port);
     let lower = message.to_lowercase();
@@ -188,6 +205,54 @@ pub(super) async fn start(ctx: &Context, node: &str, container: &str) -> Result<
         .into());
     }
     Err(DockerError::api(format!("start container {container}"))(e).into())
+}
+
+/// Attaches the container to the cluster network with its declared address, dropping any
+/// stale or wrong attachment first.
+pub(super) async fn reattach(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {
+    let Some(spec) = ctx.spec.node(node) else {
+        return Ok(());
+    };
+    let network = &ctx.spec.network.name;
+    let _ = ctx
+        .docker
+        .disconnect_network(
+            network,
+            NetworkDisconnectRequest {
+                container: container.to_string(),
+                force: Some(true),
+            },
+        )
+        .await;
+    let request = NetworkConnectRequest {
+        container: container.to_string(),
+        endpoint_config: Some(EndpointSettings {
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: Some(spec.ip.to_string()),
+                ..Default::default()
+            }),
+            aliases: Some(vec![spec.name.clone()]),
+            ..Default::default()
+        }),
+    };
+    match ctx.docker.connect_network(network, request).await {
+        Ok(()) => Ok(()),
+        Err(e)
+            if message_of(&e)
+                .to_lowercase()
+                .contains("address already in use") =>
+        {
+            Err(DockerError::AddressInUse {
+                node: node.to_string(),
+                ip: spec.ip.to_string(),
+                network: network.clone(),
+            }
+            .into())
+        }
+        Err(e) => {
+            Err(DockerError::api(format!("attach {container} to network {network}"))(e).into())
+        }
+    }
 }
 
 pub(super) async fn unpause(ctx: &Context, container: &str) -> Result<(), ActError> {

@@ -22,6 +22,8 @@ pub enum ActError {
         command: String,
         #[source]
         source: ::redis::RedisError,
+        /// Redis refused in a way retrying cannot change (e.g. an unknown config parameter).
+        permanent: bool,
     },
 }
 
@@ -30,7 +32,7 @@ impl ActError {
     pub fn is_permanent(&self) -> bool {
         match self {
             ActError::Docker(e) => e.is_permanent(),
-            ActError::Redis { .. } => false,
+            ActError::Redis { permanent, .. } => *permanent,
         }
     }
 }
@@ -61,6 +63,9 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
             docker::remove_container(ctx, container).await?;
             docker::create_container(ctx, node, image).await
         }
+        Action::ReattachNetwork { node, container } => docker::reattach(ctx, node, container).await,
+        Action::Forget { id, on, .. } => redis::forget(ctx, id, on).await,
+        Action::SetConfig { node, settings } => redis::set_config(ctx, node, settings).await,
         Action::SetConfigEpoch { node, epoch } => redis::set_config_epoch(ctx, node, *epoch).await,
         Action::AddSlots { node, ranges } => redis::add_slots(ctx, node, ranges).await,
         Action::Meet { node, addr, .. } => redis::meet(ctx, node, addr).await,

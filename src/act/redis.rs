@@ -9,6 +9,7 @@ fn failed(node: &str, what: &str, source: redis::RedisError) -> ActError {
         node: node.to_string(),
         command: what.to_string(),
         source,
+        permanent: false,
     }
 }
 
@@ -61,4 +62,51 @@ pub(super) async fn meet(ctx: &Context, node: &str, addr: &str) -> Result<(), Ac
     let mut cmd = redis::cmd("CLUSTER");
     cmd.arg("MEET").arg(ip).arg(port);
     run(ctx, node, "CLUSTER MEET", cmd).await
+}
+
+/// Forgets `id` on every node in `on`, in parallel: Redis bans a forgotten id from gossip for
+/// 60 s, so every node must forget it within that window or it comes back.
+pub(super) async fn forget(ctx: &Context, id: &str, on: &[String]) -> Result<(), ActError> {
+    let results = futures_util::future::join_all(on.iter().map(|node| async move {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("FORGET").arg(id);
+        match run(ctx, node, "CLUSTER FORGET", cmd).await {
+            // Already forgotten (by an earlier, interrupted pass): done.
+            Err(ActError::Redis { source, .. }) if source.to_string().contains("Unknown node") => {
+                Ok(())
+            }
+            other => other,
+        }
+    }))
+    .await;
+    results.into_iter().collect()
+}
+
+pub(super) async fn set_config(
+    ctx: &Context,
+    node: &str,
+    settings: &[(String, String)],
+) -> Result<(), ActError> {
+    let mut cmd = redis::cmd("CONFIG");
+    cmd.arg("SET");
+    for (k, v) in settings {
+        cmd.arg(k).arg(v);
+    }
+    run(ctx, node, "CONFIG SET", cmd)
+        .await
+        .map_err(|e| match e {
+            // Redis said no (an unknown parameter, a bad value): retrying will not change that.
+            ActError::Redis {
+                node,
+                command,
+                source,
+                ..
+            } if matches!(source.kind(), redis::ErrorKind::Server(_)) => ActError::Redis {
+                node,
+                command,
+                source,
+                permanent: true,
+            },
+            other => other,
+        })
 }

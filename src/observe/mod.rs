@@ -82,6 +82,8 @@ pub enum RedisState {
 pub struct NodeView {
     pub nodes: Vec<ClusterNode>,
     pub info: ClusterInfo,
+    /// The node's values of the `[redis]` parameters.
+    pub config: BTreeMap<String, String>,
 }
 
 impl NodeView {

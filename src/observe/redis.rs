@@ -25,23 +25,46 @@ pub(super) async fn observe(
     join_all(asks).await.into_iter().collect()
 }
 
-/// One round-trip (NODES and INFO pipelined), so a node that does not answer costs one
-/// timeout, not two.
+/// One round-trip (NODES, INFO and the `[redis]` parameters pipelined), so a node that does
+/// not answer costs one timeout, not three.
 async fn view_of(ctx: &Context, ip: &str, port: u16) -> RedisState {
     let mut pipe = redis::pipe();
     pipe.cmd("CLUSTER").arg("NODES").cmd("CLUSTER").arg("INFO");
-    match ctx
+    let keys: Vec<&String> = ctx.spec.redis.keys().collect();
+    if !keys.is_empty() {
+        pipe.cmd("CONFIG").arg("GET").arg(&keys);
+    }
+    let replies = match ctx
         .redis
-        .query_pipe::<(String, String)>(ip, port, &pipe)
+        .query_pipe::<Vec<redis::Value>>(ip, port, &pipe)
         .await
     {
-        Ok((nodes, info)) => match parse_cluster_nodes(&nodes) {
-            Ok(nodes) => RedisState::Up(NodeView {
-                nodes,
-                info: ClusterInfo::parse(&info),
-            }),
-            Err(e) => RedisState::Unreachable(e.to_string()),
-        },
-        Err(e) => RedisState::Unreachable(e.to_string()),
+        Ok(r) => r,
+        Err(e) => return RedisState::Unreachable(e.to_string()),
+    };
+    match parse_replies(replies) {
+        Ok(view) => RedisState::Up(view),
+        Err(e) => RedisState::Unreachable(e),
     }
+}
+
+fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
+    let mut replies = replies.into_iter();
+    let mut next_string = || -> Result<String, String> {
+        let value = replies.next().ok_or("missing reply")?;
+        redis::from_redis_value(value).map_err(|e| e.to_string())
+    };
+    let nodes = parse_cluster_nodes(&next_string()?).map_err(|e| e.to_string())?;
+    let info = ClusterInfo::parse(&next_string()?);
+    let config = match replies.next() {
+        None => BTreeMap::new(),
+        Some(v) => {
+            redis::from_redis_value::<BTreeMap<String, String>>(v).map_err(|e| e.to_string())?
+        }
+    };
+    Ok(NodeView {
+        nodes,
+        info,
+        config,
+    })
 }

@@ -40,6 +40,27 @@ pub enum Action {
         container: String,
         image: String,
     },
+    /// Attach a running container to the cluster network with its declared address (after a
+    /// disconnect, a removed and recreated network, or a wrong address).
+    ReattachNetwork {
+        node: String,
+        container: String,
+    },
+    /// CLUSTER FORGET a node id on every node that knows it, in one go (Redis bans a forgotten
+    /// id from gossip for 60 s, so all nodes must forget it within that window).
+    Forget {
+        id: String,
+        /// What the id was: "redis-3's old identity", "foreign node 10.0.0.9:6379".
+        was: String,
+        /// Slots it served: their keys are gone with it (there are no replicas).
+        lost_slots: usize,
+        on: Vec<String>,
+    },
+    /// CONFIG SET the `[redis]` parameters that differ on this node.
+    SetConfig {
+        node: String,
+        settings: Vec<(String, String)>,
+    },
     /// Give a never-joined node a unique config epoch before it meets the others.
     SetConfigEpoch {
         node: String,
@@ -64,9 +85,11 @@ pub enum Stage {
     Network,
     Volumes,
     Containers,
+    Forget,
     Epochs,
     Slots,
     Meet,
+    Config,
 }
 
 impl Action {
@@ -78,7 +101,10 @@ impl Action {
             Action::CreateContainer { .. }
             | Action::StartContainer { .. }
             | Action::UnpauseContainer { .. }
-            | Action::RecreateContainer { .. } => Stage::Containers,
+            | Action::RecreateContainer { .. }
+            | Action::ReattachNetwork { .. } => Stage::Containers,
+            Action::Forget { .. } => Stage::Forget,
+            Action::SetConfig { .. } => Stage::Config,
             Action::SetConfigEpoch { .. } => Stage::Epochs,
             Action::AddSlots { .. } => Stage::Slots,
             Action::Meet { .. } => Stage::Meet,
@@ -97,6 +123,13 @@ impl Action {
             Action::RecreateContainer { .. } => {
                 "the container differs from its spec (spec-hash label)"
             }
+            Action::ReattachNetwork { .. } => {
+                "the container is not on the cluster network with its declared address"
+            }
+            Action::Forget { .. } => {
+                "the cluster still knows a node id that is gone or not in cluster.toml"
+            }
+            Action::SetConfig { .. } => "a [redis] parameter differs from cluster.toml",
             Action::SetConfigEpoch { .. } => "the node has never joined a cluster",
             Action::AddSlots { .. } => "declared slots are served by no node",
             Action::Meet { .. } => "two nodes do not know each other",
@@ -113,6 +146,9 @@ impl Action {
             Action::StartContainer { .. } => "start-container",
             Action::UnpauseContainer { .. } => "unpause-container",
             Action::RecreateContainer { .. } => "recreate-container",
+            Action::ReattachNetwork { .. } => "reattach-network",
+            Action::Forget { .. } => "forget",
+            Action::SetConfig { .. } => "set-config",
             Action::SetConfigEpoch { .. } => "set-config-epoch",
             Action::AddSlots { .. } => "add-slots",
             Action::Meet { .. } => "meet",
@@ -147,6 +183,20 @@ impl fmt::Display for Action {
                 f,
                 "recreate container {container} ({node}) from the current spec and {image}, keeping its volume"
             ),
+            Action::ReattachNetwork { node, container } => {
+                write!(f, "attach {container} ({node}) to the cluster network with its declared address")
+            }
+            Action::Forget { id, was, lost_slots, on } => {
+                write!(f, "forget {} ({was}) on {}", &id[..id.len().min(8)], on.join(", "))?;
+                if *lost_slots > 0 {
+                    write!(f, "; the keys of its {lost_slots} slots are lost (no replica held them)")?;
+                }
+                Ok(())
+            }
+            Action::SetConfig { node, settings } => {
+                let shown: Vec<String> = settings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                write!(f, "set {} on {node} (CONFIG SET, no restart)", shown.join(", "))
+            }
             Action::SetConfigEpoch { node, epoch } => {
                 write!(f, "give {node} config epoch {epoch} before it joins")
             }

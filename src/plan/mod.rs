@@ -10,6 +10,8 @@ mod action;
 
 pub use action::{Action, Stage};
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::blueprint::spec_hash;
 use crate::health::{self, Severity};
 use crate::observe::{NodeView, Observed, RunState};
@@ -121,6 +123,12 @@ fn docker_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) -> V
             RunState::Restarting | RunState::Removing => plan
                 .waiting
                 .push(format!("{}: container is {:?}", node.name, found.state).to_lowercase()),
+            RunState::Running if found.ip != Some(node.ip) => {
+                plan.actions.push(Action::ReattachNetwork {
+                    node: node_name,
+                    container,
+                });
+            }
             RunState::Running => {
                 if let Some(image) = &image {
                     if found.spec_hash.as_deref() != Some(spec_hash(spec, node, image).as_str()) {
@@ -137,30 +145,86 @@ fn docker_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) -> V
     drifted
 }
 
+/// The nodes that answered, with their position in cluster.toml.
+type Reachable<'a> = Vec<(usize, &'a NodeSpec, &'a NodeView)>;
+
 fn redis_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) {
-    let reachable: Vec<(usize, &NodeSpec, &NodeView)> = spec
+    let reachable: Reachable = spec
         .nodes
         .iter()
         .enumerate()
         .filter_map(|(i, n)| observed.view(&n.name).map(|v| (i, n, v)))
         .collect();
+    forgets(spec, &reachable, plan);
     // A fresh node joins only once every declared node answers: then epochs, slots and
     // introductions happen in one pass, and a node that is slow to start cannot end up with
     // its slots taken or its epoch out of order.
-    if reachable.len() == spec.nodes.len() {
+    let all_answer = reachable.len() == spec.nodes.len();
+    if all_answer {
         epochs(&reachable, plan);
-        slots(observed, &reachable, plan);
+        slots(&reachable, plan);
     }
-    let joinable: Vec<_> = reachable
+    let joinable: Reachable = reachable
         .iter()
         .copied()
-        .filter(|(_, _, v)| reachable.len() == spec.nodes.len() || !v.is_fresh())
+        .filter(|(_, _, v)| all_answer || !v.is_fresh())
         .collect();
     meets(&joinable, plan);
+    configs(spec, &reachable, plan);
 }
 
+/// Ids the cluster should forget: a declared node's old identity (its address now answers
+/// with another id: the node lost its volume), and foreign nodes that serve no slots.
+/// Foreign nodes that serve slots keep them until those are moved.
+fn forgets(spec: &ClusterSpec, reachable: &Reachable, plan: &mut Plan) {
+    let actual: BTreeMap<String, (&str, &str)> = reachable
+        .iter()
+        .filter_map(|(_, n, v)| Some((n.addr(), (v.myself()?.id.as_str(), n.name.as_str()))))
+        .collect();
+    let mut ghosts: BTreeMap<&str, (String, usize, Vec<String>)> = BTreeMap::new();
+    for (_, viewer, view) in reachable.iter().filter(|(_, _, v)| !v.is_fresh()) {
+        for entry in view
+            .nodes
+            .iter()
+            .filter(|e| !e.is_myself() && !e.in_handshake())
+        {
+            let was = match actual.get(&entry.addr) {
+                Some((id, name)) if *id != entry.id => format!("{name}'s old identity"),
+                Some(_) => continue,
+                None if spec.nodes.iter().any(|n| n.addr() == entry.addr) => continue,
+                None if entry.slots.is_empty()
+                    && entry.migrating.is_empty()
+                    && entry.importing.is_empty() =>
+                {
+                    format!(
+                        "foreign node {}",
+                        if entry.addr.is_empty() {
+                            "without address"
+                        } else {
+                            &entry.addr
+                        }
+                    )
+                }
+                None => continue,
+            };
+            let ghost = ghosts
+                .entry(entry.id.as_str())
+                .or_insert((was, 0, Vec::new()));
+            ghost.1 = ghost.1.max(entry.slot_count());
+            ghost.2.push(viewer.name.clone());
+        }
+    }
+    for (id, (was, lost_slots, on)) in ghosts {
+        plan.actions.push(Action::Forget {
+            id: id.to_string(),
+            was,
+            lost_slots,
+            on,
+        });
+    }
+}
 /// Fresh nodes get distinct epochs above any in use, so no two masters ever collide.
-fn epochs(reachable: &[(usize, &NodeSpec, &NodeView)], plan: &mut Plan) {
+fn epochs(reachable: &Reachable, plan: &mut Plan) {
     let base = reachable
         .iter()
         .filter(|(_, _, v)| !v.is_fresh())
@@ -179,17 +243,24 @@ fn epochs(reachable: &[(usize, &NodeSpec, &NodeView)], plan: &mut Plan) {
 
 /// Declared slots no node claims go to their declared owner, exactly as declared. Called only
 /// when every node answers: an unreachable node may still own its slots.
-fn slots(observed: &Observed, reachable: &[(usize, &NodeSpec, &NodeView)], plan: &mut Plan) {
+///
+/// A node that answers is the authority on its own slots (someone may have run DELSLOTS on
+/// it while its peers still list it as owner); for any other owner (gone, foreign, a lost
+/// identity) the peers' word counts until it is forgotten.
+fn slots(reachable: &Reachable, plan: &mut Plan) {
+    let answering: BTreeSet<&str> = reachable
+        .iter()
+        .filter_map(|(_, _, v)| v.myself().map(|m| m.id.as_str()))
+        .collect();
     let mut claimed = vec![false; usize::from(SLOT_COUNT)];
-    for view in observed.redis.values().filter_map(|r| match r {
-        crate::observe::RedisState::Up(v) => Some(v),
-        _ => None,
-    }) {
-        for (slot, owner) in view.slot_owners().into_iter().enumerate() {
-            claimed[slot] |= owner.is_some();
-        }
-        // A slot half-way through a migration is claimed too, even if no owner is listed.
+    for (_, _, view) in reachable {
         for entry in &view.nodes {
+            if entry.is_myself() || !answering.contains(entry.id.as_str()) {
+                for slot in entry.slots.iter().flat_map(|r| r.slots()) {
+                    claimed[usize::from(slot)] = true;
+                }
+            }
+            // A slot half-way through a migration is claimed too, even if no owner is listed.
             for (slot, _) in entry.migrating.iter().chain(&entry.importing) {
                 claimed[usize::from(*slot)] = true;
             }
@@ -211,27 +282,99 @@ fn slots(observed: &Observed, reachable: &[(usize, &NodeSpec, &NodeView)], plan:
     }
 }
 
+/// How well a node knows a peer: by its current id, only by a handshake in flight, or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acquaintance {
+    Known,
+    Introducing,
+    Unknown,
+}
+
+fn acquaintance(view: &NodeView, peer: &NodeSpec, peer_view: &NodeView) -> Acquaintance {
+    let addr = peer.addr();
+    let id = peer_view.myself().map(|m| m.id.as_str());
+    let at_addr = view.nodes.iter().filter(|n| n.addr == addr);
+    let mut result = Acquaintance::Unknown;
+    for entry in at_addr {
+        if entry.in_handshake() {
+            result = Acquaintance::Introducing;
+        } else if Some(entry.id.as_str()) == id {
+            return Acquaintance::Known;
+        }
+    }
+    result
+}
+
 /// Every pair of nodes is introduced directly. Relying on gossip to spread introductions is
 /// correct but slow: a node pings one random peer a second, so a third node can take seconds
-/// to hear of the second. A pair where one side already knows the other (and is not merely
-/// in handshake) is completed by the side that does not.
-fn meets(reachable: &[(usize, &NodeSpec, &NodeView)], plan: &mut Plan) {
+/// to hear of the second. A pair where one side knows the other by its current id is
+/// completed by the side that does not; a pair with a handshake in flight is left to it.
+fn meets(reachable: &Reachable, plan: &mut Plan) {
+    use Acquaintance::*;
     for (i, (_, a, a_view)) in reachable.iter().enumerate() {
         for (_, b, b_view) in &reachable[i + 1..] {
-            let a_knows = a_view.entry_for(&b.addr());
-            let b_knows = b_view.entry_for(&a.addr());
             let meet = |from: &NodeSpec, to: &NodeSpec| Action::Meet {
                 node: from.name.clone(),
                 peer: to.name.clone(),
                 addr: to.addr(),
             };
-            match (a_knows, b_knows) {
-                (None, None) => plan.actions.push(meet(a, b)),
-                (Some(known), None) if !known.in_handshake() => plan.actions.push(meet(b, a)),
-                (None, Some(known)) if !known.in_handshake() => plan.actions.push(meet(a, b)),
+            match (
+                acquaintance(a_view, b, b_view),
+                acquaintance(b_view, a, a_view),
+            ) {
+                (Unknown, Unknown) | (Unknown, Known) => plan.actions.push(meet(a, b)),
+                (Known, Unknown) => plan.actions.push(meet(b, a)),
                 _ => {}
             }
         }
+    }
+}
+
+/// `[redis]` parameters a node does not have (someone ran CONFIG SET) are set back live.
+fn configs(spec: &ClusterSpec, reachable: &Reachable, plan: &mut Plan) {
+    for (_, node, view) in reachable {
+        let settings: Vec<(String, String)> = spec
+            .redis
+            .iter()
+            .filter(|(k, v)| !same_setting(view.config.get(*k).map(String::as_str), v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !settings.is_empty() {
+            plan.actions.push(Action::SetConfig {
+                node: node.name.clone(),
+                settings,
+            });
+        }
+    }
+}
+
+/// Redis answers CONFIG GET in its own spelling: memory in bytes ("100mb" → "104857600"),
+/// booleans as yes/no. Compare in that spelling.
+pub fn same_setting(observed: Option<&str>, desired: &str) -> bool {
+    observed.is_some_and(|o| canonical_setting(o) == canonical_setting(desired))
+}
+
+fn canonical_setting(value: &str) -> String {
+    let v = value.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "true" => return "yes".into(),
+        "false" => return "no".into(),
+        _ => {}
+    }
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = v.split_at(digits);
+    let factor: Option<u64> = match unit {
+        "k" => Some(1000),
+        "kb" => Some(1024),
+        "m" => Some(1000 * 1000),
+        "mb" => Some(1024 * 1024),
+        "g" => Some(1000 * 1000 * 1000),
+        "gb" => Some(1024 * 1024 * 1024),
+        _ => None,
+    };
+    match (number.parse::<u64>(), factor) {
+        (Ok(n), Some(f)) => n.saturating_mul(f).to_string(),
+        _ => v,
     }
 }
 

@@ -53,6 +53,7 @@ fn fresh_view(spec: &ClusterSpec, i: usize) -> NodeView {
     NodeView {
         nodes: vec![entry(spec, i, true, Vec::new(), 0)],
         info: info("fail", 1, 0),
+        config: BTreeMap::new(),
     }
 }
 
@@ -64,6 +65,7 @@ fn formed_view(spec: &ClusterSpec, i: usize) -> NodeView {
     NodeView {
         nodes,
         info: info("ok", spec.nodes.len(), spec.nodes.len() as u64),
+        config: BTreeMap::new(),
     }
 }
 
@@ -283,6 +285,7 @@ fn half_formed_cluster_is_finished_not_recreated() {
                 .map(|j| entry(&spec, j, i == j, spec.nodes[j].slots.clone(), j as u64 + 1))
                 .collect(),
             info: info("fail", 2, 2),
+            config: BTreeMap::new(),
         },
     });
     let plan = plan(&spec, &observed);
@@ -489,4 +492,216 @@ fn a_peer_does_not_meet_back_while_a_handshake_with_it_is_in_flight() {
     });
     let plan = plan(&spec, &observed);
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}
+
+#[test]
+fn a_node_that_lost_its_identity_is_forgotten_everywhere_then_rejoins_fresh() {
+    let spec = reference_spec();
+    // redis-3's volume was lost: it answers with a new id and knows nobody, while the others
+    // still list its old id, with its slots.
+    let observed = with_views(&spec, |i| match i {
+        2 => {
+            let mut v = fresh_view(&spec, 2);
+            v.nodes[0].id = "f".repeat(40);
+            v
+        }
+        _ => {
+            let mut v = formed_view(&spec, i);
+            v.nodes[2].flags = vec!["master".into(), "fail".into()];
+            v.nodes[2].link_connected = false;
+            v
+        }
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![
+            Action::Forget {
+                id: id(2),
+                was: "redis-3's old identity".into(),
+                lost_slots: 5461,
+                on: vec!["redis-1".into(), "redis-2".into()],
+            },
+            Action::SetConfigEpoch {
+                node: "redis-3".into(),
+                epoch: 3 + 3
+            },
+            Action::Meet {
+                node: "redis-1".into(),
+                peer: "redis-3".into(),
+                addr: "172.20.2.17:6379".into()
+            },
+            Action::Meet {
+                node: "redis-2".into(),
+                peer: "redis-3".into(),
+                addr: "172.20.2.17:6379".into()
+            },
+        ],
+        "no slots yet: the old identity still claims them until it is forgotten"
+    );
+    assert!(plan.actions[0]
+        .to_string()
+        .contains("the keys of its 5461 slots are lost"));
+}
+
+#[test]
+fn once_the_old_identity_is_forgotten_its_slots_go_to_the_new_node() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| match i {
+        2 => fresh_view(&spec, 2),
+        _ => {
+            let mut v = formed_view(&spec, i);
+            v.nodes.remove(2);
+            v
+        }
+    });
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.contains(&Action::AddSlots {
+        node: "redis-3".into(),
+        ranges: vec![SlotRange::new(10923, 16383)]
+    }));
+}
+
+#[test]
+fn slots_a_node_dropped_itself_are_given_back_though_its_peers_still_list_them() {
+    // CLUSTER DELSLOTS 0 .. 99 on redis-1: its own view no longer lists them.
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        if i == 0 {
+            v.nodes[0].slots = vec![SlotRange::new(100, 5460)];
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![Action::AddSlots {
+            node: "redis-1".into(),
+            ranges: vec![SlotRange::new(0, 99)]
+        }]
+    );
+}
+
+#[test]
+fn a_container_off_the_network_is_reattached() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed.containers.get_mut("redis-2").unwrap().ip = None;
+    observed.redis.remove("redis-2");
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![Action::ReattachNetwork {
+            node: "redis-2".into(),
+            container: "dev-redis-2".into()
+        }]
+    );
+}
+
+#[test]
+fn a_removed_network_is_recreated_and_containers_reattached() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed.network = None;
+    for c in observed.containers.values_mut() {
+        c.ip = None;
+    }
+    observed.redis.clear();
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        kinds(&plan),
+        [
+            "create-network",
+            "reattach-network",
+            "reattach-network",
+            "reattach-network"
+        ]
+    );
+}
+
+#[test]
+fn redis_config_drift_is_set_back_in_redis_spelling() {
+    let mut spec = reference_spec();
+    spec.redis.insert("maxmemory".into(), "100mb".into());
+    spec.redis
+        .insert("maxmemory-policy".into(), "allkeys-lru".into());
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.config.insert(
+            "maxmemory".into(),
+            if i == 1 {
+                "0".into()
+            } else {
+                "104857600".into()
+            },
+        );
+        v.config
+            .insert("maxmemory-policy".into(), "allkeys-lru".into());
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![Action::SetConfig {
+            node: "redis-2".into(),
+            settings: vec![("maxmemory".into(), "100mb".into())]
+        }]
+    );
+}
+
+#[test]
+fn settings_compare_as_redis_spells_them() {
+    assert!(same_setting(Some("104857600"), "100mb"));
+    assert!(same_setting(Some("1000"), "1k"));
+    assert!(same_setting(Some("yes"), "true"));
+    assert!(same_setting(Some("allkeys-lru"), "ALLKEYS-LRU"));
+    assert!(!same_setting(Some("0"), "100mb"));
+    assert!(!same_setting(None, "100mb"));
+}
+
+#[test]
+fn a_foreign_node_without_slots_is_forgotten_and_one_with_slots_blocks() {
+    let spec = reference_spec();
+    let stranger = |slots: Vec<SlotRange>| ClusterNode {
+        id: "e".repeat(40),
+        addr: "172.20.2.99:6379".into(),
+        slots,
+        ..entry(&spec, 0, false, Vec::new(), 9)
+    };
+    let empty = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes.push(stranger(Vec::new()));
+        v
+    });
+    let plan_empty = plan(&spec, &empty);
+    assert_eq!(
+        plan_empty.actions,
+        vec![Action::Forget {
+            id: "e".repeat(40),
+            was: "foreign node 172.20.2.99:6379".into(),
+            lost_slots: 0,
+            on: vec!["redis-1".into(), "redis-2".into(), "redis-3".into()],
+        }]
+    );
+    let serving = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
+        v.nodes.push(stranger(vec![SlotRange::new(0, 0)]));
+        v
+    });
+    let plan_serving = plan(&spec, &serving);
+    assert!(
+        plan_serving.actions.is_empty(),
+        "{:?}",
+        plan_serving.actions
+    );
+    assert!(
+        plan_serving
+            .blocked
+            .iter()
+            .any(|b| b.contains("serves slots")),
+        "{:?}",
+        plan_serving.blocked
+    );
 }

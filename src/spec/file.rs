@@ -13,6 +13,8 @@ pub struct RawFile {
     pub network: Option<Spanned<RawNetwork>>,
     pub persistence: Option<RawPersistence>,
     pub nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
+    /// Redis configuration parameters, applied live with CONFIG SET.
+    pub redis: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,4 +71,6 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("network", &["name", "subnet"]),
     ("persistence", &["appendonly"]),
     ("nodes", &["name", "ip", "port", "slots", "host_port"]),
+    // Any Redis parameter name is allowed here; validation checks them.
+    ("redis", &[]),
 ];

@@ -28,6 +28,8 @@ pub struct ClusterSpec {
     pub network: NetworkSpec,
     pub persistence: PersistenceSpec,
     pub nodes: Vec<NodeSpec>,
+    /// Redis configuration parameters (`[redis]`), kept live with CONFIG SET.
+    pub redis: std::collections::BTreeMap<String, String>,
     /// Where the operator keeps what it generates (the default password file, later its lock
     /// and status); relative paths in the file are resolved against the file's folder.
     pub state_dir: PathBuf,

@@ -113,6 +113,9 @@ fn unknown_keys(top: &DeTable<'_>, report: &mut Report<'_>) {
             );
             continue;
         };
+        if key.get_ref() == "redis" {
+            continue;
+        }
         let check = |t: &DeTable<'_>, report: &mut Report<'_>| {
             for (k, _) in t.iter() {
                 if !known.contains(&k.get_ref().as_ref()) {
@@ -199,6 +202,7 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
             .is_none_or(|a| *a.get_ref()),
     };
     let nodes = nodes(raw.nodes, name.as_deref(), network.as_ref(), report);
+    let redis = redis_settings(raw.redis.unwrap_or_default(), report);
     Some(ClusterSpec {
         name: name?,
         node_timeout_ms,
@@ -207,8 +211,77 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
         network: network?,
         persistence,
         nodes,
+        redis,
         state_dir,
     })
+}
+
+/// Parameters the operator sets itself, from other keys of cluster.toml or by design.
+const MANAGED: &[(&str, &str)] = &[
+    ("port", "set [[nodes]].port"),
+    (
+        "bind",
+        "the operator binds every node to its container address",
+    ),
+    ("protected-mode", "the password protects the nodes"),
+    ("cluster-enabled", "every node is a cluster node"),
+    (
+        "cluster-config-file",
+        "the operator keeps nodes.conf on the node's volume",
+    ),
+    ("cluster-node-timeout", "set [cluster].node_timeout_ms"),
+    ("cluster-announce-ip", "set [[nodes]].ip"),
+    ("dir", "data lives on the node's volume at /data"),
+    ("appendonly", "set [persistence].appendonly"),
+    ("requirepass", "set the password in [cluster]"),
+    ("masterauth", "set the password in [cluster]"),
+    ("user", "ACL users are not managed through [redis]"),
+    ("include", "includes are not supported"),
+];
+
+fn redis_settings(
+    raw: std::collections::BTreeMap<String, Spanned<toml::Value>>,
+    report: &mut Report<'_>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (key, value) in raw {
+        let span = value.span();
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            report.add(
+                span,
+                format!("[redis] '{key}' is not a Redis parameter name"),
+                "use Redis's own names, e.g. maxmemory-policy",
+            );
+            continue;
+        }
+        if let Some((_, why)) = MANAGED.iter().find(|(k, _)| *k == key) {
+            report.add(
+                span,
+                format!("[redis] {key} is managed by redis-keeper"),
+                *why,
+            );
+            continue;
+        }
+        let text = match value.into_inner() {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => if b { "yes" } else { "no" }.to_string(),
+            other => {
+                report.add(
+                    span,
+                    format!("[redis] {key} = {other} is not a string, integer or boolean"),
+                    "write the value as Redis's CONFIG SET takes it, e.g. \"100mb\"",
+                );
+                continue;
+            }
+        };
+        out.insert(key, text);
+    }
+    out
 }
 
 fn cluster_name(cluster: &RawCluster, at: Range<usize>, report: &mut Report<'_>) -> Option<String> {
@@ -820,6 +893,29 @@ slots = ["10923-16383"]
             Path::new("c.toml"),
         );
         assert_eq!(ok.unwrap().auth, AuthSpec::NoPassword);
+    }
+
+    #[test]
+    fn redis_settings_are_checked_and_kept_as_text() {
+        let ok = parse(
+            &format!(
+                "{VALID}\n[redis]\nmaxmemory = \"100mb\"\nhz = 20\nlazyfree-lazy-eviction = true\n"
+            ),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.redis.get("maxmemory").map(String::as_str), Some("100mb"));
+        assert_eq!(ok.redis.get("hz").map(String::as_str), Some("20"));
+        assert_eq!(
+            ok.redis.get("lazyfree-lazy-eviction").map(String::as_str),
+            Some("yes")
+        );
+        let p = problems(&format!(
+            "{VALID}\n[redis]\nport = 7000\nMaxMemory = 1\nsave = [1]\n"
+        ));
+        has(&p, 26, "[redis] port is managed by redis-keeper");
+        has(&p, 27, "[redis] 'MaxMemory' is not a Redis parameter name");
+        has(&p, 28, "[redis] save = [1] is not a string");
     }
 
     #[test]
