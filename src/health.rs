@@ -10,6 +10,10 @@ use crate::observe::{Observed, RedisState, RunState};
 use crate::spec::slots::ranges_of;
 use crate::spec::{ClusterSpec, SLOT_COUNT};
 
+/// A ping on a local bridge is answered in well under a millisecond: one pending this long
+/// is on a dead link.
+const STALE_PING_MS: u64 = 500;
+
 /// Whether a finding settles by itself or needs someone to act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -152,6 +156,16 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
                     "{}: marks {who} as failing ({})",
                     node.name,
                     entry.flags.join(",")
+                )));
+            } else if entry.ping_sent > 0
+                && observed.at_ms.saturating_sub(entry.ping_sent) > STALE_PING_MS
+            {
+                // A link whose socket died (its node was reattached) looks connected until
+                // Redis's ping timeout; an unanswered ping gives it away.
+                out.push(settling(format!(
+                    "{}: ping to {who} unanswered for {} ms",
+                    node.name,
+                    observed.at_ms.saturating_sub(entry.ping_sent)
                 )));
             } else if !entry.link_connected {
                 out.push(settling(format!("{}: link to {who} is down", node.name)));

@@ -31,6 +31,7 @@ pub async fn run(file: &Path, resync_secs: f64) -> Result<Exit, CommandError> {
     });
     let options = RunOptions {
         resync: Duration::from_secs_f64(resync_secs),
+        file: file.to_path_buf(),
     };
     controller::run(ctx, options, shutdown).await;
     Ok(Exit::Ok)

@@ -8,8 +8,9 @@
 
 mod triggers;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -24,6 +25,70 @@ use crate::status::{self, ConditionType, OperatorStatus};
 pub struct RunOptions {
     /// How often to look even when Docker reports nothing.
     pub resync: Duration,
+    /// The cluster file, re-read when it changes (a `git pull` takes effect without a restart).
+    pub file: PathBuf,
+}
+
+/// Watches the cluster file: a valid change yields a new context; an invalid one is reported
+/// and the last good spec stays in force.
+struct SpecWatch {
+    file: PathBuf,
+    modified: Option<SystemTime>,
+    /// Why the file on disk is not in force, until it is fixed.
+    problem: Option<String>,
+}
+
+impl SpecWatch {
+    fn modified(file: &Path) -> Option<SystemTime> {
+        std::fs::metadata(file).and_then(|m| m.modified()).ok()
+    }
+
+    async fn reload(&mut self, ctx: &Arc<Context>) -> Option<Arc<Context>> {
+        let now = Self::modified(&self.file);
+        if now == self.modified {
+            return None;
+        }
+        self.modified = now;
+        let spec = match crate::spec::load(&self.file) {
+            Ok(spec) if spec.name == ctx.spec.name => spec,
+            Ok(spec) => {
+                let why = format!(
+                    "cluster.toml now names cluster {}, not {}: restart `run` to switch clusters",
+                    spec.name, ctx.spec.name
+                );
+                tracing::error!("{why}");
+                self.problem = Some(why);
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cluster.toml changed but is invalid; keeping the last good spec");
+                self.problem = Some(e.to_string());
+                return None;
+            }
+        };
+        self.problem = None;
+        if spec == ctx.spec {
+            return None;
+        }
+        let password = match crate::secret::resolve(&spec.auth, crate::secret::Missing::Create) {
+            Ok(p) => p,
+            Err(e) => {
+                self.problem = Some(e.to_string());
+                return None;
+            }
+        };
+        match Context::connect(spec, password).await {
+            Ok(new) => {
+                tracing::info!("cluster.toml changed: reconciling to the new spec");
+                Some(Arc::new(new))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot apply the new cluster.toml yet");
+                self.modified = None;
+                None
+            }
+        }
+    }
 }
 
 /// Hears a pass: logs each action and records it as an event.
@@ -93,7 +158,12 @@ fn settle(
 }
 
 /// Runs the controller until `shutdown` turns true.
-pub async fn run(ctx: Arc<Context>, options: RunOptions, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(mut ctx: Arc<Context>, options: RunOptions, mut shutdown: watch::Receiver<bool>) {
+    let mut spec_watch = SpecWatch {
+        modified: SpecWatch::modified(&options.file),
+        file: options.file.clone(),
+        problem: None,
+    };
     let path = status::path(&ctx.spec.state_dir, &ctx.spec.name);
     let mut status = OperatorStatus::new(&ctx.spec.name);
     let wake = Arc::new(Notify::new());
@@ -115,6 +185,9 @@ pub async fn run(ctx: Arc<Context>, options: RunOptions, mut shutdown: watch::Re
             _ = wake.notified() => {}
             _ = tokio::time::sleep_until(next) => {}
         }
+        if let Some(new) = spec_watch.reload(&ctx).await {
+            ctx = new;
+        }
         let started = Instant::now();
         let mut recorder = Recorder {
             status: &mut status,
@@ -130,6 +203,14 @@ pub async fn run(ctx: Arc<Context>, options: RunOptions, mut shutdown: watch::Re
             tracing::warn!(error = %e, "reconcile failed");
         }
         let after = settle(&mut status, &outcome, actions, options.resync, &mut backoff);
+        if let Some(problem) = &spec_watch.problem {
+            status.set(
+                ConditionType::Degraded,
+                true,
+                "InvalidSpec",
+                format!("{problem} (the last good cluster.toml stays in force)"),
+            );
+        }
         let result = match &outcome {
             Ok(Next::Done) => "in sync".to_string(),
             Ok(Next::Requeue { .. }) => "requeue".to_string(),

@@ -36,6 +36,7 @@ pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
         volumes,
         containers,
         redis: BTreeMap::new(),
+        at_ms: 0,
     })
 }
 

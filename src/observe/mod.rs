@@ -27,6 +27,9 @@ pub struct Observed {
     pub containers: BTreeMap<String, ObservedContainer>,
     /// What each node's Redis says, by node name; absent when its container is not running.
     pub redis: BTreeMap<String, RedisState>,
+    /// When Redis was asked, in Unix milliseconds: the clock Redis's ping/pong times use
+    /// (containers share the host's clock).
+    pub at_ms: u64,
 }
 
 /// Which image nodes can be created from.
@@ -115,6 +118,7 @@ impl Observed {
 /// Observes Docker and Redis for the context's cluster.
 pub async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
     let mut observed = docker::observe(ctx).await?;
+    observed.at_ms = unix_ms();
     observed.redis = redis::observe(ctx, &observed.containers).await;
     Ok(observed)
 }
@@ -132,4 +136,10 @@ impl NodeView {
         }
         owners
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

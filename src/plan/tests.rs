@@ -100,6 +100,7 @@ fn with_views(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed 
         volumes: spec.nodes.iter().map(|n| spec.volume_name(n)).collect(),
         containers,
         redis,
+        at_ms: 0,
     }
 }
 
@@ -703,5 +704,27 @@ fn a_foreign_node_without_slots_is_forgotten_and_one_with_slots_blocks() {
             .any(|b| b.contains("serves slots")),
         "{:?}",
         plan_serving.blocked
+    );
+}
+
+#[test]
+fn an_unanswered_ping_keeps_the_cluster_settling() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed.at_ms = 1_700_000_010_000;
+    if let Some(RedisState::Up(v)) = observed.redis.get_mut("redis-2") {
+        v.nodes[0].ping_sent = 1_700_000_009_000;
+    }
+    let stale = plan(&spec, &observed);
+    assert_eq!(
+        stale.waiting,
+        vec!["redis-2: ping to redis-1 unanswered for 1000 ms".to_string()]
+    );
+    if let Some(RedisState::Up(v)) = observed.redis.get_mut("redis-2") {
+        v.nodes[0].ping_sent = 1_700_000_009_900;
+    }
+    assert!(
+        plan(&spec, &observed).is_converged(),
+        "a ping in flight for 100 ms is normal"
     );
 }

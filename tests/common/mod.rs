@@ -219,3 +219,175 @@ pub fn stderr(out: &Output) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A `redis-keeper run` process for a test cluster, killed (and waited for) when dropped so
+/// its lock is free before the cluster is torn down.
+pub struct Operator {
+    child: std::process::Child,
+    status_file: PathBuf,
+}
+
+impl Operator {
+    pub fn start(cluster: &TestCluster) -> Operator {
+        let log = std::fs::File::create(cluster.dir.path().join("run.log")).expect("log file");
+        let child = std::process::Command::new(BIN)
+            .args(["run", "--resync", "1", "-f"])
+            .arg(&cluster.file)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start redis-keeper run");
+        Operator {
+            child,
+            status_file: cluster
+                .dir
+                .path()
+                .join(".redis-keeper")
+                .join(format!("{}.status.json", cluster.name)),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {}", self.pid());
+    }
+
+    pub fn status(&self) -> Option<redis_keeper::status::OperatorStatus> {
+        redis_keeper::status::OperatorStatus::read(&self.status_file)
+    }
+
+    /// Waits until the operator reports Ready, having turned Ready at or after `since`;
+    /// returns how long after `since` it did. Panics with the operator's last status after
+    /// `timeout`.
+    pub async fn ready_after(
+        &self,
+        since: std::time::SystemTime,
+        timeout: std::time::Duration,
+    ) -> std::time::Duration {
+        use redis_keeper::status::ConditionType;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.status() {
+                let ready = status.condition(ConditionType::Ready).cloned();
+                if let Some(c) = ready.filter(|c| c.status) {
+                    let at = humantime::parse_rfc3339(&c.last_transition_time).expect("timestamp");
+                    if at >= since {
+                        return at.duration_since(since).unwrap_or_default();
+                    }
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not Ready within {timeout:?}; last status: {:#?}",
+                self.status()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Stops with SIGTERM and returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        self.signal("TERM");
+        let code = self.child.wait().ok().and_then(|s| s.code());
+        code
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `key = i` through a cluster client as fast as the cluster acknowledges, recording
+/// every acknowledged write, until stopped.
+pub struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<Vec<(String, u64)>>,
+}
+
+impl Writer {
+    pub async fn start(cluster: &TestCluster, prefix: &str) -> Writer {
+        use redis::AsyncCommands;
+        let client = redis::cluster::ClusterClientBuilder::new(vec![format!(
+            "redis://{}:6379",
+            cluster.ip(13)
+        )])
+        .password(cluster.password())
+        .connection_timeout(std::time::Duration::from_millis(300))
+        .response_timeout(std::time::Duration::from_millis(500))
+        .retries(2)
+        .build()
+        .expect("cluster client");
+        let mut conn = client.get_async_connection().await.expect("connect writer");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let acked_count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = acked_count.clone();
+        let prefix = prefix.to_string();
+        let task = tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut i: u64 = 0;
+            // Paced, so a run of a few seconds stays a few thousand keys to verify.
+            let mut pace = tokio::time::interval(std::time::Duration::from_millis(2));
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                pace.tick().await;
+                let key = format!("{prefix}:{i}");
+                let result: redis::RedisResult<()> = conn.set(&key, i).await;
+                if result.is_ok() {
+                    acked.push((key, i));
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                i += 1;
+            }
+            acked
+        });
+        Writer {
+            stop,
+            acked: acked_count,
+            task,
+        }
+    }
+
+    /// Waits until `n` more writes than now have been acknowledged.
+    pub async fn wait_for_writes(&self, n: usize, timeout: std::time::Duration) {
+        let target = self.acked.load(std::sync::atomic::Ordering::Relaxed) + n;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.acked.load(std::sync::atomic::Ordering::Relaxed) < target {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the cluster stopped acknowledging writes"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn stop(self) -> Vec<(String, u64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.expect("writer task")
+    }
+}
+
+/// Reads every acknowledged write back; returns the keys that are missing or wrong.
+pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<String> {
+    use redis::AsyncCommands;
+    let mut conn = cluster.cluster_client().await;
+    let mut lost = Vec::new();
+    for (key, value) in acked {
+        let got: Option<u64> = conn.get(key).await.expect("read back");
+        if got != Some(*value) {
+            lost.push(key.clone());
+        }
+    }
+    lost
+}

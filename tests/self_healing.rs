@@ -1,0 +1,475 @@
+//! `run` repairs drift: each scenario keeps a writer going through a cluster client, injects
+//! a fault with real Docker or real Redis commands, waits for the operator to report Ready,
+//! then reads every acknowledged write back and runs `check`. Each prints its fault → Ready
+//! time ("chaos: …" lines, shown with --nocapture).
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use bollard::models::NetworkDisconnectRequest;
+use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptions};
+use common::{lost_writes, stderr, Operator, TestCluster, Writer, REFERENCE};
+use redis_keeper::keyslot::key_slot;
+
+const READY: Duration = Duration::from_secs(90);
+const WRITES: Duration = Duration::from_secs(30);
+
+/// A cluster brought up from nothing by `run` itself, with a writer going.
+async fn healthy(name: &str, octet: u8) -> (TestCluster, Operator, Writer) {
+    healthy_with(name, octet, "").await
+}
+
+async fn healthy_with(name: &str, octet: u8, extra_toml: &str) -> (TestCluster, Operator, Writer) {
+    let cluster = TestCluster::new(name, octet, &REFERENCE).await;
+    cluster.write(&format!("{}{extra_toml}", cluster.toml(&REFERENCE)));
+    let started = SystemTime::now();
+    let operator = Operator::start(&cluster);
+    operator.ready_after(started, READY).await;
+    let writer = Writer::start(&cluster, name).await;
+    writer.wait_for_writes(200, WRITES).await;
+    (cluster, operator, writer)
+}
+
+/// After the fault: Ready, writes flowing again, every acknowledged write intact except
+/// those `may_lose` allows, and `check` green.
+async fn recovered(
+    scenario: &str,
+    cluster: &TestCluster,
+    operator: &Operator,
+    writer: Writer,
+    fault: SystemTime,
+    may_lose: impl Fn(&str) -> bool,
+) {
+    let took = operator.ready_after(fault, READY).await;
+    eprintln!(
+        "chaos: {scenario}: fault → Ready in {:.2} s",
+        took.as_secs_f64()
+    );
+    writer.wait_for_writes(200, WRITES).await;
+    let acked = writer.stop().await;
+    let lost = lost_writes(cluster, &acked).await;
+    let unexpected: Vec<&String> = lost.iter().filter(|k| !may_lose(k)).collect();
+    assert!(
+        unexpected.is_empty(),
+        "{scenario}: {} acknowledged writes lost: {:?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(10)]
+    );
+    cluster.expect(&["check"], 0).await;
+}
+
+fn nothing_lost(_: &str) -> bool {
+    false
+}
+
+async fn node_id(cluster: &TestCluster, last: u8) -> String {
+    let mut conn = cluster.node(last).await;
+    redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_killed_container_is_started_with_its_identity() {
+    let (cluster, operator, writer) = healthy("heal-kill", 40).await;
+    let id = node_id(&cluster, 16).await;
+    let fault = SystemTime::now();
+    common::docker()
+        .await
+        .kill_container(
+            "rk-heal-kill-redis-2",
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
+        .await
+        .unwrap();
+    recovered(
+        "container killed",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+    assert_eq!(node_id(&cluster, 16).await, id, "same node id");
+}
+
+#[tokio::test]
+async fn a_removed_container_is_recreated_from_its_volume() {
+    let (cluster, operator, writer) = healthy("heal-rm", 41).await;
+    let id = node_id(&cluster, 17).await;
+    let fault = SystemTime::now();
+    let options = RemoveContainerOptionsBuilder::new().force(true).build();
+    common::docker()
+        .await
+        .remove_container("rk-heal-rm-redis-3", Some(options))
+        .await
+        .unwrap();
+    recovered(
+        "container removed, volume kept",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+    assert_eq!(
+        node_id(&cluster, 17).await,
+        id,
+        "the volume kept its node id"
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_lost_its_volume_rejoins_and_only_its_slots_keys_are_lost() {
+    let (cluster, operator, writer) = healthy("heal-vol", 42).await;
+    let old = node_id(&cluster, 17).await;
+    // The operator is held still while both go, as a laptop asleep would be.
+    operator.signal("STOP");
+    let fault = SystemTime::now();
+    let docker = common::docker().await;
+    let options = RemoveContainerOptionsBuilder::new().force(true).build();
+    docker
+        .remove_container("rk-heal-vol-redis-3", Some(options))
+        .await
+        .unwrap();
+    docker
+        .remove_volume("rk-heal-vol-redis-3-data", None::<RemoveVolumeOptions>)
+        .await
+        .unwrap();
+    operator.signal("CONT");
+    let lost_range = 10923..=16383u16;
+    recovered(
+        "container and volume removed",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        |k| lost_range.contains(&key_slot(k.as_bytes())),
+    )
+    .await;
+    let new = node_id(&cluster, 17).await;
+    assert_ne!(new, old, "a new identity");
+    for last in [13, 16] {
+        let mut conn = cluster.node(last).await;
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            !nodes.contains(&old),
+            "the old id is forgotten everywhere:\n{nodes}"
+        );
+    }
+    let events = operator.status().unwrap().events;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "forget"
+                && e.message.contains("the keys of its 5461 slots are lost")),
+        "an event says how many slots' keys were lost: {events:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_paused_container_is_unpaused() {
+    let (cluster, operator, writer) = healthy("heal-pause", 43).await;
+    let fault = SystemTime::now();
+    common::docker()
+        .await
+        .pause_container("rk-heal-pause-redis-1")
+        .await
+        .unwrap();
+    recovered(
+        "container paused",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_disconnected_container_is_reattached_with_its_address() {
+    let (cluster, operator, writer) = healthy("heal-net", 44).await;
+    let fault = SystemTime::now();
+    let request = NetworkDisconnectRequest {
+        container: "rk-heal-net-redis-2".into(),
+        force: Some(true),
+    };
+    common::docker()
+        .await
+        .disconnect_network("rk-heal-net-net", request)
+        .await
+        .unwrap();
+    recovered(
+        "container disconnected",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_removed_network_is_recreated_and_every_container_reattached() {
+    let (cluster, operator, writer) = healthy("heal-netrm", 45).await;
+    operator.signal("STOP");
+    let fault = SystemTime::now();
+    let docker = common::docker().await;
+    for n in ["redis-1", "redis-2", "redis-3"] {
+        let request = NetworkDisconnectRequest {
+            container: format!("rk-heal-netrm-{n}"),
+            force: Some(true),
+        };
+        docker
+            .disconnect_network("rk-heal-netrm-net", request)
+            .await
+            .unwrap();
+    }
+    docker.remove_network("rk-heal-netrm-net").await.unwrap();
+    operator.signal("CONT");
+    recovered(
+        "network removed",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_spec_change_recreates_containers_one_by_one_keeping_identity_and_data() {
+    let (cluster, operator, writer) = healthy("heal-spec", 46).await;
+    let ids = [
+        node_id(&cluster, 13).await,
+        node_id(&cluster, 16).await,
+        node_id(&cluster, 17).await,
+    ];
+    let before = cluster.containers().await;
+    let docker = common::docker().await;
+    let container_ids = |names: Vec<String>| {
+        let docker = docker.clone();
+        async move {
+            let mut out = Vec::new();
+            for n in names {
+                out.push(
+                    docker
+                        .inspect_container(&n, None)
+                        .await
+                        .unwrap()
+                        .id
+                        .unwrap(),
+                );
+            }
+            out
+        }
+    };
+    let old_ids = container_ids(before.clone()).await;
+    let fault = SystemTime::now();
+    let text = std::fs::read_to_string(&cluster.file)
+        .unwrap()
+        .replace("node_timeout_ms = 5000", "node_timeout_ms = 6000");
+    cluster.write(&text);
+    recovered(
+        "spec changed (node_timeout_ms)",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+    let new_ids = container_ids(before).await;
+    assert!(
+        old_ids.iter().zip(&new_ids).all(|(a, b)| a != b),
+        "every container was recreated"
+    );
+    assert_eq!(
+        ids,
+        [
+            node_id(&cluster, 13).await,
+            node_id(&cluster, 16).await,
+            node_id(&cluster, 17).await
+        ]
+    );
+    let mut conn = cluster.node(13).await;
+    let timeout: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("cluster-node-timeout")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(timeout[1], "6000");
+    let recreations: Vec<String> = operator
+        .status()
+        .unwrap()
+        .events
+        .iter()
+        .filter(|e| e.action == "recreate-container")
+        .map(|e| e.at.clone())
+        .collect();
+    assert_eq!(recreations.len(), 3, "one recreation per node");
+}
+
+#[tokio::test]
+async fn deleted_slots_are_given_back_to_their_owner() {
+    let (cluster, operator, writer) = healthy("heal-delslots", 47).await;
+    let fault = SystemTime::now();
+    let mut conn = cluster.node(13).await;
+    let () = redis::cmd("CLUSTER")
+        .arg("DELSLOTSRANGE")
+        .arg(0)
+        .arg(999)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    recovered(
+        "slots deleted (DELSLOTSRANGE 0 999)",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_forgotten_node_is_met_again() {
+    let (cluster, operator, writer) = healthy("heal-forget", 48).await;
+    let id = node_id(&cluster, 13).await;
+    let fault = SystemTime::now();
+    let mut conn = cluster.node(16).await;
+    let () = redis::cmd("CLUSTER")
+        .arg("FORGET")
+        .arg(&id)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    recovered(
+        "node forgotten by a peer",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn redis_config_drift_is_set_back_live() {
+    let extra = "\n[redis]\nmaxmemory = \"64mb\"\nmaxmemory-policy = \"allkeys-lru\"\n";
+    let (cluster, operator, writer) = healthy_with("heal-config", 49, extra).await;
+    let mut conn = cluster.node(16).await;
+    let pid_before: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let fault = SystemTime::now();
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    recovered(
+        "CONFIG SET drift",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+    let policy: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(policy[1], "allkeys-lru");
+    let pid_after: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let run_id = |info: &str| {
+        info.lines()
+            .find(|l| l.starts_with("run_id:"))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        run_id(&pid_before),
+        run_id(&pid_after),
+        "set live, no restart"
+    );
+}
+
+#[tokio::test]
+async fn a_sigkilled_operator_mid_repair_is_replaced_and_converges() {
+    let (cluster, operator, writer) = healthy("heal-sigkill", 50).await;
+    let fault = SystemTime::now();
+    common::docker()
+        .await
+        .kill_container(
+            "rk-heal-sigkill-redis-1",
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
+        .await
+        .unwrap();
+    operator.signal("KILL");
+    drop(operator);
+    // The lock died with its holder: a new operator starts at once.
+    let replacement = Operator::start(&cluster);
+    recovered(
+        "operator SIGKILLed mid-repair",
+        &cluster,
+        &replacement,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn one_operator_per_cluster_and_sigterm_exits_cleanly() {
+    let cluster = TestCluster::new("heal-lock", 51, &REFERENCE).await;
+    let started = SystemTime::now();
+    let operator = Operator::start(&cluster);
+    operator.ready_after(started, READY).await;
+    for command in [&["run"][..], &["up"], &["down"]] {
+        let out = cluster.expect(command, 1).await;
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "is being managed by `redis-keeper run` (pid {}",
+                operator.pid()
+            )),
+            "{command:?} names the holder: {err}"
+        );
+    }
+    let status = cluster.expect(&["status"], 0).await;
+    assert!(common::stdout(&status).contains("operator: `redis-keeper run`"));
+    assert_eq!(
+        operator.terminate(),
+        Some(0),
+        "SIGTERM ends run with exit 0"
+    );
+    cluster.expect(&["up"], 0).await;
+}
