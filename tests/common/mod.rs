@@ -296,8 +296,7 @@ impl Operator {
     /// Stops with SIGTERM and returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         self.signal("TERM");
-        let code = self.child.wait().ok().and_then(|s| s.code());
-        code
+        self.child.wait().ok().and_then(|s| s.code())
     }
 }
 
