@@ -45,6 +45,14 @@ pub fn cluster_labels(spec: &ClusterSpec) -> HashMap<String, String> {
     ])
 }
 
+/// The Docker list filter that finds the cluster's own objects (containers, volumes).
+pub fn cluster_filter(spec: &ClusterSpec) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={}", label::CLUSTER, spec.name)],
+    )])
+}
+
 pub fn network_labels(spec: &ClusterSpec) -> HashMap<String, String> {
     let mut labels = cluster_labels(spec);
     labels.insert(label::COMPOSE_NETWORK.into(), spec.network.name.clone());

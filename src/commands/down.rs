@@ -1,6 +1,5 @@
 //! `down`: remove the cluster's containers and network; its volumes only with `--volumes`.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use bollard::query_parameters::{
@@ -9,17 +8,10 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
-use crate::blueprint::label;
+use crate::blueprint::{self, label};
 use crate::docker::{self, status_of, DockerError};
 use crate::exit::{CommandError, Exit};
 use crate::spec::{self, ClusterSpec};
-
-fn ours(spec: &ClusterSpec) -> HashMap<String, Vec<String>> {
-    HashMap::from([(
-        "label".to_string(),
-        vec![format!("{}={}", label::CLUSTER, spec.name)],
-    )])
-}
 
 pub async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
@@ -38,7 +30,7 @@ pub async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
 async fn remove_containers(docker: &Docker, spec: &ClusterSpec) -> Result<(), DockerError> {
     let options = ListContainersOptionsBuilder::new()
         .all(true)
-        .filters(&ours(spec))
+        .filters(&blueprint::cluster_filter(spec))
         .build();
     let list = docker
         .list_containers(Some(options))
@@ -84,7 +76,7 @@ async fn remove_network(docker: &Docker, spec: &ClusterSpec) -> Result<(), Docke
 
 async fn remove_volumes(docker: &Docker, spec: &ClusterSpec) -> Result<(), DockerError> {
     let options = ListVolumesOptionsBuilder::new()
-        .filters(&ours(spec))
+        .filters(&blueprint::cluster_filter(spec))
         .build();
     let list = docker
         .list_volumes(Some(options))

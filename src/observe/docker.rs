@@ -1,22 +1,15 @@
 //! The Docker side of observation: image, network, volumes and containers of one cluster,
 //! found by the operator's cluster label.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptionsBuilder};
 
 use super::{Observed, ObservedContainer, ObservedNetwork, RunState};
-use crate::blueprint::label;
+use crate::blueprint::{self, label};
 use crate::context::Context;
 use crate::docker::{image, status_of, DockerError};
-
-fn label_filter(ctx: &Context) -> HashMap<String, Vec<String>> {
-    HashMap::from([(
-        "label".to_string(),
-        vec![format!("{}={}", label::CLUSTER, ctx.spec.name)],
-    )])
-}
 
 pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
     let (image, network, volumes, containers) = tokio::try_join!(
@@ -66,7 +59,7 @@ async fn network(ctx: &Context) -> Result<Option<ObservedNetwork>, DockerError> 
 
 async fn volumes(ctx: &Context) -> Result<BTreeSet<String>, DockerError> {
     let options = ListVolumesOptionsBuilder::new()
-        .filters(&label_filter(ctx))
+        .filters(&blueprint::cluster_filter(&ctx.spec))
         .build();
     let list = ctx
         .docker
@@ -84,7 +77,7 @@ async fn volumes(ctx: &Context) -> Result<BTreeSet<String>, DockerError> {
 async fn containers(ctx: &Context) -> Result<BTreeMap<String, ObservedContainer>, DockerError> {
     let options = ListContainersOptionsBuilder::new()
         .all(true)
-        .filters(&label_filter(ctx))
+        .filters(&blueprint::cluster_filter(&ctx.spec))
         .build();
     let list = ctx
         .docker
