@@ -120,6 +120,18 @@ pub fn private_conf(
     conf
 }
 
+/// The node's place on the cluster network: its declared address, its name as alias.
+pub fn endpoint(node: &NodeSpec) -> EndpointSettings {
+    EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig {
+            ipv4_address: Some(node.ip.to_string()),
+            ..Default::default()
+        }),
+        aliases: Some(vec![node.name.clone()]),
+        ..Default::default()
+    }
+}
+
 /// The full create body for a node's container, without the spec-hash labels.
 fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> ContainerCreateBody {
     let mut labels = cluster_labels(spec);
@@ -195,17 +207,7 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                spec.network.name.clone(),
-                EndpointSettings {
-                    ipam_config: Some(EndpointIpamConfig {
-                        ipv4_address: Some(node.ip.to_string()),
-                        ..Default::default()
-                    }),
-                    aliases: Some(vec![node.name.clone()]),
-                    ..Default::default()
-                },
-            )])),
+            endpoints_config: Some(HashMap::from([(spec.network.name.clone(), endpoint(node))])),
         }),
         ..Default::default()
     }

@@ -1,8 +1,8 @@
 //! Actions on Docker: image, network, volumes and containers, through the Engine API.
 
 use bollard::models::{
-    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkDisconnectRequest, VolumeCreateRequest,
+    Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListNetworksOptions, RemoveContainerOptionsBuilder,
@@ -12,7 +12,7 @@ use bollard::query_parameters::{
 use super::ActError;
 use crate::blueprint::{self, PRIVATE_CONF_DIR, PRIVATE_CONF_FILE};
 use crate::context::Context;
-use crate::docker::{image, message_of, status_of, DockerError};
+use crate::docker::{archive, image, message_of, status_of, DockerError};
 use crate::spec::Subnet;
 
 pub(super) async fn prepare_image(ctx: &Context) -> Result<(), ActError> {
@@ -104,24 +104,12 @@ fn private_conf_tar(
     let dir = PRIVATE_CONF_DIR.trim_start_matches("/etc/");
     let conf = blueprint::private_conf(password, redis);
     let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Directory);
-    header.set_size(0);
-    header.set_mode(0o700);
-    header.set_uid(999);
-    header.set_gid(999);
-    header.set_cksum();
-    tar.append_data(&mut header, format!("{dir}/"), std::io::empty())?;
-    let mut header = tar::Header::new_gnu();
-    header.set_size(conf.len() as u64);
-    header.set_mode(0o600);
-    header.set_uid(999);
-    header.set_gid(999);
-    header.set_cksum();
-    tar.append_data(
-        &mut header,
-        format!("{dir}/{PRIVATE_CONF_FILE}"),
+    archive::append_owned_dir(&mut tar, &format!("{dir}/"), 0o700)?;
+    archive::append_owned_file(
+        &mut tar,
+        &format!("{dir}/{PRIVATE_CONF_FILE}"),
         conf.as_bytes(),
+        0o600,
     )?;
     tar.into_inner()
 }
@@ -226,14 +214,7 @@ pub(super) async fn reattach(ctx: &Context, node: &str, container: &str) -> Resu
         .await;
     let request = NetworkConnectRequest {
         container: container.to_string(),
-        endpoint_config: Some(EndpointSettings {
-            ipam_config: Some(EndpointIpamConfig {
-                ipv4_address: Some(spec.ip.to_string()),
-                ..Default::default()
-            }),
-            aliases: Some(vec![spec.name.clone()]),
-            ..Default::default()
-        }),
+        endpoint_config: Some(blueprint::endpoint(spec)),
     };
     match ctx.docker.connect_network(network, request).await {
         Ok(()) => Ok(()),

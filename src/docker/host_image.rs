@@ -10,12 +10,10 @@ use bollard::query_parameters::BuildImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::DockerError;
+use super::{archive, DockerError};
 
 /// The binaries a node image needs: the server, and the CLI its health check runs.
 const BINARIES: [&str; 2] = ["redis-server", "redis-cli"];
-/// The uid:gid Redis runs as inside the image, like the official image's `redis` user.
-const REDIS_UID: u64 = 999;
 
 /// The host's Redis, found on PATH.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,17 +108,6 @@ fn append_file(tar: &mut tar::Builder<Vec<u8>>, at: &str, from: &Path) -> std::i
     tar.append_data(&mut header, at, data.as_slice())
 }
 
-fn append_dir(tar: &mut tar::Builder<Vec<u8>>, at: &str, mode: u32) -> std::io::Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Directory);
-    header.set_size(0);
-    header.set_mode(mode);
-    header.set_uid(REDIS_UID);
-    header.set_gid(REDIS_UID);
-    header.set_cksum();
-    tar.append_data(&mut header, at, std::io::empty())
-}
-
 /// The build context: Dockerfile, `rootfs/` (binaries, libraries) and `owned/` (Redis's dirs).
 fn build_context(host: &HostRedis) -> Result<Vec<u8>, DockerError> {
     let mut libraries = BTreeSet::new();
@@ -143,9 +130,9 @@ fn build_context(host: &HostRedis) -> Result<Vec<u8>, DockerError> {
     for lib in &libraries {
         append_file(&mut tar, &format!("rootfs{}", lib.display()), lib).map_err(io)?;
     }
-    append_dir(&mut tar, "owned/data", 0o755).map_err(io)?;
-    append_dir(&mut tar, "owned/etc/redis-keeper", 0o700).map_err(io)?;
-    append_dir(&mut tar, "owned/tmp", 0o1777).map_err(io)?;
+    archive::append_owned_dir(&mut tar, "owned/data", 0o755).map_err(io)?;
+    archive::append_owned_dir(&mut tar, "owned/etc/redis-keeper", 0o700).map_err(io)?;
+    archive::append_owned_dir(&mut tar, "owned/tmp", 0o1777).map_err(io)?;
     tar.into_inner().map_err(io)
 }
 

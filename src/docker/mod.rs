@@ -3,6 +3,7 @@
 //! Docker's own messages ("Pool overlaps with other one on this address space") are turned
 //! into [`DockerError`]s that say what is wrong in cluster.toml terms and how to fix it.
 
+pub mod archive;
 pub mod host_image;
 pub mod image;
 
