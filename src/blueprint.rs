@@ -84,6 +84,9 @@ pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
     set("cluster-config-file", "nodes.conf".into());
     set("cluster-node-timeout", spec.node_timeout_ms.to_string());
     set("cluster-announce-ip", node.ip.to_string());
+    // Every declared node is a master. Without this, a master that loses its last slot (to
+    // SETSLOT NODE while slots are moved) turns itself into a replica of the new owner.
+    set("cluster-allow-replica-migration", "no".into());
     set("dir", DATA_DIR.into());
     set(
         "appendonly",

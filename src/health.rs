@@ -106,13 +106,13 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
         for entry in &view.nodes {
             if entry.is_myself() {
                 for (slot, to) in &entry.migrating {
-                    out.push(blocked(format!(
+                    out.push(settling(format!(
                         "{}: slot {slot} is open (migrating to {to})",
                         node.name
                     )));
                 }
                 for (slot, from) in &entry.importing {
-                    out.push(blocked(format!(
+                    out.push(settling(format!(
                         "{}: slot {slot} is open (importing from {from})",
                         node.name
                     )));
@@ -130,14 +130,12 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
                     "{}: knows {} ({addr}), which is not in cluster.toml",
                     node.name, entry.id
                 );
-                // One that serves nothing is forgotten; slots are not moved (yet).
-                out.push(if entry.slots.is_empty() {
-                    settling(text)
+                // Its slots are moved home with their keys, then it is forgotten.
+                out.push(settling(if entry.slots.is_empty() {
+                    text
                 } else {
-                    blocked(format!(
-                        "{text} and serves slots (redis-keeper does not move slots yet)"
-                    ))
-                });
+                    format!("{text} and serves {} slot(s)", entry.slot_count())
+                }));
             } else if ids
                 .get(entry.addr.as_str())
                 .is_some_and(|id| *id != entry.id)
@@ -224,12 +222,8 @@ fn slot_map_findings(
             slots.len(),
             abbreviate(&ranges)
         );
-        // Unassigned or not-yet-gossiped slots settle; a slot someone else serves does not.
-        if seen == "nobody" || seen == declared {
-            out.push(settling(text));
-        } else {
-            out.push(blocked(format!("{text} (redis-keeper does not move slots yet: move them back with `redis-cli --cluster reshard`, or change cluster.toml)")));
-        }
+        // Unassigned slots are assigned, slots served elsewhere are moved home with their keys.
+        out.push(settling(text));
     }
 }
 

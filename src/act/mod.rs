@@ -3,6 +3,7 @@
 
 mod docker;
 mod redis;
+mod slots;
 
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,15 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
         Action::SetConfigEpoch { node, epoch } => redis::set_config_epoch(ctx, node, *epoch).await,
         Action::AddSlots { node, ranges } => redis::add_slots(ctx, node, ranges).await,
         Action::Meet { node, addr, .. } => redis::meet(ctx, node, addr).await,
+        Action::MoveSlots {
+            ranges, from, to, ..
+        } => slots::move_slots(ctx, ranges, from, to).await,
+        Action::CloseSlots {
+            ranges,
+            owner,
+            claim,
+            open_on,
+        } => slots::close_slots(ctx, ranges, owner, *claim, open_on).await,
     }
 }
 

@@ -19,10 +19,31 @@ async fn run(ctx: &Context, node: &str, what: &str, cmd: redis::Cmd) -> Result<(
         let e = redis::RedisError::from((redis::ErrorKind::Client, "node is not in cluster.toml"));
         return Err(failed(node, what, e));
     };
+    run_at(ctx, node, &spec.addr(), what, &cmd).await
+}
+
+/// Runs `cmd` on the node at `addr` (`ip:port`, which may be a node outside cluster.toml),
+/// called `name` in errors.
+pub(super) async fn run_at<T: redis::FromRedisValue>(
+    ctx: &Context,
+    name: &str,
+    addr: &str,
+    what: &str,
+    cmd: &redis::Cmd,
+) -> Result<T, ActError> {
+    let (ip, port) = split_addr(addr);
     ctx.redis
-        .query::<()>(&spec.ip.to_string(), spec.port, &cmd)
+        .query::<T>(ip, port, cmd)
         .await
-        .map_err(|e| failed(node, what, e))
+        .map_err(|e| failed(name, what, e))
+}
+
+/// `ip:port` → (ip, port); Redis's default port when there is none.
+pub(super) fn split_addr(addr: &str) -> (&str, u16) {
+    match addr.rsplit_once(':') {
+        Some((ip, port)) => (ip, port.parse().unwrap_or(6379)),
+        None => (addr, 6379),
+    }
 }
 
 pub(super) async fn set_config_epoch(
@@ -58,7 +79,7 @@ pub(super) async fn add_slots(
 }
 
 pub(super) async fn meet(ctx: &Context, node: &str, addr: &str) -> Result<(), ActError> {
-    let (ip, port) = addr.rsplit_once(':').unwrap_or((addr, "6379"));
+    let (ip, port) = split_addr(addr);
     let mut cmd = redis::cmd("CLUSTER");
     cmd.arg("MEET").arg(ip).arg(port);
     run(ctx, node, "CLUSTER MEET", cmd).await

@@ -76,6 +76,37 @@ pub enum Action {
         peer: String,
         addr: String,
     },
+    /// Move slots with their keys from the node serving them to `to`, the way a reshard does:
+    /// IMPORTING on `to`, MIGRATING on `from`, MIGRATE in batches, then SETSLOT NODE on `to`,
+    /// on `from`, and on the rest.
+    MoveSlots {
+        ranges: Vec<SlotRange>,
+        from: Peer,
+        to: Peer,
+        /// Completes a move someone started (the slots are open from `from` to `to`), rather
+        /// than bringing slots home to their declared owner.
+        finishing: bool,
+    },
+    /// Close slots left open by an interrupted reshard: keys left on the nodes that have them
+    /// open go to `owner` (MIGRATE works there while a slot is open), then SETSLOT STABLE
+    /// everywhere. With `claim`, nobody serves the slots and `owner` (their declared owner)
+    /// takes them first.
+    CloseSlots {
+        ranges: Vec<SlotRange>,
+        owner: Peer,
+        claim: bool,
+        open_on: Vec<Peer>,
+    },
+}
+
+/// A node the operator reaches by its gossiped address, which may not be in cluster.toml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub id: String,
+    /// `ip:port`.
+    pub addr: String,
+    /// Its name in cluster.toml, or "foreign node <addr>".
+    pub name: String,
 }
 
 /// Actions run stage by stage; actions of one stage are independent and run in parallel.
@@ -89,6 +120,7 @@ pub enum Stage {
     Epochs,
     Slots,
     Meet,
+    Move,
     Config,
 }
 
@@ -108,6 +140,7 @@ impl Action {
             Action::SetConfigEpoch { .. } => Stage::Epochs,
             Action::AddSlots { .. } => Stage::Slots,
             Action::Meet { .. } => Stage::Meet,
+            Action::MoveSlots { .. } | Action::CloseSlots { .. } => Stage::Move,
         }
     }
 
@@ -133,6 +166,12 @@ impl Action {
             Action::SetConfigEpoch { .. } => "the node has never joined a cluster",
             Action::AddSlots { .. } => "declared slots are served by no node",
             Action::Meet { .. } => "two nodes do not know each other",
+            Action::MoveSlots {
+                finishing: false, ..
+            } => "slots are served by another node than cluster.toml declares",
+            Action::MoveSlots { .. } | Action::CloseSlots { .. } => {
+                "slots are left open (an interrupted reshard)"
+            }
         }
     }
 
@@ -152,6 +191,8 @@ impl Action {
             Action::SetConfigEpoch { .. } => "set-config-epoch",
             Action::AddSlots { .. } => "add-slots",
             Action::Meet { .. } => "meet",
+            Action::MoveSlots { .. } => "move-slots",
+            Action::CloseSlots { .. } => "close-slots",
         }
     }
 }
@@ -203,6 +244,32 @@ impl fmt::Display for Action {
             Action::AddSlots { node, ranges: r } => write!(f, "assign slots {} to {node}", ranges(r)),
             Action::Meet { node, peer, addr } => {
                 write!(f, "introduce {node} to {peer} (CLUSTER MEET {addr})")
+            }
+            Action::MoveSlots { ranges: r, from, to, finishing: true } => write!(
+                f,
+                "finish moving slots {} with their keys from {} to {} (an interrupted reshard)",
+                ranges(r),
+                from.name,
+                to.name
+            ),
+            Action::MoveSlots { ranges: r, from, to, .. } => write!(
+                f,
+                "move slots {} with their keys from {} to {}, their declared owner",
+                ranges(r),
+                from.name,
+                to.name
+            ),
+            Action::CloseSlots { ranges: r, owner, claim, open_on } => {
+                let open: Vec<&str> = open_on.iter().map(|p| p.name.as_str()).collect();
+                if *claim {
+                    write!(f, "claim unowned open slots {} for {}", ranges(r), owner.name)?;
+                } else {
+                    write!(f, "close open slots {} at their owner {}", ranges(r), owner.name)?;
+                }
+                if !open.is_empty() {
+                    write!(f, ", bringing keys left on {} to it", open.join(", "))?;
+                }
+                Ok(())
             }
         }
     }

@@ -7,8 +7,9 @@
 //! to resolve).
 
 mod action;
+mod moves;
 
-pub use action::{Action, Stage};
+pub use action::{Action, Peer, Stage};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +42,9 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
     let drifted = docker_actions(spec, observed, &mut plan);
     redis_actions(spec, observed, &mut plan);
     plan.actions.sort_by_key(Action::stage);
+    if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
+        moves::slot_moves(spec, observed, &mut plan);
+    }
     if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
         for finding in health::findings(spec, observed) {
             match finding.severity {
@@ -174,8 +178,9 @@ fn redis_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) {
 }
 
 /// Ids the cluster should forget: a declared node's old identity (its address now answers
-/// with another id: the node lost its volume), and foreign nodes that serve no slots.
-/// Foreign nodes that serve slots keep them until those are moved.
+/// with another id: the node lost its volume), foreign nodes that serve no slots, and foreign
+/// nodes the cluster agrees have failed (their keys are gone with them). A live foreign node
+/// keeps its slots until they are moved home.
 fn forgets(spec: &ClusterSpec, reachable: &Reachable, plan: &mut Plan) {
     let actual: BTreeMap<String, (&str, &str)> = reachable
         .iter()
@@ -192,9 +197,10 @@ fn forgets(spec: &ClusterSpec, reachable: &Reachable, plan: &mut Plan) {
                 Some((id, name)) if *id != entry.id => format!("{name}'s old identity"),
                 Some(_) => continue,
                 None if spec.nodes.iter().any(|n| n.addr() == entry.addr) => continue,
-                None if entry.slots.is_empty()
-                    && entry.migrating.is_empty()
-                    && entry.importing.is_empty() =>
+                None if entry.has_flag("fail")
+                    || (entry.slots.is_empty()
+                        && entry.migrating.is_empty()
+                        && entry.importing.is_empty()) =>
                 {
                     format!(
                         "foreign node {}",

@@ -426,8 +426,28 @@ fn spec_drift_recreates_one_node_at_a_time_and_only_when_healthy() {
     );
 }
 
+fn peer(spec: &ClusterSpec, i: usize) -> Peer {
+    Peer {
+        id: id(i),
+        addr: spec.nodes[i].addr(),
+        name: spec.nodes[i].name.clone(),
+    }
+}
+
+/// Slot 7 (declared for redis-1) open on the nodes `open` says, in every view of the node.
+fn with_open_slot(
+    spec: &ClusterSpec,
+    open: impl Fn(usize, &mut ClusterNode),
+) -> Observed {
+    with_views(spec, |i| {
+        let mut v = formed_view(spec, i);
+        open(i, &mut v.nodes[i]);
+        v
+    })
+}
+
 #[test]
-fn slots_served_by_the_wrong_node_block() {
+fn slots_served_by_the_wrong_node_are_moved_home_with_their_keys() {
     let spec = reference_spec();
     let observed = with_views(&spec, |i| {
         let mut v = formed_view(&spec, i);
@@ -436,29 +456,135 @@ fn slots_served_by_the_wrong_node_block() {
         v
     });
     let plan = plan(&spec, &observed);
-    assert!(plan.actions.is_empty());
-    assert_eq!(plan.blocked.len(), 3, "one per view: {:?}", plan.blocked);
-    assert!(
-        plan.blocked[0].contains("5001-5460 served by redis-2, declared for redis-1"),
-        "{}",
-        plan.blocked[0]
+    assert_eq!(
+        plan.actions,
+        vec![Action::MoveSlots {
+            ranges: vec![SlotRange::new(5001, 5460)],
+            from: peer(&spec, 1),
+            to: peer(&spec, 0),
+            finishing: false,
+        }]
+    );
+    assert!(plan.waiting.is_empty() && plan.blocked.is_empty());
+}
+
+#[test]
+fn a_move_in_flight_is_finished_before_anything_else() {
+    let spec = reference_spec();
+    let observed = with_open_slot(&spec, |i, me| match i {
+        0 => me.migrating = vec![(7, id(1))],
+        1 => me.importing = vec![(7, id(0))],
+        _ => {}
+    });
+    assert_eq!(
+        plan(&spec, &observed).actions,
+        vec![Action::MoveSlots {
+            ranges: vec![SlotRange::new(7, 7)],
+            from: peer(&spec, 0),
+            to: peer(&spec, 1),
+            finishing: true,
+        }],
+        "redis-cli's fix finishes it too: clients follow it through ASK redirects"
     );
 }
 
 #[test]
-fn open_slots_block() {
+fn a_slot_open_only_at_its_owner_is_closed_there() {
+    let spec = reference_spec();
+    let observed = with_open_slot(&spec, |i, me| {
+        if i == 0 {
+            me.migrating = vec![(7, id(1))];
+        }
+    });
+    assert_eq!(
+        plan(&spec, &observed).actions,
+        vec![Action::CloseSlots {
+            ranges: vec![SlotRange::new(7, 7)],
+            owner: peer(&spec, 0),
+            claim: false,
+            open_on: Vec::new(),
+        }]
+    );
+}
+
+#[test]
+fn keys_on_a_node_importing_a_slot_go_to_its_owner() {
+    let spec = reference_spec();
+    let observed = with_open_slot(&spec, |i, me| {
+        if i == 2 {
+            me.importing = vec![(7, id(0))];
+        }
+    });
+    assert_eq!(
+        plan(&spec, &observed).actions,
+        vec![Action::CloseSlots {
+            ranges: vec![SlotRange::new(7, 7)],
+            owner: peer(&spec, 0),
+            claim: false,
+            open_on: vec![peer(&spec, 2)],
+        }]
+    );
+}
+
+#[test]
+fn an_open_slot_nobody_serves_is_claimed_by_its_declared_owner() {
     let spec = reference_spec();
     let observed = with_views(&spec, |i| {
         let mut v = formed_view(&spec, i);
-        if i == 0 {
-            v.nodes[0].migrating = vec![(7, id(1))];
+        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+        if i == 1 {
+            v.nodes[1].importing = vec![(7, id(0))];
         }
         v
     });
     let plan = plan(&spec, &observed);
     assert_eq!(
-        plan.blocked,
-        vec![format!("redis-1: slot 7 is open (migrating to {})", id(1))]
+        plan.actions,
+        vec![Action::CloseSlots {
+            ranges: vec![SlotRange::new(7, 7)],
+            owner: peer(&spec, 0),
+            claim: true,
+            open_on: vec![peer(&spec, 1)],
+        }],
+        "not a plain ADDSLOTS: the importing node may hold its keys"
+    );
+}
+
+#[test]
+fn a_slot_two_nodes_claim_waits_for_redis_to_settle_it() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        if i == 1 {
+            v.nodes[1].slots.push(SlotRange::new(7, 7));
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        plan.waiting,
+        vec!["slots 7: claimed by redis-1 and redis-2 at once; Redis settles this by config epoch".to_string()]
+    );
+}
+
+#[test]
+fn a_move_waits_until_the_target_knows_the_source() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(0, 5000)];
+        v.nodes[1].slots = vec![SlotRange::new(5001, 10922)];
+        if i == 0 {
+            v.nodes[1].flags.push("handshake".into());
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(
+        plan.waiting,
+        vec!["slots 5001-5460: redis-1 does not know redis-2 yet".to_string()]
     );
 }
 
@@ -661,23 +787,37 @@ fn settings_compare_as_redis_spells_them() {
     assert!(!same_setting(None, "100mb"));
 }
 
-#[test]
-fn a_foreign_node_without_slots_is_forgotten_and_one_with_slots_blocks() {
-    let spec = reference_spec();
-    let stranger = |slots: Vec<SlotRange>| ClusterNode {
+fn stranger(spec: &ClusterSpec, slots: Vec<SlotRange>, flag: Option<&str>) -> ClusterNode {
+    let mut node = ClusterNode {
         id: "e".repeat(40),
         addr: "172.20.2.99:6379".into(),
         slots,
-        ..entry(&spec, 0, false, Vec::new(), 9)
+        ..entry(spec, 0, false, Vec::new(), 9)
     };
+    node.flags.extend(flag.map(String::from));
+    node
+}
+
+/// Every view knows a foreign node serving slot 0 (declared for redis-1).
+fn with_stranger_serving_slot_0(spec: &ClusterSpec, flag: Option<&str>) -> Observed {
+    with_views(spec, |i| {
+        let mut v = formed_view(spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
+        v.nodes.push(stranger(spec, vec![SlotRange::new(0, 0)], flag));
+        v
+    })
+}
+
+#[test]
+fn a_foreign_node_without_slots_is_forgotten() {
+    let spec = reference_spec();
     let empty = with_views(&spec, |i| {
         let mut v = formed_view(&spec, i);
-        v.nodes.push(stranger(Vec::new()));
+        v.nodes.push(stranger(&spec, Vec::new(), None));
         v
     });
-    let plan_empty = plan(&spec, &empty);
     assert_eq!(
-        plan_empty.actions,
+        plan(&spec, &empty).actions,
         vec![Action::Forget {
             id: "e".repeat(40),
             was: "foreign node 172.20.2.99:6379".into(),
@@ -685,25 +825,46 @@ fn a_foreign_node_without_slots_is_forgotten_and_one_with_slots_blocks() {
             on: vec!["redis-1".into(), "redis-2".into(), "redis-3".into()],
         }]
     );
-    let serving = with_views(&spec, |i| {
-        let mut v = formed_view(&spec, i);
-        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
-        v.nodes.push(stranger(vec![SlotRange::new(0, 0)]));
-        v
-    });
-    let plan_serving = plan(&spec, &serving);
-    assert!(
-        plan_serving.actions.is_empty(),
-        "{:?}",
-        plan_serving.actions
+}
+
+#[test]
+fn a_live_foreign_nodes_slots_are_moved_to_their_declared_owner() {
+    let spec = reference_spec();
+    let plan = plan(&spec, &with_stranger_serving_slot_0(&spec, None));
+    assert_eq!(
+        plan.actions,
+        vec![Action::MoveSlots {
+            ranges: vec![SlotRange::new(0, 0)],
+            from: Peer {
+                id: "e".repeat(40),
+                addr: "172.20.2.99:6379".into(),
+                name: "foreign node 172.20.2.99:6379".into(),
+            },
+            to: peer(&spec, 0),
+            finishing: false,
+        }]
     );
+}
+
+#[test]
+fn a_failed_foreign_node_is_forgotten_with_its_slots_and_a_suspected_one_is_awaited() {
+    let spec = reference_spec();
+    let failed = plan(&spec, &with_stranger_serving_slot_0(&spec, Some("fail")));
+    assert_eq!(
+        failed.actions,
+        vec![Action::Forget {
+            id: "e".repeat(40),
+            was: "foreign node 172.20.2.99:6379".into(),
+            lost_slots: 1,
+            on: vec!["redis-1".into(), "redis-2".into(), "redis-3".into()],
+        }]
+    );
+    let suspected = plan(&spec, &with_stranger_serving_slot_0(&spec, Some("fail?")));
+    assert!(suspected.actions.is_empty(), "{:?}", suspected.actions);
     assert!(
-        plan_serving
-            .blocked
-            .iter()
-            .any(|b| b.contains("serves slots")),
+        suspected.waiting[0].contains("which is failing"),
         "{:?}",
-        plan_serving.blocked
+        suspected.waiting
     );
 }
 

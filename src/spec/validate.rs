@@ -231,6 +231,10 @@ const MANAGED: &[(&str, &str)] = &[
     ),
     ("cluster-node-timeout", "set [cluster].node_timeout_ms"),
     ("cluster-announce-ip", "set [[nodes]].ip"),
+    (
+        "cluster-allow-replica-migration",
+        "every declared node stays a master",
+    ),
     ("dir", "data lives on the node's volume at /data"),
     ("appendonly", "set [persistence].appendonly"),
     ("requirepass", "set the password in [cluster]"),
