@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use bollard::models::NetworkDisconnectRequest;
 use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptions};
-use common::{lost_writes, stderr, Operator, TestCluster, Writer, REFERENCE};
+use common::{
+    keys_in_slot, lost_writes, node_id, reshard, stderr, Operator, Stranger, TestCluster, Writer,
+    REFERENCE,
+};
 use redis_keeper::keyslot::key_slot;
 
 const READY: Duration = Duration::from_secs(90);
@@ -17,16 +20,22 @@ const WRITES: Duration = Duration::from_secs(30);
 
 /// A cluster brought up from nothing by `run` itself, with a writer going.
 async fn healthy(name: &str, octet: u8) -> (TestCluster, Operator, Writer) {
-    healthy_with(name, octet, "").await
+    healthy_with(name, octet, "", &[]).await
 }
 
-async fn healthy_with(name: &str, octet: u8, extra_toml: &str) -> (TestCluster, Operator, Writer) {
+/// A healthy cluster whose writer puts every other write into the `hot` slots.
+async fn healthy_with(
+    name: &str,
+    octet: u8,
+    extra_toml: &str,
+    hot: &[u16],
+) -> (TestCluster, Operator, Writer) {
     let cluster = TestCluster::new(name, octet, &REFERENCE).await;
     cluster.write(&format!("{}{extra_toml}", cluster.toml(&REFERENCE)));
     let started = SystemTime::now();
     let operator = Operator::start(&cluster);
     operator.ready_after(started, READY).await;
-    let writer = Writer::start(&cluster, name).await;
+    let writer = Writer::start_hot(&cluster, name, hot).await;
     writer.wait_for_writes(200, WRITES).await;
     (cluster, operator, writer)
 }
@@ -42,9 +51,19 @@ async fn recovered(
     may_lose: impl Fn(&str) -> bool,
 ) {
     let took = operator.ready_after(fault, READY).await;
+    let fault_at = humantime::format_rfc3339_millis(fault).to_string();
+    let repairs: Vec<String> = operator
+        .status()
+        .map(|s| s.events)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.at >= fault_at)
+        .map(|e| format!("{} ({}, {} ms)", e.action, e.outcome, e.took_ms))
+        .collect();
     eprintln!(
-        "chaos: {scenario}: fault → Ready in {:.2} s",
-        took.as_secs_f64()
+        "chaos: {scenario}: fault → Ready in {:.2} s; repairs: {}",
+        took.as_secs_f64(),
+        repairs.join(", ")
     );
     writer.wait_for_writes(200, WRITES).await;
     let acked = writer.stop().await;
@@ -61,15 +80,6 @@ async fn recovered(
 
 fn nothing_lost(_: &str) -> bool {
     false
-}
-
-async fn node_id(cluster: &TestCluster, last: u8) -> String {
-    let mut conn = cluster.node(last).await;
-    redis::cmd("CLUSTER")
-        .arg("MYID")
-        .query_async(&mut conn)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -372,7 +382,7 @@ async fn a_forgotten_node_is_met_again() {
 #[tokio::test]
 async fn redis_config_drift_is_set_back_live() {
     let extra = "\n[redis]\nmaxmemory = \"64mb\"\nmaxmemory-policy = \"allkeys-lru\"\n";
-    let (cluster, operator, writer) = healthy_with("heal-config", 49, extra).await;
+    let (cluster, operator, writer) = healthy_with("heal-config", 49, extra, &[]).await;
     let mut conn = cluster.node(16).await;
     let pid_before: String = redis::cmd("INFO")
         .arg("server")
@@ -472,4 +482,295 @@ async fn one_operator_per_cluster_and_sigterm_exits_cleanly() {
         "SIGTERM ends run with exit 0"
     );
     cluster.expect(&["up"], 0).await;
+}
+
+/// Every action the operator took since `since` succeeded the first time.
+fn no_failed_repairs(operator: &Operator, since: SystemTime) {
+    let since = humantime::format_rfc3339_millis(since).to_string();
+    let status = operator.status().expect("status file");
+    let failed: Vec<_> = status
+        .events
+        .iter()
+        .filter(|e| e.at >= since && e.outcome != "ok")
+        .collect();
+    assert!(failed.is_empty(), "failed repairs: {failed:#?}");
+}
+
+/// The kinds of action the operator has taken, in order.
+fn actions_taken(operator: &Operator) -> Vec<String> {
+    let status = operator.status().expect("status file");
+    status.events.iter().map(|e| e.action.clone()).collect()
+}
+
+async fn cluster_nodes(cluster: &TestCluster, last: u8) -> String {
+    let mut conn = cluster.node(last).await;
+    redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn slots_resharded_to_the_wrong_node_come_home_with_their_keys() {
+    // redis-cli moves the lowest slots of its source first.
+    let hot = [0, 7, 19];
+    let (cluster, operator, writer) = healthy_with("heal-reshard", 52, "", &hot).await;
+    let (one, two) = (node_id(&cluster, 13).await, node_id(&cluster, 16).await);
+    // Held still so the operator does not race redis-cli mid-reshard: the drift is found
+    // whole, as after a reshard run while the operator was away.
+    operator.signal("STOP");
+    reshard(&cluster, &one, &two, 20).await;
+    let mut redis_2 = cluster.node(16).await;
+    for slot in hot {
+        assert!(
+            keys_in_slot(&mut redis_2, slot).await > 0,
+            "the reshard moved slot {slot} with keys to redis-2"
+        );
+    }
+    let fault = SystemTime::now();
+    operator.signal("CONT");
+    recovered(
+        "slots resharded to the wrong node",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+    no_failed_repairs(&operator, fault);
+    let mut redis_1 = cluster.node(13).await;
+    for slot in hot {
+        assert!(
+            keys_in_slot(&mut redis_1, slot).await > 0,
+            "slot {slot}'s keys are home"
+        );
+        assert_eq!(keys_in_slot(&mut redis_2, slot).await, 0);
+    }
+    assert!(actions_taken(&operator).contains(&"move-slots".to_string()));
+}
+
+#[tokio::test]
+async fn open_slots_in_every_shape_are_closed_without_losing_keys() {
+    // All declared for redis-1. 100: a reshard to redis-2 interrupted half-way. 200: keys
+    // left on redis-3, which still imports the slot, after its source gave up. 300:
+    // MIGRATING alone. 400: redis-1 dropped the slot (DELSLOTS) while redis-2 imports it.
+    let hot = [100, 200, 300, 400];
+    let (cluster, operator, writer) = healthy_with("heal-open", 53, "", &hot).await;
+    let ids = [
+        node_id(&cluster, 13).await,
+        node_id(&cluster, 16).await,
+        node_id(&cluster, 17).await,
+    ];
+    let (mut r1, mut r2, mut r3) = (
+        cluster.node(13).await,
+        cluster.node(16).await,
+        cluster.node(17).await,
+    );
+    operator.signal("STOP");
+    let fault = SystemTime::now();
+    setslot(&mut r2, 100, &["IMPORTING", &ids[0]]).await;
+    setslot(&mut r1, 100, &["MIGRATING", &ids[1]]).await;
+    migrate_half(&cluster, &mut r1, 100, 16).await;
+    setslot(&mut r3, 200, &["IMPORTING", &ids[0]]).await;
+    setslot(&mut r1, 200, &["MIGRATING", &ids[2]]).await;
+    migrate_half(&cluster, &mut r1, 200, 17).await;
+    setslot(&mut r1, 200, &["STABLE"]).await;
+    setslot(&mut r1, 300, &["MIGRATING", &ids[1]]).await;
+    let _: () = redis::cmd("CLUSTER")
+        .arg("DELSLOTS")
+        .arg(400)
+        .query_async(&mut r1)
+        .await
+        .unwrap();
+    setslot(&mut r2, 400, &["IMPORTING", &ids[0]]).await;
+    assert!(keys_in_slot(&mut r2, 100).await > 0 && keys_in_slot(&mut r3, 200).await > 0);
+    operator.signal("CONT");
+    recovered(
+        "slots left open",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+    no_failed_repairs(&operator, fault);
+    for (last, conn) in [(13, &mut r1), (16, &mut r2), (17, &mut r3)] {
+        let nodes = cluster_nodes(&cluster, last).await;
+        assert!(
+            !nodes.contains("->-") && !nodes.contains("-<-"),
+            "nothing open: {nodes}"
+        );
+        if last != 13 {
+            for slot in hot {
+                assert_eq!(
+                    keys_in_slot(conn, slot).await,
+                    0,
+                    "no keys of {slot} left on .{last}"
+                );
+            }
+        }
+    }
+}
+
+async fn setslot(conn: &mut redis::aio::MultiplexedConnection, slot: u16, args: &[&str]) {
+    let _: () = redis::cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg(args)
+        .query_async(conn)
+        .await
+        .unwrap_or_else(|e| panic!("SETSLOT {slot} {args:?}: {e}"));
+}
+
+/// MIGRATEs half the keys `from` holds in `slot` to the node at `.to_last`.
+async fn migrate_half(
+    cluster: &TestCluster,
+    from: &mut redis::aio::MultiplexedConnection,
+    slot: u16,
+    to_last: u8,
+) {
+    let keys: Vec<String> = redis::cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(10_000)
+        .query_async(from)
+        .await
+        .unwrap();
+    assert!(
+        keys.len() >= 2,
+        "slot {slot} holds keys to move: {}",
+        keys.len()
+    );
+    let _: () = redis::cmd("MIGRATE")
+        .arg(cluster.ip(to_last))
+        .arg(6379)
+        .arg("")
+        .arg(0)
+        .arg(5000)
+        .arg("AUTH")
+        .arg(cluster.password())
+        .arg("KEYS")
+        .arg(&keys[..keys.len() / 2])
+        .query_async(from)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_foreign_node_serving_slots_is_emptied_into_their_owner_and_forgotten() {
+    let hot = [0, 7, 19];
+    let (cluster, operator, writer) = healthy_with("heal-foreign", 54, "", &hot).await;
+    operator.signal("STOP");
+    let stranger = Stranger::start(&cluster, 30).await;
+    let mut conn = stranger_connection(&cluster, &stranger).await;
+    let _: () = redis::cmd("CLUSTER")
+        .arg("MEET")
+        .arg(cluster.ip(13))
+        .arg(6379)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let stranger_id: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for last in [13, 16, 17] {
+        wait_until_known(&cluster, last, &stranger_id).await;
+    }
+    // A node accepts keys (RESTORE) only once it sees the cluster ok.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = redis::cmd("CLUSTER")
+            .arg("INFO")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if info.contains("cluster_state:ok") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stranger never saw the cluster ok: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reshard(&cluster, &node_id(&cluster, 13).await, &stranger_id, 20).await;
+    for slot in hot {
+        assert!(
+            keys_in_slot(&mut conn, slot).await > 0,
+            "the stranger serves {slot} with keys"
+        );
+    }
+    let fault = SystemTime::now();
+    operator.signal("CONT");
+    recovered(
+        "a foreign node joined and took slots",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+    no_failed_repairs(&operator, fault);
+    for last in [13, 16, 17] {
+        let nodes = cluster_nodes(&cluster, last).await;
+        assert!(
+            !nodes.contains(&stranger_id),
+            ".{last} forgot the stranger: {nodes}"
+        );
+    }
+    let taken = actions_taken(&operator);
+    let moved = taken
+        .iter()
+        .position(|a| a == "move-slots")
+        .expect("slots moved");
+    let forgot = taken
+        .iter()
+        .position(|a| a == "forget")
+        .expect("stranger forgotten");
+    assert!(
+        moved < forgot,
+        "slots moved before the stranger was forgotten: {taken:?}"
+    );
+}
+
+async fn stranger_connection(
+    cluster: &TestCluster,
+    stranger: &Stranger,
+) -> redis::aio::MultiplexedConnection {
+    let url = format!("redis://:{}@{}", cluster.password(), stranger.addr);
+    let client = redis::Client::open(url).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.get_multiplexed_async_connection().await {
+            Ok(conn) => return conn,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the stranger does not answer: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the node knows `id` past the handshake.
+async fn wait_until_known(cluster: &TestCluster, last: u8, id: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let nodes = cluster_nodes(cluster, last).await;
+        let line = nodes.lines().find(|l| l.starts_with(id));
+        if line.is_some_and(|l| !l.contains("handshake")) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            ".{last} never learned of {id}: {nodes}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -76,9 +76,8 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
         Action::CloseSlots {
             ranges,
             owner,
-            claim,
             open_on,
-        } => slots::close_slots(ctx, ranges, owner, *claim, open_on).await,
+        } => slots::close_slots(ctx, ranges, owner, open_on).await,
     }
 }
 

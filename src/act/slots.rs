@@ -47,21 +47,11 @@ pub(super) async fn close_slots(
     ctx: &Context,
     ranges: &[SlotRange],
     owner: &Peer,
-    claim: bool,
     open_on: &[Peer],
 ) -> Result<(), ActError> {
     let rest = declared_except(ctx, &[owner]);
     let mut keys = 0;
     for slot in ranges.iter().flat_map(SlotRange::slots) {
-        if claim {
-            let mut cmd = redis::cmd("CLUSTER");
-            cmd.arg("ADDSLOTS").arg(slot);
-            match run_at::<()>(ctx, &owner.name, &owner.addr, "CLUSTER ADDSLOTS", &cmd).await {
-                // Taken by an earlier, interrupted pass.
-                Err(ActError::Redis { source, .. }) if source.to_string().contains("busy") => {}
-                other => other?,
-            }
-        }
         // The open nodes first, so none accepts another write for the slot (through an ASK
         // redirect) after its keys have been taken; MIGRATE still works there while the
         // slot is open, and the owner accepts what it owns.
@@ -70,7 +60,10 @@ pub(super) async fn close_slots(
             setslot(ctx, peer, slot, &["STABLE"]).await?;
         }
         setslot(ctx, owner, slot, &["STABLE"]).await?;
-        for peer in rest.iter().filter(|p| !open_on.iter().any(|o| o.addr == p.addr)) {
+        for peer in rest
+            .iter()
+            .filter(|p| !open_on.iter().any(|o| o.addr == p.addr))
+        {
             setslot(ctx, peer, slot, &["STABLE"]).await?;
         }
     }
@@ -150,6 +143,14 @@ async fn setslot(ctx: &Context, on: &Peer, slot: u16, args: &[&str]) -> Result<(
         }
         Err(ActError::Redis { source, .. })
             if args[0] == "MIGRATING" && source.to_string().contains("not the owner") =>
+        {
+            Ok(())
+        }
+        // A node outside cluster.toml (which keeps Redis's default
+        // cluster-allow-replica-migration) turns replica of the target as soon as it hears
+        // the target took its last slot: it has nothing left to hand over.
+        Err(ActError::Redis { source, .. })
+            if args[0] == "NODE" && source.to_string().contains("only with masters") =>
         {
             Ok(())
         }

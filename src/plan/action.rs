@@ -89,12 +89,11 @@ pub enum Action {
     },
     /// Close slots left open by an interrupted reshard: keys left on the nodes that have them
     /// open go to `owner` (MIGRATE works there while a slot is open), then SETSLOT STABLE
-    /// everywhere. With `claim`, nobody serves the slots and `owner` (their declared owner)
-    /// takes them first.
+    /// everywhere. (Open slots nobody serves are first given to their declared owner with
+    /// [`Action::AddSlots`].)
     CloseSlots {
         ranges: Vec<SlotRange>,
         owner: Peer,
-        claim: bool,
         open_on: Vec<Peer>,
     },
 }
@@ -259,13 +258,9 @@ impl fmt::Display for Action {
                 from.name,
                 to.name
             ),
-            Action::CloseSlots { ranges: r, owner, claim, open_on } => {
+            Action::CloseSlots { ranges: r, owner, open_on } => {
                 let open: Vec<&str> = open_on.iter().map(|p| p.name.as_str()).collect();
-                if *claim {
-                    write!(f, "claim unowned open slots {} for {}", ranges(r), owner.name)?;
-                } else {
-                    write!(f, "close open slots {} at their owner {}", ranges(r), owner.name)?;
-                }
+                write!(f, "close open slots {} at their owner {}", ranges(r), owner.name)?;
                 if !open.is_empty() {
                     write!(f, ", bringing keys left on {} to it", open.join(", "))?;
                 }

@@ -44,6 +44,9 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
     plan.actions.sort_by_key(Action::stage);
     if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
         moves::slot_moves(spec, observed, &mut plan);
+        // Claims (ADDSLOTS) first: a node missing a slot reports the cluster down, and
+        // MIGRATE refuses to run there until it is whole again.
+        plan.actions.sort_by_key(Action::stage);
     }
     if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
         for finding in health::findings(spec, observed) {

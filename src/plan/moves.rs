@@ -52,6 +52,8 @@ enum Step {
         to: Peer,
         finishing: bool,
     },
+    /// Close the slots at `owner`; with `claim`, nobody serves them and `owner`, their
+    /// declared owner, takes them first.
     Close {
         owner: Peer,
         claim: bool,
@@ -92,15 +94,23 @@ pub(super) fn slot_moves(spec: &ClusterSpec, observed: &Observed, plan: &mut Pla
                 owner,
                 claim,
                 open_on,
-            } => plan.actions.push(Action::CloseSlots {
-                ranges,
-                owner,
-                claim,
-                open_on,
-            }),
+            } => {
+                if claim {
+                    plan.actions.push(Action::AddSlots {
+                        node: owner.name.clone(),
+                        ranges: ranges.clone(),
+                    });
+                }
+                plan.actions.push(Action::CloseSlots {
+                    ranges,
+                    owner,
+                    open_on,
+                });
+            }
             Step::Wait(why) => {
                 let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
-                plan.waiting.push(format!("slots {}: {why}", shown.join(", ")));
+                plan.waiting
+                    .push(format!("slots {}: {why}", shown.join(", ")));
             }
         }
     }
@@ -130,7 +140,8 @@ fn step_for(nodes: &[Answering], declared: &BTreeSet<String>, slot: u16) -> Opti
     if let Some(o) = claimers.first().filter(|o| o.migrating(slot).is_some()) {
         let target = o.migrating(slot);
         let importer = nodes.iter().find(|n| {
-            Some(n.myself.id.as_str()) == target && n.myself.importing.iter().any(|(s, _)| *s == slot)
+            Some(n.myself.id.as_str()) == target
+                && n.myself.importing.iter().any(|(s, _)| *s == slot)
         });
         if let Some(to) = importer {
             return Some(unless_unknown(nodes, o.peer(), to.peer(), true));

@@ -317,6 +317,12 @@ pub struct Writer {
 
 impl Writer {
     pub async fn start(cluster: &TestCluster, prefix: &str) -> Writer {
+        Writer::start_hot(cluster, prefix, &[]).await
+    }
+
+    /// Like [`Writer::start`], with every other write in one of `hot`'s slots (by hash tag),
+    /// so a scenario that moves those slots is moving keys that are being written.
+    pub async fn start_hot(cluster: &TestCluster, prefix: &str, hot: &[u16]) -> Writer {
         use redis::AsyncCommands;
         let client = redis::cluster::ClusterClientBuilder::new(vec![format!(
             "redis://{}:6379",
@@ -334,6 +340,7 @@ impl Writer {
         let acked_count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = acked_count.clone();
         let prefix = prefix.to_string();
+        let tags: Vec<String> = hot.iter().map(|s| tag_for_slot(*s)).collect();
         let task = tokio::spawn(async move {
             let mut acked = Vec::new();
             let mut i: u64 = 0;
@@ -341,7 +348,10 @@ impl Writer {
             let mut pace = tokio::time::interval(std::time::Duration::from_millis(2));
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 pace.tick().await;
-                let key = format!("{prefix}:{i}");
+                let key = match tags.get((i / 2) as usize % tags.len().max(1)) {
+                    Some(tag) if i.is_multiple_of(2) => format!("{{{tag}}}:{prefix}:{i}"),
+                    _ => format!("{prefix}:{i}"),
+                };
                 let result: redis::RedisResult<()> = conn.set(&key, i).await;
                 if result.is_ok() {
                     acked.push((key, i));
@@ -389,4 +399,184 @@ pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<
         }
     }
     lost
+}
+
+/// A hash tag whose keys all land in `slot`.
+pub fn tag_for_slot(slot: u16) -> String {
+    (0u32..)
+        .map(|n| format!("t{n}"))
+        .find(|t| redis_keeper::keyslot::key_slot(t.as_bytes()) == slot)
+        .expect("every slot has a tag")
+}
+
+/// The node's own id.
+pub async fn node_id(cluster: &TestCluster, last: u8) -> String {
+    let mut conn = cluster.node(last).await;
+    redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut conn)
+        .await
+        .expect("CLUSTER MYID")
+}
+
+/// How many keys the node holds in `slot`.
+pub async fn keys_in_slot(conn: &mut redis::aio::MultiplexedConnection, slot: u16) -> usize {
+    redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(slot)
+        .query_async(conn)
+        .await
+        .expect("CLUSTER COUNTKEYSINSLOT")
+}
+
+/// Moves `count` slots from one node to another with `redis-cli --cluster reshard`, as a
+/// person would (the password goes by environment, not argument).
+pub async fn reshard(cluster: &TestCluster, from: &str, to: &str, count: u16) {
+    let out = tokio::process::Command::new("redis-cli")
+        .args(["--cluster", "reshard", &format!("{}:6379", cluster.ip(13))])
+        .args(["--cluster-from", from, "--cluster-to", to])
+        .args(["--cluster-slots", &count.to_string(), "--cluster-yes"])
+        .env("REDISCLI_AUTH", cluster.password())
+        .output()
+        .await
+        .expect("redis-cli is needed to reshard (./dev installs redis-tools)");
+    assert!(
+        out.status.success(),
+        "redis-cli --cluster reshard failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A Redis cluster node that is not in cluster.toml (someone else's container on the
+/// cluster's network, with the cluster's password), removed when dropped.
+pub struct Stranger {
+    pub name: String,
+    pub addr: String,
+}
+
+impl Stranger {
+    pub async fn start(cluster: &TestCluster, last: u8) -> Stranger {
+        use bollard::models::{
+            ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, NetworkingConfig,
+        };
+        use bollard::query_parameters::{
+            CreateContainerOptionsBuilder, InspectContainerOptions, UploadToContainerOptionsBuilder,
+        };
+        let docker = docker().await;
+        let ours = docker
+            .inspect_container(
+                &format!("{}-redis-1", cluster.name),
+                None::<InspectContainerOptions>,
+            )
+            .await
+            .expect("inspect redis-1");
+        let image = ours.config.and_then(|c| c.image).expect("redis-1's image");
+        let name = format!("{}-stranger", cluster.name);
+        let ip = cluster.ip(last);
+        let network = format!("{}-net", cluster.name);
+        let cmd: Vec<String> = [
+            "redis-server",
+            "/etc/stranger/node.conf",
+            "--port",
+            "6379",
+            "--bind",
+            "0.0.0.0",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-announce-ip",
+            &ip,
+            "--dir",
+            "/data",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let body = ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(cmd),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.clone()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network,
+                    EndpointSettings {
+                        ipam_config: Some(EndpointIpamConfig {
+                            ipv4_address: Some(ip.clone()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let stranger = Stranger {
+            name: name.clone(),
+            addr: format!("{ip}:6379"),
+        };
+        stranger.remove();
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        docker
+            .create_container(Some(options), body)
+            .await
+            .expect("create the stranger");
+        let conf = redis_keeper::blueprint::private_conf(
+            Some(&cluster.password()),
+            &std::collections::BTreeMap::new(),
+        );
+        let mut tar = tar::Builder::new(Vec::new());
+        redis_keeper::docker::archive::append_owned_dir(&mut tar, "stranger/", 0o700).unwrap();
+        redis_keeper::docker::archive::append_owned_file(
+            &mut tar,
+            "stranger/node.conf",
+            conf.as_bytes(),
+            0o600,
+        )
+        .unwrap();
+        let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
+        docker
+            .upload_to_container(
+                &name,
+                Some(options),
+                bollard::body_full(tar.into_inner().unwrap().into()),
+            )
+            .await
+            .expect("write the stranger's config");
+        docker
+            .start_container(
+                &name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .expect("start the stranger");
+        stranger
+    }
+
+    /// Force-removes the container, from any context (Drop cannot await).
+    fn remove(&self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().ok()?;
+            runtime.block_on(async {
+                let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .build();
+                docker()
+                    .await
+                    .remove_container(&name, Some(options))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        self.remove();
+    }
 }
