@@ -9,8 +9,9 @@
 //! Run with `cargo bench --bench cold_up` (BENCH_ROUNDS, default 5). Needs Docker,
 //! docker-compose and redis-cli; uses subnets 172.30.200.0/24 and 172.30.201.0/24.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
@@ -20,86 +21,10 @@ use redis_keeper::blueprint;
 use redis_keeper::docker::{self, image};
 use redis_keeper::spec::ClusterSpec;
 
-const BIN: &str = env!("CARGO_BIN_EXE_redis-keeper");
-const WRITABLE_DELAY: Duration = Duration::from_secs(2);
-const IPS: [&str; 3] = ["13", "16", "17"];
-const SLOTS: [&str; 3] = ["0-5460", "5461-10922", "10923-16383"];
+use common::{compose_yaml, init_script, keeper, keeper_toml, line, median, time, WRITABLE_DELAY};
 
-fn keeper_toml(name: &str, octet: u8) -> String {
-    let mut text = format!(
-        "[cluster]\nname = \"{name}\"\npassword_file = \"pw\"\n\n[network]\nname = \"{name}-net\"\nsubnet = \"172.30.{octet}.0/24\"\n"
-    );
-    for (i, (ip, slots)) in IPS.iter().zip(SLOTS).enumerate() {
-        text.push_str(&format!(
-            "\n[[nodes]]\nname = \"redis-{}\"\nip = \"172.30.{octet}.{ip}\"\nslots = [\"{slots}\"]\n",
-            i + 1
-        ));
-    }
-    text
-}
-
-fn compose_yaml(image: &str) -> String {
-    let mut services = String::new();
-    let mut volumes = String::new();
-    for (i, ip) in IPS.iter().enumerate() {
-        let n = i + 1;
-        services.push_str(&format!(
-            "  redis-{n}:\n    image: {image}\n    command: [\"redis-server\", \"--port\", \"6379\", \"--cluster-enabled\", \"yes\", \"--cluster-config-file\", \"nodes.conf\", \"--cluster-node-timeout\", \"5000\", \"--appendonly\", \"yes\", \"--requirepass\", \"benchpw\", \"--masterauth\", \"benchpw\", \"--protected-mode\", \"no\", \"--dir\", \"/data\"]\n    restart: unless-stopped\n    volumes: [\"redis-{n}-data:/data\"]\n    networks:\n      data:\n        ipv4_address: 172.30.201.{ip}\n"
-        ));
-        volumes.push_str(&format!("  redis-{n}-data: {{}}\n"));
-    }
-    format!(
-        "version: \"2.4\"\nservices:\n{services}networks:\n  data:\n    ipam:\n      config:\n        - subnet: 172.30.201.0/24\nvolumes:\n{volumes}"
-    )
-}
-
-/// The seed's init script: wait for the nodes, create the cluster, wait for ok, polling every
-/// `$POLL` seconds: 0.1 gives the baseline its best; init scripts commonly sleep 1.
-const INIT_SCRIPT: &str = r#"set -e
-export REDISCLI_AUTH=benchpw
-nodes="172.30.201.13 172.30.201.16 172.30.201.17"
-for ip in $nodes; do until redis-cli -h $ip ping 2>/dev/null | grep -q PONG; do sleep $POLL; done; done
-if ! redis-cli -h 172.30.201.13 cluster info | grep -q cluster_known_nodes:3; then
-  redis-cli --cluster create 172.30.201.13:6379 172.30.201.16:6379 172.30.201.17:6379 --cluster-yes >/dev/null
-fi
-for ip in $nodes; do until redis-cli -h $ip cluster info | grep -q cluster_state:ok; do sleep $POLL; done; done
-"#;
-
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn keeper(dir: &Path, args: &[&str]) {
-    run(Command::new(BIN)
-        .args(args)
-        .arg("-f")
-        .arg(dir.join("cluster.toml"))
-        .env("RUST_LOG", "warn"));
-}
-
-fn compose(dir: &Path, args: &[&str]) {
-    run(Command::new("docker-compose")
-        .arg("-p")
-        .arg("rk-seedbench")
-        .arg("-f")
-        .arg(dir.join("docker-compose.yml"))
-        .args(args));
-}
-
-fn time(f: impl FnOnce()) -> Duration {
-    let started = Instant::now();
-    f();
-    started.elapsed()
-}
+const SEED_PROJECT: &str = "rk-seedbench";
+const SEED_OCTET: u8 = 201;
 
 /// Docker creating and starting the three node containers in parallel, as `up` asks it to.
 async fn floor_once(spec: &ClusterSpec, image: &str) -> Duration {
@@ -163,27 +88,8 @@ async fn remove_floor(docker: &bollard::Docker, spec: &ClusterSpec) {
     let _ = docker.remove_network(&spec.network.name).await;
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn line(label: &str, v: &[Duration]) {
-    let min = v.iter().min().unwrap();
-    let max = v.iter().max().unwrap();
-    println!(
-        "  {label:<50} {:>6.2} s   (min {:.2}, max {:.2})",
-        median(v.to_vec()).as_secs_f64(),
-        min.as_secs_f64(),
-        max.as_secs_f64()
-    );
-}
-
 fn main() {
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+    let rounds = common::rounds(5);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let keeper_dir = dir.path().join("keeper");
@@ -208,8 +114,12 @@ fn main() {
             .await
             .expect("node image")
     });
-    std::fs::write(dir.path().join("docker-compose.yml"), compose_yaml(&image)).unwrap();
-    std::fs::write(dir.path().join("init.sh"), INIT_SCRIPT).unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        compose_yaml(&image, SEED_OCTET),
+    )
+    .unwrap();
+    let compose = |dir: &Path, args: &[&str]| common::compose(SEED_PROJECT, dir, args);
 
     let clean = |dir: &Path| {
         keeper(&keeper_dir, &["down", "--volumes"]);
@@ -226,9 +136,7 @@ fn main() {
         let seed_way = |poll: &str| {
             let took = time(|| {
                 compose(dir.path(), &["up", "-d", "--quiet-pull"]);
-                run(Command::new("bash")
-                    .arg(dir.path().join("init.sh"))
-                    .env("POLL", poll));
+                init_script(dir.path(), SEED_OCTET, poll);
             });
             compose(dir.path(), &["down", "-v", "--remove-orphans"]);
             took

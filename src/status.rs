@@ -62,6 +62,9 @@ pub struct OperatorStatus {
     pub started_at: String,
     pub conditions: Vec<Condition>,
     pub last_reconcile: Option<LastReconcile>,
+    /// Reconcile passes since the operator started: on an idle cluster, one per resync.
+    #[serde(default)]
+    pub reconciles: u64,
     pub events: VecDeque<Event>,
 }
 
@@ -89,6 +92,7 @@ impl OperatorStatus {
                 condition(ConditionType::Degraded, "Starting"),
             ],
             last_reconcile: None,
+            reconciles: 0,
             events: VecDeque::new(),
         }
     }
@@ -136,6 +140,7 @@ impl OperatorStatus {
     }
 
     pub fn reconciled(&mut self, took: Duration, actions: usize, result: impl Into<String>) {
+        self.reconciles += 1;
         self.last_reconcile = Some(LastReconcile {
             at: now(),
             took_ms: took.as_millis() as u64,
