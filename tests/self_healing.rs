@@ -774,3 +774,50 @@ async fn wait_until_known(cluster: &TestCluster, last: u8, id: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn an_invalid_cluster_toml_is_reported_and_the_last_good_one_stays_in_force() {
+    use redis_keeper::status::ConditionType::{Degraded, Ready};
+    let (cluster, operator, writer) = healthy("heal-badspec", 55).await;
+    let good = std::fs::read_to_string(&cluster.file).unwrap();
+    // A gap in the slots: the kind of mistake a review can miss.
+    cluster.write(&good.replace("\"0-5460\"", "\"0-5000\""));
+    operator
+        .wait_for("Degraded: InvalidSpec", Duration::from_secs(30), |s| {
+            s.condition(Degraded).is_some_and(|c| {
+                c.status && c.reason == "InvalidSpec" && c.message.contains("5001-5460")
+            })
+        })
+        .await;
+    assert!(
+        operator.status().unwrap().condition(Ready).unwrap().status,
+        "the cluster itself is still as (last validly) declared"
+    );
+    // Repairs go on with the last good spec.
+    let fault = SystemTime::now();
+    common::docker()
+        .await
+        .kill_container(
+            "rk-heal-badspec-redis-1",
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
+        .await
+        .unwrap();
+    operator.ready_after(fault, READY).await;
+    cluster.write(&good);
+    operator
+        .wait_for("Degraded cleared", Duration::from_secs(30), |s| {
+            s.condition(Degraded).is_some_and(|c| !c.status)
+        })
+        .await;
+    // Ready came while cluster.toml was still invalid; now the writes and `check`.
+    recovered(
+        "container killed while cluster.toml is invalid",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+}

@@ -167,12 +167,7 @@ pub async fn run(mut ctx: Arc<Context>, options: RunOptions, mut shutdown: watch
     let path = status::path(&ctx.spec.state_dir, &ctx.spec.name);
     let mut status = OperatorStatus::new(&ctx.spec.name);
     let wake = Arc::new(Notify::new());
-    let watcher = tokio::spawn(triggers::watch_docker_events(
-        ctx.docker.clone(),
-        ctx.spec.name.clone(),
-        ctx.spec.network.name.clone(),
-        wake.clone(),
-    ));
+    let mut watcher = triggers::spawn(&ctx, &wake);
     let mut backoff = reconcile::error_policy();
     let mut next = Instant::now();
     let mut log = Progress::Log {
@@ -186,6 +181,11 @@ pub async fn run(mut ctx: Arc<Context>, options: RunOptions, mut shutdown: watch
             _ = tokio::time::sleep_until(next) => {}
         }
         if let Some(new) = spec_watch.reload(&ctx).await {
+            // Network events are watched by name: follow a renamed network.
+            if new.spec.network.name != ctx.spec.network.name {
+                watcher.abort();
+                watcher = triggers::spawn(&new, &wake);
+            }
             ctx = new;
         }
         let started = Instant::now();

@@ -13,6 +13,17 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 
 use crate::blueprint::label;
+use crate::context::Context;
+
+/// Starts watching the events of the context's cluster.
+pub fn spawn(ctx: &Context, wake: &Arc<Notify>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(watch_docker_events(
+        ctx.docker.clone(),
+        ctx.spec.name.clone(),
+        ctx.spec.network.name.clone(),
+        wake.clone(),
+    ))
+}
 
 /// Container events that can mean drift.
 const CONTAINER_EVENTS: [&str; 7] = [

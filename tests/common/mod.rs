@@ -293,6 +293,25 @@ impl Operator {
         }
     }
 
+    /// Waits until the operator's status satisfies `holds`; panics with the last status after
+    /// `timeout`, saying what was awaited.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: std::time::Duration,
+        holds: impl Fn(&redis_keeper::status::OperatorStatus) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.status().is_some_and(|s| holds(&s)) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not within {timeout:?}; last status: {:#?}",
+                self.status()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     /// Stops with SIGTERM and returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         self.signal("TERM");
