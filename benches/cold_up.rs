@@ -18,10 +18,10 @@ use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures_util::future::join_all;
 use redis_keeper::blueprint;
-use redis_keeper::docker::{self, image};
+use redis_keeper::docker;
 use redis_keeper::spec::ClusterSpec;
 
-use common::{compose_yaml, init_script, keeper, keeper_toml, line, median, time, WRITABLE_DELAY};
+use common::{init_script, keeper, keeper_toml, line, median, time, WRITABLE_DELAY};
 
 const SEED_PROJECT: &str = "rk-seedbench";
 const SEED_OCTET: u8 = 201;
@@ -105,20 +105,7 @@ fn main() {
     let floor_spec =
         ClusterSpec::parse(&floor_toml, &floor_dir.join("cluster.toml")).expect("spec");
 
-    // Both ways use the same node image; making it is not part of either measurement.
-    let spec =
-        ClusterSpec::parse(&keeper_toml("rk-bench", 200), Path::new("cluster.toml")).unwrap();
-    let image = rt.block_on(async {
-        let docker = docker::connect().await.expect("a running Docker Engine");
-        image::prepare(&docker, &spec.image)
-            .await
-            .expect("node image")
-    });
-    std::fs::write(
-        dir.path().join("docker-compose.yml"),
-        compose_yaml(&image, SEED_OCTET),
-    )
-    .unwrap();
+    let image = common::prepare(&rt, dir.path(), SEED_OCTET);
     let compose = |dir: &Path, args: &[&str]| common::compose(SEED_PROJECT, dir, args);
 
     let clean = |dir: &Path| {

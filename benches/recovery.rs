@@ -28,11 +28,10 @@ use bollard::query_parameters::{
     InspectContainerOptions, KillContainerOptions, RemoveContainerOptionsBuilder,
 };
 use redis::AsyncConnectionConfig;
-use redis_keeper::docker::{self, image};
-use redis_keeper::spec::ClusterSpec;
+use redis_keeper::docker;
 use redis_keeper::status::OperatorStatus;
 
-use common::{compose_yaml, init_script, keeper_toml, line, median, BIN, IPS, SEED_PASSWORD};
+use common::{init_script, keeper_toml, line, median, BIN, IPS, SEED_PASSWORD};
 
 const KEEPER: &str = "rk-rbench";
 const KEEPER_OCTET: u8 = 203;
@@ -193,20 +192,12 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let keeper_dir = dir.path().join("keeper");
     std::fs::create_dir_all(&keeper_dir).unwrap();
-    let toml = keeper_toml(KEEPER, KEEPER_OCTET);
-    std::fs::write(keeper_dir.join("cluster.toml"), &toml).unwrap();
-    let spec = ClusterSpec::parse(&toml, &keeper_dir.join("cluster.toml")).expect("spec");
-    let image = rt.block_on(async {
-        let docker = docker::connect().await.expect("a running Docker Engine");
-        image::prepare(&docker, &spec.image)
-            .await
-            .expect("node image")
-    });
     std::fs::write(
-        dir.path().join("docker-compose.yml"),
-        compose_yaml(&image, SEED_OCTET),
+        keeper_dir.join("cluster.toml"),
+        keeper_toml(KEEPER, KEEPER_OCTET),
     )
     .unwrap();
+    let image = common::prepare(&rt, dir.path(), SEED_OCTET);
     let compose = |args: &[&str]| common::compose(SEED_PROJECT, dir.path(), args);
     let seed_up = || {
         compose(&["up", "-d", "--quiet-pull"]);

@@ -46,6 +46,30 @@ pub fn compose_yaml(image: &str, octet: u8) -> String {
     )
 }
 
+/// Makes the node image both ways use (its making is not part of any measurement) and writes
+/// the seed's compose file with it into `dir`; returns the image.
+pub fn prepare(rt: &tokio::runtime::Runtime, dir: &Path, seed_octet: u8) -> String {
+    let spec = redis_keeper::spec::ClusterSpec::parse(
+        &keeper_toml("rk-image", seed_octet),
+        Path::new("cluster.toml"),
+    )
+    .expect("spec");
+    let image = rt.block_on(async {
+        let docker = redis_keeper::docker::connect()
+            .await
+            .expect("a running Docker Engine");
+        redis_keeper::docker::image::prepare(&docker, &spec.image)
+            .await
+            .expect("node image")
+    });
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        compose_yaml(&image, seed_octet),
+    )
+    .expect("write docker-compose.yml");
+    image
+}
+
 /// The seed's init script: wait for the nodes, create the cluster, wait for ok, polling every
 /// `$POLL` seconds (0.1 gives the baseline its best; init scripts commonly sleep 1). The
 /// nodes are at `$NET.13`, `$NET.16`, `$NET.17`.
