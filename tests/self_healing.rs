@@ -528,6 +528,11 @@ async fn slots_resharded_to_the_wrong_node_come_home_with_their_keys() {
             "the reshard moved slot {slot} with keys to redis-2"
         );
     }
+    let plan = common::stdout(&cluster.expect(&["plan"], 3).await);
+    assert!(
+        plan.contains("move slots 0-19 (20 slots) with their keys from redis-2 to redis-1"),
+        "plan shows the repair run is about to make: {plan}"
+    );
     let fault = SystemTime::now();
     operator.signal("CONT");
     recovered(
