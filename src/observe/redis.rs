@@ -20,7 +20,7 @@ pub(super) async fn observe(
         }
         // Ask where the container actually is; the planner deals with a wrong address.
         let ip = container.ip.unwrap_or(node.ip).to_string();
-        Some(async move { (node.name.clone(), view_of(ctx, &ip, node.port).await) })
+        Some(async move { (node.name.clone(), view_of(ctx, &ip, node.client_port).await) })
     });
     join_all(asks).await.into_iter().collect()
 }

@@ -13,6 +13,7 @@ pub struct RawFile {
     pub network: Option<Spanned<RawNetwork>>,
     pub persistence: Option<RawPersistence>,
     pub nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
+    pub tls: Option<Spanned<RawTls>>,
     /// Redis configuration parameters, applied live with CONFIG SET.
     pub redis: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
 }
@@ -46,6 +47,18 @@ pub struct RawPersistence {
 }
 
 #[derive(Debug, Default, Deserialize)]
+pub struct RawTls {
+    pub enabled: Option<Spanned<bool>>,
+    pub port: Option<Spanned<i64>>,
+    pub certs_dir: Option<Spanned<String>>,
+    pub generate: Option<Spanned<bool>>,
+    pub auth_clients: Option<Spanned<String>>,
+    pub cluster_bus: Option<Spanned<bool>>,
+    pub plaintext: Option<Spanned<bool>>,
+    pub renew_before_days: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
 pub struct RawNode {
     pub name: Option<Spanned<String>>,
     pub ip: Option<Spanned<String>>,
@@ -71,6 +84,19 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("network", &["name", "subnet"]),
     ("persistence", &["appendonly"]),
     ("nodes", &["name", "ip", "port", "slots", "host_port"]),
+    (
+        "tls",
+        &[
+            "enabled",
+            "port",
+            "certs_dir",
+            "generate",
+            "auth_clients",
+            "cluster_bus",
+            "plaintext",
+            "renew_before_days",
+        ],
+    ),
     // Any Redis parameter name is allowed here; validation checks them.
     ("redis", &[]),
 ];

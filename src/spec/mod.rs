@@ -33,6 +33,42 @@ pub struct ClusterSpec {
     /// Where the operator keeps what it generates (the default password file, later its lock
     /// and status); relative paths in the file are resolved against the file's folder.
     pub state_dir: PathBuf,
+    /// `[tls]`, when enabled.
+    pub tls: Option<TlsSpec>,
+}
+
+/// TLS for clients, the cluster bus and replication, with per-node certificates laid out as
+/// `<certs_dir>/<node>/{redis.crt,redis.key,ca.crt}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSpec {
+    pub port: u16,
+    pub certs_dir: PathBuf,
+    /// Create the CA and any missing node certificate (and renew generated ones).
+    pub generate: bool,
+    pub auth_clients: AuthClients,
+    /// tls-cluster and tls-replication.
+    pub cluster_bus: bool,
+    /// Keep the plaintext port open beside the TLS one.
+    pub plaintext: bool,
+    pub renew_before_days: u32,
+}
+
+/// Whether clients must present a certificate (Redis's `tls-auth-clients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthClients {
+    Yes,
+    Optional,
+    No,
+}
+
+impl AuthClients {
+    pub fn as_redis(self) -> &'static str {
+        match self {
+            AuthClients::Yes => "yes",
+            AuthClients::Optional => "optional",
+            AuthClients::No => "no",
+        }
+    }
 }
 
 /// Where the cluster's password comes from.
@@ -82,7 +118,14 @@ pub struct PersistenceSpec {
 pub struct NodeSpec {
     pub name: String,
     pub ip: Ipv4Addr,
+    /// The plaintext client port (`[[nodes]].port`), open unless `[tls].plaintext = false`.
     pub port: u16,
+    /// The port the operator speaks to, and that Redis names to it in CLUSTER NODES: the
+    /// plaintext port, or the TLS port when that is the only one.
+    pub client_port: u16,
+    /// The port cluster traffic is addressed with (MEET, MIGRATE): the TLS port when the
+    /// cluster bus uses TLS. The bus itself listens on it + [`CLUSTER_BUS_OFFSET`].
+    pub cluster_port: u16,
     pub slots: Vec<SlotRange>,
     pub host_port: Option<u16>,
 }
@@ -96,9 +139,18 @@ impl NodeSpec {
         self.slots.iter().map(SlotRange::len).sum()
     }
 
-    /// `ip:port`, the address Redis gossips for this node.
+    /// `ip:port`, the address Redis names this node by to the operator.
     pub fn addr(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
+        format!("{}:{}", self.ip, self.client_port)
+    }
+
+    /// `ip:port` that cluster traffic (MEET, MIGRATE) is addressed to.
+    pub fn cluster_addr(&self) -> String {
+        format!("{}:{}", self.ip, self.cluster_port)
+    }
+
+    pub fn bus_port(&self) -> u16 {
+        self.cluster_port + CLUSTER_BUS_OFFSET
     }
 }
 

@@ -10,11 +10,11 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::file::{RawCluster, RawFile, RawNetwork, RawNode, KNOWN_KEYS};
+use super::file::{RawCluster, RawFile, RawNetwork, RawNode, RawTls, KNOWN_KEYS};
 use super::slots::{coverage, SlotRange};
 use super::{
-    AuthSpec, ClusterSpec, ImageFallback, ImageSpec, NetworkSpec, NodeSpec, PersistenceSpec,
-    PullPolicy, Subnet, CLUSTER_BUS_OFFSET,
+    AuthClients, AuthSpec, ClusterSpec, ImageFallback, ImageSpec, NetworkSpec, NodeSpec,
+    PersistenceSpec, PullPolicy, Subnet, TlsSpec, CLUSTER_BUS_OFFSET,
 };
 
 /// One thing wrong with cluster.toml.
@@ -201,8 +201,19 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
             .and_then(|p| p.appendonly)
             .is_none_or(|a| *a.get_ref()),
     };
-    let nodes = nodes(raw.nodes, name.as_deref(), network.as_ref(), report);
+    let mut nodes = nodes(raw.nodes, name.as_deref(), network.as_ref(), report);
     let redis = redis_settings(raw.redis.unwrap_or_default(), report);
+    let tls = tls(raw.tls, &state_dir, base, &nodes, report);
+    if let Some(tls) = &tls {
+        for node in &mut nodes {
+            if !tls.plaintext {
+                node.client_port = tls.port;
+            }
+            if tls.cluster_bus {
+                node.cluster_port = tls.port;
+            }
+        }
+    }
     Some(ClusterSpec {
         name: name?,
         node_timeout_ms,
@@ -213,6 +224,107 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
         nodes,
         redis,
         state_dir,
+        tls,
+    })
+}
+
+/// `[tls]`: None when absent or `enabled = false`.
+fn tls(
+    raw: Option<Spanned<RawTls>>,
+    state_dir: &Path,
+    base: &Path,
+    nodes: &[NodeSpec],
+    report: &mut Report<'_>,
+) -> Option<TlsSpec> {
+    let raw = raw?;
+    let at = raw.span();
+    let raw = raw.into_inner();
+    if !raw.enabled.as_ref().is_some_and(|e| *e.get_ref()) {
+        return None;
+    }
+    let flag =
+        |v: &Option<Spanned<bool>>, default: bool| v.as_ref().map_or(default, |v| *v.get_ref());
+    let port = match &raw.port {
+        None => 6390,
+        Some(p) if (1..=i64::from(u16::MAX - CLUSTER_BUS_OFFSET)).contains(p.get_ref()) => {
+            let port = *p.get_ref() as u16;
+            if let Some(node) = nodes.iter().find(|n| n.port == port) {
+                report.add(
+                    p.span(),
+                    format!("[tls].port {port} is also {}'s plaintext port", node.name),
+                    "give TLS its own port (the reference layout uses 6390)",
+                );
+            }
+            port
+        }
+        Some(p) => {
+            report.add(
+                p.span(),
+                format!("[tls].port {} is out of range", p.get_ref()),
+                "use 1 to 55535: the cluster bus listens on port + 10000",
+            );
+            6390
+        }
+    };
+    let auth_clients = match raw
+        .auth_clients
+        .as_ref()
+        .map(|a| (a.get_ref().as_str(), a.span()))
+    {
+        None | Some(("yes", _)) => AuthClients::Yes,
+        Some(("optional", _)) => AuthClients::Optional,
+        Some(("no", _)) => AuthClients::No,
+        Some((other, span)) => {
+            report.add(
+                span,
+                format!("[tls].auth_clients = \"{other}\" is not a choice"),
+                "use \"yes\" (clients need a certificate), \"optional\" or \"no\"",
+            );
+            AuthClients::Yes
+        }
+    };
+    let plaintext = flag(&raw.plaintext, true);
+    let cluster_bus = flag(&raw.cluster_bus, true);
+    if !cluster_bus && !plaintext {
+        let span = raw.cluster_bus.as_ref().map_or(at.clone(), Spanned::span);
+        report.add(
+            span,
+            "[tls].cluster_bus = false needs the plaintext port, which plaintext = false closes",
+            "keep cluster_bus = true (TLS for the bus too), or plaintext = true",
+        );
+    }
+    let renew_before_days = match &raw.renew_before_days {
+        None => 30,
+        Some(d) if (1..=3650).contains(d.get_ref()) => *d.get_ref() as u32,
+        Some(d) => {
+            report.add(
+                d.span(),
+                format!("[tls].renew_before_days = {} is out of range", d.get_ref()),
+                "use 1 to 3650 days",
+            );
+            30
+        }
+    };
+    let certs_dir = match &raw.certs_dir {
+        None => state_dir.join("certs"),
+        Some(d) if d.get_ref().trim().is_empty() => {
+            report.add(
+                d.span(),
+                "[tls].certs_dir is empty",
+                "name a folder, e.g. \"certs\" (with certs/<node>/redis.crt, redis.key, ca.crt)",
+            );
+            state_dir.join("certs")
+        }
+        Some(d) => base.join(d.get_ref()),
+    };
+    Some(TlsSpec {
+        port,
+        certs_dir,
+        generate: flag(&raw.generate, true),
+        auth_clients,
+        cluster_bus,
+        plaintext,
+        renew_before_days,
     })
 }
 
@@ -586,6 +698,8 @@ fn nodes(
                 name,
                 ip,
                 port,
+                client_port: port,
+                cluster_port: port,
                 slots,
                 host_port,
             });
@@ -828,8 +942,48 @@ slots = ["10923-16383"]
         let p = problems(&text);
         has(&p, 4, "unknown key 'node_timeout' in [cluster]");
         has(&p, 15, "unknown key 'prot' in [nodes]");
-        let top = problems(&format!("{VALID}\n[tls]\nenabled = true\n"));
-        has(&top, 25, "unknown table or key 'tls'");
+        let top = problems(&format!("{VALID}\n[sentinel]\nenabled = true\n"));
+        has(&top, 25, "unknown table or key 'sentinel'");
+    }
+
+    #[test]
+    fn tls_defaults_and_ports() {
+        let spec = parse(
+            &format!("{VALID}\n[tls]\nenabled = true\n"),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let tls = spec.tls.as_ref().unwrap();
+        assert_eq!(tls.port, 6390);
+        assert_eq!(tls.auth_clients, AuthClients::Yes);
+        assert!(tls.generate && tls.cluster_bus && tls.plaintext);
+        assert_eq!(tls.renew_before_days, 30);
+        assert_eq!(tls.certs_dir, Path::new(".redis-keeper/certs"));
+        let node = &spec.nodes[0];
+        assert_eq!(
+            (node.client_port, node.cluster_port, node.bus_port()),
+            (6379, 6390, 16390)
+        );
+        let only_tls = format!("{VALID}\n[tls]\nenabled = true\nplaintext = false\n");
+        let spec = parse(&only_tls, Path::new("c.toml")).unwrap();
+        assert_eq!(spec.nodes[0].addr(), "172.20.2.13:6390");
+        let off = parse(
+            &format!("{VALID}\n[tls]\nenabled = false\nport = 1\n"),
+            Path::new("c.toml"),
+        );
+        assert!(off.unwrap().tls.is_none());
+    }
+
+    #[test]
+    fn tls_mistakes_are_named() {
+        let text = format!(
+            "{VALID}\n[tls]\nenabled = true\nport = 6379\nauth_clients = \"maybe\"\nplaintext = false\ncluster_bus = false\nrenew_before_days = 0\n"
+        );
+        let p = problems(&text);
+        has(&p, 27, "[tls].port 6379 is also redis-1's plaintext port");
+        has(&p, 28, "[tls].auth_clients = \"maybe\" is not a choice");
+        has(&p, 30, "[tls].cluster_bus = false needs the plaintext port");
+        has(&p, 31, "[tls].renew_before_days = 0 is out of range");
     }
 
     #[test]
