@@ -31,3 +31,4 @@ pub mod secret;
 pub mod spec;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
