@@ -12,7 +12,7 @@ use bollard::models::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::spec::{AuthSpec, ClusterSpec, NodeSpec, CLUSTER_BUS_OFFSET};
+use crate::spec::{AuthSpec, ClusterSpec, NodeSpec};
 
 /// Label keys of the operator's own.
 pub mod label {
@@ -34,6 +34,8 @@ pub const PRIVATE_CONF_DIR: &str = "/etc/redis-keeper";
 pub const PRIVATE_CONF_FILE: &str = "keeper.conf";
 /// The user the health check logs in as: it may only PING, so it needs no secret.
 pub const HEALTHCHECK_USER: &str = "healthcheck";
+/// Where the node's certificate, key and CA are written (same archive route, key 0600).
+pub const TLS_DIR: &str = "/etc/redis-keeper/tls";
 /// Where every node keeps its data and `nodes.conf` (its cluster identity).
 pub const DATA_DIR: &str = "/data";
 
@@ -77,7 +79,8 @@ pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
         args.push(format!("--{k}"));
         args.push(v);
     };
-    set("port", node.port.to_string());
+    let plaintext = spec.tls.as_ref().is_none_or(|t| t.plaintext);
+    set("port", if plaintext { node.port } else { 0 }.to_string());
     set("bind", "0.0.0.0".into());
     set("protected-mode", "no".into());
     set("cluster-enabled", "yes".into());
@@ -88,6 +91,25 @@ pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
     // SETSLOT NODE while slots are moved) turns itself into a replica of the new owner.
     set("cluster-allow-replica-migration", "no".into());
     set("dir", DATA_DIR.into());
+    if let Some(tls) = &spec.tls {
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        set("tls-port", tls.port.to_string());
+        set(
+            "tls-cert-file",
+            format!("{TLS_DIR}/{}", crate::tls::CERT_FILE),
+        );
+        set(
+            "tls-key-file",
+            format!("{TLS_DIR}/{}", crate::tls::KEY_FILE),
+        );
+        set(
+            "tls-ca-cert-file",
+            format!("{TLS_DIR}/{}", crate::tls::CA_FILE),
+        );
+        set("tls-auth-clients", tls.auth_clients.as_redis().into());
+        set("tls-cluster", yes_no(tls.cluster_bus));
+        set("tls-replication", yes_no(tls.cluster_bus));
+    }
     set(
         "appendonly",
         if spec.persistence.appendonly {
@@ -157,8 +179,12 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
         .into(),
     );
 
-    let port = format!("{}/tcp", node.port);
-    let bus = format!("{}/tcp", node.port + CLUSTER_BUS_OFFSET);
+    let port = format!("{}/tcp", node.client_port);
+    let mut exposed: Vec<String> = vec![port.clone()];
+    if let Some(tls) = spec.tls.as_ref().filter(|t| t.plaintext) {
+        exposed.push(format!("{}/tcp", tls.port));
+    }
+    exposed.push(format!("{}/tcp", node.bus_port()));
     let port_bindings = node.host_port.map(|hp| {
         HashMap::from([(
             port.clone(),
@@ -174,20 +200,9 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
         cmd: Some(redis_args(spec, node)),
         hostname: Some(node.name.clone()),
         labels: Some(labels),
-        exposed_ports: Some(vec![port, bus]),
+        exposed_ports: Some(exposed),
         healthcheck: Some(HealthConfig {
-            test: Some(vec![
-                "CMD".into(),
-                "redis-cli".into(),
-                "-p".into(),
-                node.port.to_string(),
-                "--user".into(),
-                HEALTHCHECK_USER.into(),
-                "--pass".into(),
-                "-".into(),
-                "--no-auth-warning".into(),
-                "ping".into(),
-            ]),
+            test: Some(healthcheck(spec, node)),
             interval: Some(5_000 * ms),
             timeout: Some(2_000 * ms),
             retries: Some(3),
@@ -214,6 +229,36 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
         }),
         ..Default::default()
     }
+}
+
+/// `redis-cli ping` as the PING-only user, on the port the operator uses (over TLS, with the
+/// node's own certificate, when that is the TLS port).
+fn healthcheck(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
+    let mut test: Vec<String> = vec!["CMD".into(), "redis-cli".into()];
+    if spec.tls.as_ref().is_some_and(|t| !t.plaintext) {
+        for (flag, file) in [
+            ("--cacert", crate::tls::CA_FILE),
+            ("--cert", crate::tls::CERT_FILE),
+            ("--key", crate::tls::KEY_FILE),
+        ] {
+            test.push(flag.into());
+            test.push(format!("{TLS_DIR}/{file}"));
+        }
+        test.push("--tls".into());
+    }
+    let rest = [
+        "-p",
+        &node.client_port.to_string(),
+        "--user",
+        HEALTHCHECK_USER,
+        "--pass",
+        "-",
+        "--no-auth-warning",
+        "ping",
+    ]
+    .map(String::from);
+    test.extend(rest);
+    test
 }
 
 /// A short, stable digest of everything the container is created from.

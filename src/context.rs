@@ -29,8 +29,17 @@ impl Context {
             ImageFallback::Host => host_image::find().ok().map(|h| h.tag()),
             ImageFallback::None => None,
         };
+        // Over TLS the operator presents the first node's certificate: one every node's CA
+        // trusts, with the client-auth use the cluster bus needs anyway.
+        let client_tls = match &spec.tls {
+            Some(tls) if !tls.plaintext => spec
+                .nodes
+                .first()
+                .and_then(|n| crate::tls::load(tls, &n.name).ok()),
+            _ => None,
+        };
         Ok(Context {
-            redis: NodeClients::new(password.clone()),
+            redis: NodeClients::new(password.clone(), client_tls),
             spec,
             docker,
             password,

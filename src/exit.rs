@@ -37,12 +37,14 @@ pub enum CommandError {
     Lock(#[from] crate::lock::LockError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("{} certificate problem(s), nothing was started:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Certificates(Vec<crate::tls::CertProblem>),
 }
 
 impl CommandError {
     pub fn exit(&self) -> Exit {
         match self {
-            CommandError::Spec(_) => Exit::Invalid,
+            CommandError::Spec(_) | CommandError::Certificates(_) => Exit::Invalid,
             CommandError::Secret(SecretError::Io { .. }) => Exit::Unhealthy,
             CommandError::Secret(_) => Exit::Invalid,
             _ => Exit::Unhealthy,

@@ -8,10 +8,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisResult};
+use redis::{
+    AsyncConnectionConfig, Client, ClientTlsConfig, ConnectionAddr, IntoConnectionInfo,
+    RedisResult, TlsCertificates,
+};
 use tokio::sync::Mutex;
 
 use crate::secret::Secret;
+use crate::tls::NodeMaterial;
 
 /// Nodes sit on a local bridge: a connect takes well under a millisecond, and one that does
 /// not complete soon means the node is gone (its address has no host until it is back).
@@ -21,13 +25,16 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(3000);
 /// Open connections to the cluster's nodes, by `ip:port`.
 pub struct NodeClients {
     password: Option<Secret>,
+    /// Speak TLS with this identity and CA (when the nodes' only port is their TLS port).
+    tls: Option<NodeMaterial>,
     open: Mutex<HashMap<String, MultiplexedConnection>>,
 }
 
 impl NodeClients {
-    pub fn new(password: Option<Secret>) -> Self {
+    pub fn new(password: Option<Secret>, tls: Option<NodeMaterial>) -> Self {
         NodeClients {
             password,
+            tls,
             open: Mutex::new(HashMap::new()),
         }
     }
@@ -37,7 +44,16 @@ impl NodeClients {
         if let Some(conn) = self.open.lock().await.get(&key) {
             return Ok(conn.clone());
         }
-        let info = ConnectionAddr::Tcp(ip.to_string(), port).into_connection_info()?;
+        let addr = match &self.tls {
+            Some(_) => ConnectionAddr::TcpTls {
+                host: ip.to_string(),
+                port,
+                insecure: false,
+                tls_params: None,
+            },
+            None => ConnectionAddr::Tcp(ip.to_string(), port),
+        };
+        let info = addr.into_connection_info()?;
         let mut settings = info
             .redis_settings()
             .clone()
@@ -49,7 +65,21 @@ impl NodeClients {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let conn = Client::open(info)?
+        let client = match &self.tls {
+            // The node's certificate names its IP: verified like any TLS client would.
+            Some(tls) => Client::build_with_tls(
+                info,
+                TlsCertificates {
+                    client_tls: Some(ClientTlsConfig {
+                        client_cert: tls.cert.clone(),
+                        client_key: tls.key.clone(),
+                    }),
+                    root_cert: Some(tls.ca.clone()),
+                },
+            )?,
+            None => Client::open(info)?,
+        };
+        let conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         self.open.lock().await.insert(key, conn.clone());

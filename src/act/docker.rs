@@ -95,11 +95,13 @@ pub(super) async fn create_volume(ctx: &Context, node: &str) -> Result<(), ActEr
     Ok(())
 }
 
-/// The private config as a tar for the archive API: `redis-keeper/keeper.conf`, owned by the
-/// uid Redis runs as (999 in the official and the host-built image), mode 0600.
-fn private_conf_tar(
+/// The private config as a tar for the archive API: `redis-keeper/keeper.conf` and, with TLS,
+/// `redis-keeper/tls/*`, owned by the uid Redis runs as (999 in the official and the
+/// host-built image), secrets mode 0600.
+fn private_tar(
     password: Option<&str>,
     redis: &std::collections::BTreeMap<String, String>,
+    tls: Option<&crate::tls::NodeMaterial>,
 ) -> Result<Vec<u8>, std::io::Error> {
     let dir = PRIVATE_CONF_DIR.trim_start_matches("/etc/");
     let conf = blueprint::private_conf(password, redis);
@@ -111,7 +113,35 @@ fn private_conf_tar(
         conf.as_bytes(),
         0o600,
     )?;
+    if let Some(material) = tls {
+        append_tls(&mut tar, material)?;
+    }
     tar.into_inner()
+}
+
+/// The node's certificate, key and CA under `redis-keeper/tls/` (relative to /etc).
+fn append_tls(
+    tar: &mut tar::Builder<Vec<u8>>,
+    material: &crate::tls::NodeMaterial,
+) -> Result<(), std::io::Error> {
+    let dir = blueprint::TLS_DIR.trim_start_matches("/etc/");
+    archive::append_owned_dir(tar, &format!("{dir}/"), 0o700)?;
+    for (file, data) in [
+        (crate::tls::CERT_FILE, &material.cert),
+        (crate::tls::KEY_FILE, &material.key),
+        (crate::tls::CA_FILE, &material.ca),
+    ] {
+        archive::append_owned_file(tar, &format!("{dir}/{file}"), data, 0o600)?;
+    }
+    Ok(())
+}
+
+/// A node's TLS files as cluster.toml's certs_dir has them now, if TLS is on.
+fn tls_material(ctx: &Context, node: &str) -> Result<Option<crate::tls::NodeMaterial>, ActError> {
+    let Some(tls) = &ctx.spec.tls else {
+        return Ok(None);
+    };
+    Ok(Some(crate::tls::load(tls, node)?))
 }
 
 pub(super) async fn create_container(
@@ -131,12 +161,17 @@ pub(super) async fn create_container(
         Err(e) if status_of(&e) == Some(409) => {}
         Err(e) => return Err(DockerError::api(format!("create container {name}"))(e).into()),
     }
-    let tar = private_conf_tar(ctx.password.as_ref().map(|p| p.expose()), &ctx.spec.redis)
-        .map_err(|e| {
-            DockerError::api(format!("pack the config of {name}"))(
-                bollard::errors::Error::IOError { err: e },
-            )
-        })?;
+    let material = tls_material(ctx, node)?;
+    let tar = private_tar(
+        ctx.password.as_ref().map(|p| p.expose()),
+        &ctx.spec.redis,
+        material.as_ref(),
+    )
+    .map_err(|e| {
+        DockerError::api(format!("pack the config of {name}"))(bollard::errors::Error::IOError {
+            err: e,
+        })
+    })?;
     let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
     ctx.docker
         .upload_to_container(&name, Some(options), bollard::body_full(tar.into()))

@@ -17,6 +17,9 @@ use crate::plan::Action;
 pub enum ActError {
     #[error(transparent)]
     Docker(#[from] DockerError),
+    /// A certificate file that cannot be used (checked before, so it changed since).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::CertProblem),
     #[error("{node}: {command} failed: {source}")]
     Redis {
         node: String,
@@ -33,6 +36,7 @@ impl ActError {
     pub fn is_permanent(&self) -> bool {
         match self {
             ActError::Docker(e) => e.is_permanent(),
+            ActError::Tls(_) => true,
             ActError::Redis { permanent, .. } => *permanent,
         }
     }
@@ -69,7 +73,7 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
         Action::SetConfig { node, settings } => redis::set_config(ctx, node, settings).await,
         Action::SetConfigEpoch { node, epoch } => redis::set_config_epoch(ctx, node, *epoch).await,
         Action::AddSlots { node, ranges } => redis::add_slots(ctx, node, ranges).await,
-        Action::Meet { node, addr, .. } => redis::meet(ctx, node, addr).await,
+        Action::Meet { node, peer, .. } => redis::meet(ctx, node, peer).await,
         Action::MoveSlots {
             ranges, from, to, ..
         } => slots::move_slots(ctx, ranges, from, to).await,

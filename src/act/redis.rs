@@ -78,10 +78,18 @@ pub(super) async fn add_slots(
     run(ctx, node, "CLUSTER ADDSLOTSRANGE", cmd).await
 }
 
-pub(super) async fn meet(ctx: &Context, node: &str, addr: &str) -> Result<(), ActError> {
-    let (ip, port) = split_addr(addr);
+/// `node` meets `peer` at the address it will be known by to the operator, with the bus port
+/// given explicitly: with TLS on the bus, that is the TLS port's, not the client port's.
+/// (Meeting at the TLS port instead would list the peer there until its first pong.)
+pub(super) async fn meet(ctx: &Context, node: &str, peer: &str) -> Result<(), ActError> {
+    let Some(peer) = ctx.spec.node(peer) else {
+        return Ok(());
+    };
     let mut cmd = redis::cmd("CLUSTER");
-    cmd.arg("MEET").arg(ip).arg(port);
+    cmd.arg("MEET")
+        .arg(peer.ip.to_string())
+        .arg(peer.client_port)
+        .arg(peer.bus_port());
     run(ctx, node, "CLUSTER MEET", cmd).await
 }
 

@@ -82,7 +82,15 @@ async fn migrate_keys(
     slot: u16,
     replace: bool,
 ) -> Result<usize, ActError> {
-    let (ip, port) = split_addr(&to.addr);
+    // MIGRATE travels like cluster traffic: over TLS to the TLS port when the bus uses TLS.
+    let target = ctx.spec.nodes.iter().find(|n| n.addr() == to.addr);
+    let (ip, port) = match target {
+        Some(node) => (node.ip.to_string(), node.cluster_port),
+        None => {
+            let (ip, port) = split_addr(&to.addr);
+            (ip.to_string(), port)
+        }
+    };
     let mut moved = 0;
     loop {
         let mut get = redis::cmd("CLUSTER");
@@ -94,7 +102,7 @@ async fn migrate_keys(
         }
         let mut migrate = redis::cmd("MIGRATE");
         migrate
-            .arg(ip)
+            .arg(&ip)
             .arg(port)
             .arg("")
             .arg(0)

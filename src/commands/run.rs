@@ -18,6 +18,7 @@ pub async fn run(file: &Path, resync_secs: f64) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
     let _lock = lock::acquire(&spec.name, "run")?;
     let password = secret::resolve(&spec.auth, Missing::Create)?;
+    crate::tls::prepare(&spec, std::time::SystemTime::now()).map_err(CommandError::Certificates)?;
     let ctx = Arc::new(Context::connect(spec, password).await?);
     let (stop, shutdown) = watch::channel(false);
     let mut term = signal(SignalKind::terminate()).map_err(CommandError::Output)?;

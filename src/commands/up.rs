@@ -14,6 +14,7 @@ pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, Com
     let spec = spec::load(file)?;
     let _lock = crate::lock::acquire(&spec.name, "up")?;
     let password = secret::resolve(&spec.auth, Missing::Create)?;
+    crate::tls::prepare(&spec, std::time::SystemTime::now()).map_err(CommandError::Certificates)?;
     let ctx = Context::connect(spec, password).await?;
     let mut progress = Progress::for_stderr(json_logs);
     let started = Instant::now();

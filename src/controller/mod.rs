@@ -77,6 +77,12 @@ impl SpecWatch {
                 return None;
             }
         };
+        if let Err(problems) = crate::tls::prepare(&spec, SystemTime::now()) {
+            let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            tracing::error!(problems = %shown.join("; "), "cluster.toml changed but its certificates cannot be used");
+            self.problem = Some(shown.join("; "));
+            return None;
+        }
         match Context::connect(spec, password).await {
             Ok(new) => {
                 tracing::info!("cluster.toml changed: reconciling to the new spec");

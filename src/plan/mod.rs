@@ -325,7 +325,7 @@ fn meets(reachable: &Reachable, plan: &mut Plan) {
             let meet = |from: &NodeSpec, to: &NodeSpec| Action::Meet {
                 node: from.name.clone(),
                 peer: to.name.clone(),
-                addr: to.cluster_addr(),
+                addr: to.addr(),
             };
             match (
                 acquaintance(a_view, b, b_view),

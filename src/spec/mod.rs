@@ -123,8 +123,8 @@ pub struct NodeSpec {
     /// The port the operator speaks to, and that Redis names to it in CLUSTER NODES: the
     /// plaintext port, or the TLS port when that is the only one.
     pub client_port: u16,
-    /// The port cluster traffic is addressed with (MEET, MIGRATE): the TLS port when the
-    /// cluster bus uses TLS. The bus itself listens on it + [`CLUSTER_BUS_OFFSET`].
+    /// The port cluster traffic is addressed with (MIGRATE): the TLS port when the cluster bus
+    /// uses TLS. The bus itself listens on it + [`CLUSTER_BUS_OFFSET`].
     pub cluster_port: u16,
     pub slots: Vec<SlotRange>,
     pub host_port: Option<u16>,
@@ -142,11 +142,6 @@ impl NodeSpec {
     /// `ip:port`, the address Redis names this node by to the operator.
     pub fn addr(&self) -> String {
         format!("{}:{}", self.ip, self.client_port)
-    }
-
-    /// `ip:port` that cluster traffic (MEET, MIGRATE) is addressed to.
-    pub fn cluster_addr(&self) -> String {
-        format!("{}:{}", self.ip, self.cluster_port)
     }
 
     pub fn bus_port(&self) -> u16 {

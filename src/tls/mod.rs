@@ -19,6 +19,24 @@ pub const KEY_FILE: &str = "redis.key";
 pub const CA_FILE: &str = "ca.crt";
 const CA_KEY_FILE: &str = "ca.key";
 
+/// What `up` and `run` do before any container is touched: make what cluster.toml lets the
+/// operator make, then check every node's files. Returns what was made.
+pub fn prepare(
+    spec: &crate::spec::ClusterSpec,
+    now: std::time::SystemTime,
+) -> Result<Vec<(String, issue::Reason)>, Vec<CertProblem>> {
+    let made = issue::ensure(spec, now).map_err(|p| vec![p])?;
+    for (node, reason) in &made {
+        tracing::info!(node = %node, reason = ?reason, "issued a TLS certificate");
+    }
+    let problems = verify::verify(spec, now);
+    if problems.is_empty() {
+        Ok(made)
+    } else {
+        Err(problems)
+    }
+}
+
 /// One node's certificate files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeFiles {
