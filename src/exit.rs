@@ -37,7 +37,7 @@ pub enum CommandError {
     Lock(#[from] crate::lock::LockError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
-    #[error("{} certificate problem(s), nothing was started:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} certificate problem(s); nothing was changed:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Certificates(Vec<crate::tls::CertProblem>),
 }
 

@@ -1,0 +1,139 @@
+//! Certificates made with openssl, as a user (or Vault, or a corporate CA) would bring them:
+//! nothing here goes through the operator's own code.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed for the TLS tests (./dev installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA in `dir/<name>.crt` and `dir/<name>.key`.
+pub fn ca(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &crt,
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    (dir.join(crt), dir.join(key))
+}
+
+/// A node certificate issued by `ca` into `dir/<node>/{redis.crt,redis.key,ca.crt}`, valid
+/// for `days` (negative: expired), naming `sans` (e.g. "IP:172.30.1.13").
+pub fn node(dir: &Path, ca: &(PathBuf, PathBuf), node: &str, sans: &str, days: i32) {
+    let at = dir.join(node);
+    std::fs::create_dir_all(&at).unwrap();
+    std::fs::write(
+        at.join("ext.cnf"),
+        format!("subjectAltName={sans}\nextendedKeyUsage=serverAuth,clientAuth\n"),
+    )
+    .unwrap();
+    openssl(
+        &at,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "redis.key",
+            "-out",
+            "node.csr",
+            "-subj",
+            &format!("/CN={node}"),
+        ],
+    );
+    openssl(
+        &at,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "node.csr",
+            "-CA",
+            ca.0.to_str().unwrap(),
+            "-CAkey",
+            ca.1.to_str().unwrap(),
+            "-CAcreateserial",
+            "-out",
+            "redis.crt",
+            "-days",
+            &days.to_string(),
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    std::fs::copy(&ca.0, at.join("ca.crt")).unwrap();
+    for tmp in ["ext.cnf", "node.csr"] {
+        let _ = std::fs::remove_file(at.join(tmp));
+    }
+}
+
+/// The serial of a PEM certificate file, as openssl prints it (upper-case hex).
+pub fn serial_of_file(path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-in"])
+        .arg(path)
+        .output()
+        .expect("openssl");
+    parse_serial(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The serial of the certificate a node serves on `addr` (a TLS handshake with openssl).
+pub fn served_serial(addr: &str, node_dir: &Path) -> String {
+    let handshake = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-CAfile"])
+        .arg(node_dir.join("ca.crt"))
+        .arg("-cert")
+        .arg(node_dir.join("redis.crt"))
+        .arg("-key")
+        .arg(node_dir.join("redis.key"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-serial"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl x509");
+    use std::io::Write;
+    x509.stdin
+        .take()
+        .unwrap()
+        .write_all(&handshake.stdout)
+        .unwrap();
+    let out = x509.wait_with_output().unwrap();
+    parse_serial(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_serial(text: &str) -> String {
+    text.trim()
+        .strip_prefix("serial=")
+        .unwrap_or_else(|| panic!("no serial in {text:?}"))
+        .to_uppercase()
+}

@@ -1,0 +1,243 @@
+//! `[tls]` against real Docker, with the host's redis-cli and openssl as the independent
+//! clients: the seed's TLS command line with redirects, client certificates required,
+//! a TLS-only cluster that forms and repairs itself, certificates brought by the user used
+//! unchanged, and every bad certificate refused before anything starts.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::certs;
+use common::{stderr, tag_for_slot, TestCluster, REFERENCE};
+
+/// A test cluster whose cluster.toml carries `[tls]` with `tls_toml`.
+async fn tls_cluster(name: &str, octet: u8, tls_toml: &str) -> TestCluster {
+    let cluster = TestCluster::new(name, octet, &REFERENCE).await;
+    cluster.write(&format!(
+        "{}\n[tls]\nenabled = true\ncerts_dir = \"certs\"\n{tls_toml}",
+        cluster.toml(&REFERENCE)
+    ));
+    cluster
+}
+
+/// The seed's command line: `redis-cli -c --tls --cert … --key … --cacert …` as `node`.
+async fn tls_cli(cluster: &TestCluster, node: &str, last: u8, args: &[&str]) -> Output {
+    let dir = cluster.dir.path().join("certs").join(node);
+    tokio::process::Command::new("redis-cli")
+        .args(["-c", "--tls", "--cert"])
+        .arg(dir.join("redis.crt"))
+        .arg("--key")
+        .arg(dir.join("redis.key"))
+        .arg("--cacert")
+        .arg(dir.join("ca.crt"))
+        .args(["-h", &cluster.ip(last), "-p", "6390"])
+        .args(args)
+        .env("REDISCLI_AUTH", cluster.password())
+        .output()
+        .await
+        .expect("redis-cli")
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Through every node, sets and reads back a key in each node's slots: two of three go
+/// through a MOVED redirect, which must name the TLS port for redis-cli to follow it.
+async fn set_and_get_everywhere(cluster: &TestCluster, as_node: &str) {
+    let keys: Vec<String> = [100, 6000, 12000]
+        .iter()
+        .map(|s| format!("{{{}}}:k", tag_for_slot(*s)))
+        .collect();
+    for last in [13, 16, 17] {
+        for key in &keys {
+            let value = format!("{key}@{last}");
+            let set = tls_cli(cluster, as_node, last, &["SET", key, &value]).await;
+            assert_eq!(text(&set), "OK", "SET {key} via .{last}: {}", stderr(&set));
+            let get = tls_cli(cluster, as_node, last, &["GET", key]).await;
+            assert_eq!(text(&get), value, "GET {key} via .{last}: {}", stderr(&get));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_seeds_tls_command_line_follows_redirects_on_every_node() {
+    let cluster = tls_cluster("tls-seed", 70, "").await;
+    cluster.up().await;
+    set_and_get_everywhere(&cluster, "redis-2").await;
+    // auth_clients = yes (the default): no client certificate, no connection.
+    let ca = cluster.dir.path().join("certs/redis-1/ca.crt");
+    let anonymous = tokio::process::Command::new("redis-cli")
+        .args(["--tls", "--cacert"])
+        .arg(&ca)
+        .args(["-h", &cluster.ip(13), "-p", "6390", "PING"])
+        .env("REDISCLI_AUTH", cluster.password())
+        .output()
+        .await
+        .unwrap();
+    assert_ne!(
+        text(&anonymous),
+        "PONG",
+        "a client without a certificate was served"
+    );
+    // The key reaches the container through the archive API: never in its config.
+    let inspect = common::docker()
+        .await
+        .inspect_container(
+            "rk-tls-seed-redis-1",
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .unwrap();
+    let json = serde_json::to_string(&inspect).unwrap();
+    assert!(!json.contains("PRIVATE KEY") && !json.contains(&cluster.password()));
+    cluster.expect(&["check"], 0).await;
+}
+
+#[tokio::test]
+async fn a_tls_only_cluster_forms_and_repairs_a_removed_container() {
+    let cluster = tls_cluster("tls-only", 71, "plaintext = false\n").await;
+    cluster.up().await;
+    let plain = tokio::net::TcpStream::connect(format!("{}:6379", cluster.ip(13))).await;
+    assert!(plain.is_err(), "the plaintext port is closed");
+    set_and_get_everywhere(&cluster, "redis-1").await;
+    let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .build();
+    common::docker()
+        .await
+        .remove_container("rk-tls-only-redis-3", Some(options))
+        .await
+        .unwrap();
+    cluster.up().await;
+    set_and_get_everywhere(&cluster, "redis-3").await;
+    cluster.expect(&["check"], 0).await;
+}
+
+/// A full set of the reference layout's certificates from an openssl CA, in `certs`.
+fn bring_certificates(cluster: &TestCluster) -> (std::path::PathBuf, std::path::PathBuf) {
+    let certs_dir = cluster.dir.path().join("certs");
+    let ca = certs::ca(&cluster.dir.path().join("their-ca"), "corporate-ca");
+    for (node, last, _) in REFERENCE {
+        let sans = format!("IP:{},IP:127.0.0.1,DNS:{node}", cluster.ip(last));
+        certs::node(&certs_dir, &ca, node, &sans, 30);
+    }
+    ca
+}
+
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                contents(&path)
+            } else {
+                vec![(path.display().to_string(), std::fs::read(&path).unwrap())]
+            }
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn certificates_brought_by_the_user_are_used_unchanged() {
+    let cluster = tls_cluster("tls-brought", 72, "generate = false\n").await;
+    bring_certificates(&cluster);
+    let certs_dir = cluster.dir.path().join("certs");
+    let before = contents(&certs_dir);
+    cluster.up().await;
+    assert_eq!(
+        contents(&certs_dir),
+        before,
+        "not a byte changed, nothing added"
+    );
+    for (node, last, _) in REFERENCE {
+        let node_dir = certs_dir.join(node);
+        assert_eq!(
+            certs::served_serial(&format!("{}:6390", cluster.ip(last)), &node_dir),
+            certs::serial_of_file(&node_dir.join("redis.crt")),
+            "{node} serves the certificate it was given"
+        );
+    }
+    set_and_get_everywhere(&cluster, "redis-3").await;
+}
+
+#[tokio::test]
+async fn bad_certificates_are_refused_naming_the_file_and_nothing_starts() {
+    let cluster = tls_cluster("tls-bad", 73, "generate = false\n").await;
+    let certs_dir = cluster.dir.path().join("certs");
+    let ca = bring_certificates(&cluster);
+    let other_ca = certs::ca(&cluster.dir.path().join("other-ca"), "someone-else");
+    let sans = |last: u8, node: &str| format!("IP:{},DNS:{node}", cluster.ip(last));
+    let cases: Vec<(&str, Box<dyn Fn()>, String)> = vec![
+        (
+            "a missing file",
+            Box::new(|| std::fs::remove_file(certs_dir.join("redis-2/redis.key")).unwrap()),
+            format!("{}: missing", certs_dir.join("redis-2/redis.key").display()),
+        ),
+        (
+            "a key that is not the certificate's",
+            Box::new(|| {
+                std::fs::copy(
+                    certs_dir.join("redis-2/redis.key"),
+                    certs_dir.join("redis-1/redis.key"),
+                )
+                .unwrap();
+            }),
+            format!(
+                "{}: this key does not match the certificate",
+                certs_dir.join("redis-1/redis.key").display()
+            ),
+        ),
+        (
+            "a certificate from another CA",
+            Box::new(|| {
+                certs::node(&certs_dir, &other_ca, "redis-3", &sans(17, "redis-3"), 30);
+                std::fs::copy(&ca.0, certs_dir.join("redis-3/ca.crt")).unwrap();
+            }),
+            format!(
+                "{}: not signed by the CA",
+                certs_dir.join("redis-3/redis.crt").display()
+            ),
+        ),
+        (
+            "an expired certificate",
+            Box::new(|| certs::node(&certs_dir, &ca, "redis-1", &sans(13, "redis-1"), -1)),
+            format!(
+                "{}: expired on",
+                certs_dir.join("redis-1/redis.crt").display()
+            ),
+        ),
+        (
+            "a certificate without the node's IP",
+            Box::new(|| certs::node(&certs_dir, &ca, "redis-2", "DNS:redis-2", 30)),
+            format!(
+                "{}: its subject alternative names do not include IP {}",
+                certs_dir.join("redis-2/redis.crt").display(),
+                cluster.ip(16)
+            ),
+        ),
+    ];
+    for (case, break_it, expected) in cases {
+        std::fs::remove_dir_all(&certs_dir).unwrap();
+        bring_certificates(&cluster);
+        break_it();
+        let out = cluster.expect(&["up"], 2).await;
+        assert!(
+            stderr(&out).contains(&expected),
+            "{case}: expected `{expected}` in:\n{}",
+            stderr(&out)
+        );
+        assert!(
+            cluster.containers().await.is_empty(),
+            "{case}: no container started"
+        );
+        assert!(
+            !cluster.network_exists().await,
+            "{case}: no network created"
+        );
+    }
+}
