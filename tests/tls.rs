@@ -165,6 +165,9 @@ async fn certificates_brought_by_the_user_are_used_unchanged() {
     set_and_get_everywhere(&cluster, "redis-3").await;
 }
 
+/// What is wrong, how to break a good set that way, and what `up` must say.
+type BadCase<'a> = (&'a str, Box<dyn Fn() + 'a>, String);
+
 #[tokio::test]
 async fn bad_certificates_are_refused_naming_the_file_and_nothing_starts() {
     let cluster = tls_cluster("tls-bad", 73, "generate = false\n").await;
@@ -172,7 +175,7 @@ async fn bad_certificates_are_refused_naming_the_file_and_nothing_starts() {
     let ca = bring_certificates(&cluster);
     let other_ca = certs::ca(&cluster.dir.path().join("other-ca"), "someone-else");
     let sans = |last: u8, node: &str| format!("IP:{},DNS:{node}", cluster.ip(last));
-    let cases: Vec<(&str, Box<dyn Fn()>, String)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             "a missing file",
             Box::new(|| std::fs::remove_file(certs_dir.join("redis-2/redis.key")).unwrap()),
