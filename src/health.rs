@@ -189,6 +189,20 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
             }
         }
     }
+    for (node, cert) in &observed.certificates {
+        if let Some(problem) = &cert.problem {
+            out.push(blocked(format!(
+                "{node}: its certificate files cannot be loaded: {problem}"
+            )));
+        }
+        if let (Some(file), Some(served)) = (&cert.file, &cert.served) {
+            if file != served {
+                out.push(settling(format!(
+                    "{node}: serves certificate {served}, its files hold {file}"
+                )));
+            }
+        }
+    }
     out
 }
 

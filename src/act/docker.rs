@@ -144,6 +144,31 @@ fn tls_material(ctx: &Context, node: &str) -> Result<Option<crate::tls::NodeMate
     Ok(Some(crate::tls::load(tls, node)?))
 }
 
+/// Writes the node's TLS files into its running container and has Redis reload them: TLS
+/// file settings are re-applied by CONFIG SET even when the path is unchanged.
+pub(super) async fn load_certificates(ctx: &Context, node: &str) -> Result<(), ActError> {
+    let (Some(spec), Some(material)) = (ctx.spec.node(node), tls_material(ctx, node)?) else {
+        return Ok(());
+    };
+    let name = ctx.spec.container_name(spec);
+    let pack = |e: std::io::Error| {
+        DockerError::api(format!("pack the certificates of {name}"))(
+            bollard::errors::Error::IOError { err: e },
+        )
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    append_tls(&mut tar, &material).map_err(pack)?;
+    let tar = tar.into_inner().map_err(pack)?;
+    let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
+    ctx.docker
+        .upload_to_container(&name, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(DockerError::api(format!(
+            "write the certificates into {name}"
+        )))?;
+    super::redis::reload_tls(ctx, node).await
+}
+
 pub(super) async fn create_container(
     ctx: &Context,
     node: &str,

@@ -74,6 +74,11 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
         Action::SetConfigEpoch { node, epoch } => redis::set_config_epoch(ctx, node, *epoch).await,
         Action::AddSlots { node, ranges } => redis::add_slots(ctx, node, ranges).await,
         Action::Meet { node, peer, .. } => redis::meet(ctx, node, peer).await,
+        Action::LoadCertificates { node, .. } => docker::load_certificates(ctx, node).await,
+        Action::IssueCertificates { .. } => {
+            crate::tls::issue::ensure(&ctx.spec, std::time::SystemTime::now())?;
+            Ok(())
+        }
         Action::MoveSlots {
             ranges, from, to, ..
         } => slots::move_slots(ctx, ranges, from, to).await,

@@ -111,6 +111,22 @@ pub(super) async fn forget(ctx: &Context, id: &str, on: &[String]) -> Result<(),
     results.into_iter().collect()
 }
 
+/// Has the node re-read its TLS files (same paths, new contents), all three at once so the
+/// certificate and key never disagree.
+pub(super) async fn reload_tls(ctx: &Context, node: &str) -> Result<(), ActError> {
+    let mut cmd = redis::cmd("CONFIG");
+    cmd.arg("SET");
+    for (setting, file) in [
+        ("tls-cert-file", crate::tls::CERT_FILE),
+        ("tls-key-file", crate::tls::KEY_FILE),
+        ("tls-ca-cert-file", crate::tls::CA_FILE),
+    ] {
+        cmd.arg(setting)
+            .arg(format!("{}/{file}", crate::blueprint::TLS_DIR));
+    }
+    run(ctx, node, "CONFIG SET tls-*", cmd).await
+}
+
 pub(super) async fn set_config(
     ctx: &Context,
     node: &str,

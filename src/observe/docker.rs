@@ -28,8 +28,7 @@ pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
         network,
         volumes,
         containers,
-        redis: BTreeMap::new(),
-        at_ms: 0,
+        ..Observed::default()
     })
 }
 

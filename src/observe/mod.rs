@@ -4,6 +4,7 @@
 //! containers found by the operator's labels) and the Redis side (`CLUSTER NODES` and
 //! `CLUSTER INFO` from every reachable node) into plain data the planner can judge.
 
+mod certificates;
 pub mod cluster_nodes;
 mod docker;
 mod redis;
@@ -11,6 +12,7 @@ mod redis;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
+pub use certificates::NodeCertificate;
 pub use cluster_nodes::{ClusterInfo, ClusterNode};
 
 use crate::context::Context;
@@ -27,6 +29,8 @@ pub struct Observed {
     pub containers: BTreeMap<String, ObservedContainer>,
     /// What each node's Redis says, by node name; absent when its container is not running.
     pub redis: BTreeMap<String, RedisState>,
+    /// Each node's certificate on disk and on the wire, by node name (with `[tls]` only).
+    pub certificates: BTreeMap<String, NodeCertificate>,
     /// When Redis was asked, in Unix milliseconds: the clock Redis's ping/pong times use
     /// (containers share the host's clock).
     pub at_ms: u64,
@@ -119,7 +123,12 @@ impl Observed {
 pub async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
     let mut observed = docker::observe(ctx).await?;
     observed.at_ms = unix_ms();
-    observed.redis = redis::observe(ctx, &observed.containers).await;
+    let (redis, certificates) = tokio::join!(
+        redis::observe(ctx, &observed.containers),
+        certificates::observe(ctx, &observed.containers)
+    );
+    observed.redis = redis;
+    observed.certificates = certificates;
     Ok(observed)
 }
 

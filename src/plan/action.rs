@@ -87,6 +87,21 @@ pub enum Action {
         /// than bringing slots home to their declared owner.
         finishing: bool,
     },
+    /// Make new certificates from the operator's CA (`[tls].generate`): missing files, a
+    /// certificate inside renew_before_days of expiry, or one that no longer fits its node.
+    IssueCertificates {
+        /// Node and why.
+        nodes: Vec<(String, String)>,
+    },
+    /// Write the node's certificate files into its container and have Redis load them live
+    /// (CONFIG SET of the TLS files): new connections get the new certificate, the
+    /// cluster-bus links stay up, nothing restarts.
+    LoadCertificates {
+        node: String,
+        /// The serial it serves now, and the one its files hold.
+        served: String,
+        file: String,
+    },
     /// Close slots left open by an interrupted reshard: keys left on the nodes that have them
     /// open go to `owner` (MIGRATE works there while a slot is open), then SETSLOT STABLE
     /// everywhere. (Open slots nobody serves are first given to their declared owner with
@@ -140,6 +155,8 @@ impl Action {
             Action::AddSlots { .. } => Stage::Slots,
             Action::Meet { .. } => Stage::Meet,
             Action::MoveSlots { .. } | Action::CloseSlots { .. } => Stage::Move,
+            Action::LoadCertificates { .. } => Stage::Config,
+            Action::IssueCertificates { .. } => Stage::Image,
         }
     }
 
@@ -165,6 +182,12 @@ impl Action {
             Action::SetConfigEpoch { .. } => "the node has never joined a cluster",
             Action::AddSlots { .. } => "declared slots are served by no node",
             Action::Meet { .. } => "two nodes do not know each other",
+            Action::LoadCertificates { .. } => {
+                "the node serves another certificate than its files hold (renewed or replaced)"
+            }
+            Action::IssueCertificates { .. } => {
+                "a generated certificate is missing, expiring or no longer fits its node"
+            }
             Action::MoveSlots {
                 finishing: false, ..
             } => "slots are served by another node than cluster.toml declares",
@@ -191,6 +214,8 @@ impl Action {
             Action::AddSlots { .. } => "add-slots",
             Action::Meet { .. } => "meet",
             Action::MoveSlots { .. } => "move-slots",
+            Action::LoadCertificates { .. } => "load-certificates",
+            Action::IssueCertificates { .. } => "issue-certificates",
             Action::CloseSlots { .. } => "close-slots",
         }
     }
@@ -257,6 +282,14 @@ impl fmt::Display for Action {
                 ranges(r),
                 from.name,
                 to.name
+            ),
+            Action::IssueCertificates { nodes } => {
+                let shown: Vec<String> = nodes.iter().map(|(n, why)| format!("{n} ({why})")).collect();
+                write!(f, "issue new certificates for {}", shown.join(", "))
+            }
+            Action::LoadCertificates { node, served, file } => write!(
+                f,
+                "load {node}'s certificate {file} live in place of {served} (CONFIG SET, no restart)"
             ),
             Action::CloseSlots { ranges: r, owner, open_on } => {
                 let open: Vec<&str> = open_on.iter().map(|p| p.name.as_str()).collect();

@@ -68,6 +68,15 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
 /// Plans the Docker side; returns the recreations that spec drift calls for, held back so
 /// the caller can roll them one node at a time.
 fn docker_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) -> Vec<Action> {
+    let renew: Vec<(String, String)> = observed
+        .certificates
+        .iter()
+        .filter_map(|(node, c)| Some((node.clone(), c.renew.clone()?)))
+        .collect();
+    if !renew.is_empty() {
+        plan.actions
+            .push(Action::IssueCertificates { nodes: renew });
+    }
     let image = observed
         .image
         .usable
@@ -178,6 +187,22 @@ fn redis_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) {
         .collect();
     meets(&joinable, plan);
     configs(spec, &reachable, plan);
+    certificates(observed, plan);
+}
+
+/// A node serving another certificate than its (valid) files hold loads them live.
+fn certificates(observed: &Observed, plan: &mut Plan) {
+    for (node, cert) in &observed.certificates {
+        if let (Some(file), Some(served)) = (&cert.file, &cert.served) {
+            if file != served {
+                plan.actions.push(Action::LoadCertificates {
+                    node: node.clone(),
+                    served: served.clone(),
+                    file: file.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// Ids the cluster should forget: a declared node's old identity (its address now answers

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::observe::{
-    ClusterInfo, ClusterNode, ImageState, ObservedContainer, ObservedNetwork, RedisState,
+    ClusterInfo, ClusterNode, ImageState, NodeCertificate, ObservedContainer, ObservedNetwork,
+    RedisState,
 };
 use crate::spec::test_support::reference_spec;
 use crate::spec::SlotRange;
@@ -100,6 +101,7 @@ fn with_views(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed 
         volumes: spec.nodes.iter().map(|n| spec.volume_name(n)).collect(),
         containers,
         redis,
+        certificates: BTreeMap::new(),
         at_ms: 0,
     }
 }
@@ -891,5 +893,61 @@ fn an_unanswered_ping_keeps_the_cluster_settling() {
     assert!(
         plan(&spec, &observed).is_converged(),
         "a ping in flight for 100 ms is normal"
+    );
+}
+
+fn cert(file: Option<&str>, served: Option<&str>, renew: Option<&str>) -> NodeCertificate {
+    NodeCertificate {
+        file: file.map(String::from),
+        served: served.map(String::from),
+        renew: renew.map(String::from),
+        problem: None,
+    }
+}
+
+#[test]
+fn a_certificate_renewed_or_replaced_on_disk_is_loaded_live() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed.certificates = BTreeMap::from([
+        ("redis-1".to_string(), cert(Some("A1"), Some("A1"), None)),
+        ("redis-2".to_string(), cert(Some("B2"), Some("B1"), None)),
+        // Not answering a handshake (restarting): nothing to compare yet.
+        ("redis-3".to_string(), cert(Some("C2"), None, None)),
+    ]);
+    assert_eq!(
+        plan(&spec, &observed).actions,
+        vec![Action::LoadCertificates {
+            node: "redis-2".into(),
+            served: "B1".into(),
+            file: "B2".into(),
+        }]
+    );
+}
+
+#[test]
+fn certificates_due_are_issued_first_and_unloadable_files_block() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed.certificates = BTreeMap::from([(
+        "redis-1".to_string(),
+        cert(Some("A1"), Some("A1"), Some("it expires in 12 days")),
+    )]);
+    let renewing = plan(&spec, &observed);
+    assert_eq!(
+        renewing.actions,
+        vec![Action::IssueCertificates {
+            nodes: vec![("redis-1".into(), "it expires in 12 days".into())]
+        }]
+    );
+    let mut broken = cert(None, Some("A1"), None);
+    broken.problem =
+        Some("certs/redis-1/redis.key: this key does not match the certificate".into());
+    observed.certificates = BTreeMap::from([("redis-1".to_string(), broken)]);
+    let blocked = plan(&spec, &observed);
+    assert!(blocked.actions.is_empty());
+    assert_eq!(
+        blocked.blocked,
+        vec!["redis-1: its certificate files cannot be loaded: certs/redis-1/redis.key: this key does not match the certificate".to_string()]
     );
 }

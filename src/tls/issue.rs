@@ -34,6 +34,16 @@ pub enum Reason {
     Unfit,
 }
 
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Missing => write!(f, "its files are missing"),
+            Reason::Expiring { days_left } => write!(f, "it expires in {days_left} days"),
+            Reason::Unfit => write!(f, "it no longer fits the node"),
+        }
+    }
+}
+
 /// Which nodes need a certificate made now, and why. Empty unless `generate` is on.
 pub fn due(spec: &ClusterSpec, now: SystemTime) -> Vec<(String, Reason)> {
     let Some(tls) = spec.tls.as_ref().filter(|t| t.generate) else {

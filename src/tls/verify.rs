@@ -66,6 +66,13 @@ pub fn read_cert(path: &Path) -> Result<CertInfo, CertProblem> {
     Ok(info(&cert, &pem.contents))
 }
 
+/// The serial of a DER certificate, spelled as [`CertInfo::serial`].
+pub fn serial_of_der(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    Some(info(&cert, der).serial)
+}
+
 fn info(cert: &x509_parser::certificate::X509Certificate<'_>, der: &[u8]) -> CertInfo {
     let secs = cert.validity().not_after.timestamp().max(0) as u64;
     CertInfo {
@@ -76,7 +83,7 @@ fn info(cert: &x509_parser::certificate::X509Certificate<'_>, der: &[u8]) -> Cer
 }
 
 /// Checks one node's files; returns its CA (DER) when all is well.
-pub(super) fn verify_node(
+pub fn verify_node(
     tls: &TlsSpec,
     node: &NodeSpec,
     now: SystemTime,
