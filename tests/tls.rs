@@ -244,3 +244,152 @@ async fn bad_certificates_are_refused_naming_the_file_and_nothing_starts() {
         );
     }
 }
+
+/// Watches every node over the plaintext port while something happens: any node not
+/// reporting cluster_state:ok, or any cluster-bus link down, is recorded.
+struct ClusterWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl ClusterWatch {
+    async fn start(cluster: &TestCluster) -> ClusterWatch {
+        let mut conns = Vec::new();
+        for last in [13, 16, 17] {
+            conns.push((last, cluster.node(last).await));
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let (mut looks, mut trouble) = (0, Vec::new());
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for (last, conn) in &mut conns {
+                    let info: String = redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query_async(conn)
+                        .await
+                        .unwrap();
+                    let nodes: String = redis::cmd("CLUSTER")
+                        .arg("NODES")
+                        .query_async(conn)
+                        .await
+                        .unwrap();
+                    if !info.contains("cluster_state:ok") || nodes.contains("disconnected") {
+                        trouble.push(format!(".{last}: {info}\n{nodes}"));
+                    }
+                }
+                looks += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            (looks, trouble)
+        });
+        ClusterWatch { stop, task }
+    }
+
+    async fn stop(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// Waits until the node at `.last` serves a certificate `wanted` accepts; returns its serial.
+async fn served_until(
+    cluster: &TestCluster,
+    node: &str,
+    last: u8,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
+    let addr = format!("{}:6390", cluster.ip(last));
+    let node_dir = cluster.dir.path().join("certs").join(node);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let serial = certs::served_serial(&addr, &node_dir);
+        if wanted(&serial) {
+            return serial;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{node} still serves {serial}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn started_at(cluster: &TestCluster) -> Vec<Option<String>> {
+    let docker = common::docker().await;
+    let mut out = Vec::new();
+    for (node, _, _) in REFERENCE {
+        let name = format!("{}-{node}", cluster.name);
+        let inspect = docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .unwrap();
+        out.push(inspect.state.and_then(|s| s.started_at));
+    }
+    out
+}
+
+#[tokio::test]
+async fn certificates_replaced_or_expiring_are_loaded_live_without_a_restart() {
+    let cluster = tls_cluster("tls-rotate", 74, "").await;
+    let started = std::time::SystemTime::now();
+    let operator = common::Operator::start(&cluster);
+    operator
+        .ready_after(started, std::time::Duration::from_secs(90))
+        .await;
+    let before = started_at(&cluster).await;
+    let watch = ClusterWatch::start(&cluster).await;
+    let certs_dir = cluster.dir.path().join("certs");
+    let ca = (certs_dir.join("ca.crt"), certs_dir.join("ca.key"));
+
+    // Replaced on disk by the user (from the same CA, good for 400 days): loaded as it is.
+    let sans = |last: u8, node: &str| format!("IP:{},DNS:{node}", cluster.ip(last));
+    certs::replace(&certs_dir, &ca, "redis-2", &sans(16, "redis-2"), 400);
+    let theirs = certs::serial_of_file(&certs_dir.join("redis-2/redis.crt"));
+    served_until(&cluster, "redis-2", 16, |s| s == theirs).await;
+
+    // Ten days from expiry, inside renew_before_days: the operator issues a new one and
+    // loads it.
+    certs::replace(&certs_dir, &ca, "redis-3", &sans(17, "redis-3"), 10);
+    let short_lived = certs::serial_of_file(&certs_dir.join("redis-3/redis.crt"));
+    let renewed = served_until(&cluster, "redis-3", 17, |s| {
+        s != short_lived && s == certs::serial_of_file(&certs_dir.join("redis-3/redis.crt"))
+    })
+    .await;
+    assert_ne!(renewed, short_lived);
+
+    let (looks, trouble) = watch.stop().await;
+    assert!(looks > 10, "the watch looked {looks} times");
+    assert!(
+        trouble.is_empty(),
+        "the cluster faltered during rotation: {trouble:#?}"
+    );
+    assert_eq!(started_at(&cluster).await, before, "no container restarted");
+    let status: serde_json::Value = cluster.status().await;
+    let days = status["certificates"][2]["days_to_expiry"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        days >= 364,
+        "redis-3's new certificate is good for a year: {days}"
+    );
+    let taken: Vec<String> = operator
+        .status()
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert!(
+        taken.contains(&"issue-certificates".to_string()),
+        "{taken:?}"
+    );
+    assert_eq!(
+        taken.iter().filter(|a| *a == "load-certificates").count(),
+        2,
+        "{taken:?}"
+    );
+}

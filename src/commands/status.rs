@@ -21,6 +21,20 @@ pub struct StatusReport {
     pub findings: Vec<String>,
     /// The `run` controller's view: who holds the cluster and what it did, when one runs.
     pub operator: Option<OperatorView>,
+    /// Each node's certificate, with `[tls]`.
+    pub certificates: Vec<CertificateStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CertificateStatus {
+    pub node: String,
+    pub file: String,
+    /// Serial in the file, and the one the node serves (null when it did not answer).
+    pub serial: Option<String>,
+    pub served_serial: Option<String>,
+    pub not_after: Option<String>,
+    pub days_to_expiry: Option<i64>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,7 +124,35 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
         slot_map: slot_map(spec, observed),
         findings,
         operator: operator(spec),
+        certificates: certificates(spec, observed),
     }
+}
+
+fn certificates(spec: &ClusterSpec, observed: &Observed) -> Vec<CertificateStatus> {
+    let Some(tls) = &spec.tls else {
+        return Vec::new();
+    };
+    let now = std::time::SystemTime::now();
+    spec.nodes
+        .iter()
+        .map(|n| {
+            let path = crate::tls::node_files(tls, &n.name).cert;
+            let read = crate::tls::verify::read_cert(&path);
+            let cert = read.as_ref().ok();
+            CertificateStatus {
+                node: n.name.clone(),
+                file: path.display().to_string(),
+                serial: cert.map(|c| c.serial.clone()),
+                served_serial: observed
+                    .certificates
+                    .get(&n.name)
+                    .and_then(|c| c.served.clone()),
+                not_after: cert.map(|c| humantime::format_rfc3339_seconds(c.not_after).to_string()),
+                days_to_expiry: cert.map(|c| c.days_left(now)),
+                error: read.err().map(|e| e.to_string()),
+            }
+        })
+        .collect()
 }
 
 fn operator(spec: &ClusterSpec) -> Option<OperatorView> {
@@ -261,6 +303,27 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
     }
     for f in &r.findings {
         println!("  ! {f}");
+    }
+    if !r.certificates.is_empty() {
+        println!();
+        println!("certificates:");
+        for c in &r.certificates {
+            match (&c.serial, c.days_to_expiry, &c.not_after) {
+                (Some(serial), Some(days), Some(until)) => println!(
+                    "  {:<10} {days} days to expiry ({until}), serial {serial}{}",
+                    c.node,
+                    match &c.served_serial {
+                        Some(s) if s != serial => format!(", serving {s}"),
+                        _ => String::new(),
+                    }
+                ),
+                _ => println!(
+                    "  {:<10} {}",
+                    c.node,
+                    c.error.as_deref().unwrap_or("unreadable")
+                ),
+            }
+        }
     }
     if let Some(op) = &r.operator {
         print_operator(op);

@@ -62,7 +62,10 @@ pub fn due(spec: &ClusterSpec, now: SystemTime) -> Vec<(String, Reason)> {
             continue;
         }
         if verify_node(tls, node, now).is_err() {
-            out.push((node.name.clone(), Reason::Unfit));
+            // Files changed a moment ago may be someone's copy half done: look again later.
+            if !recently_written(&[&files.cert, &files.key], now) {
+                out.push((node.name.clone(), Reason::Unfit));
+            }
         } else if let Ok(cert) = read_cert(&files.cert) {
             let days_left = cert.days_left(now);
             if days_left < i64::from(tls.renew_before_days) {
@@ -71,6 +74,17 @@ pub fn due(spec: &ClusterSpec, now: SystemTime) -> Vec<(String, Reason)> {
         }
     }
     out
+}
+
+/// How long a file is left alone after it changed before it is judged.
+const SETTLE: Duration = Duration::from_secs(5);
+
+fn recently_written(paths: &[&std::path::Path], now: SystemTime) -> bool {
+    paths.iter().any(|p| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| now.duration_since(at).map_or(true, |age| age < SETTLE))
+    })
 }
 
 /// Makes every certificate [`due`] asks for; returns the nodes it made them for.

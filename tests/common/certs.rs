@@ -137,3 +137,18 @@ fn parse_serial(text: &str) -> String {
         .unwrap_or_else(|| panic!("no serial in {text:?}"))
         .to_uppercase()
 }
+
+/// Like [`node`], but made aside and then renamed into place (key first), as a careful user
+/// replaces a node's certificate.
+pub fn replace(dir: &Path, ca: &(PathBuf, PathBuf), node_name: &str, sans: &str, days: i32) {
+    let aside = dir.join(format!(".{node_name}.new"));
+    node(&aside, ca, node_name, sans, days);
+    for file in ["redis.key", "redis.crt"] {
+        std::fs::rename(
+            aside.join(node_name).join(file),
+            dir.join(node_name).join(file),
+        )
+        .unwrap();
+    }
+    std::fs::remove_dir_all(aside).unwrap();
+}
