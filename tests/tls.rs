@@ -96,7 +96,7 @@ async fn the_seeds_tls_command_line_follows_redirects_on_every_node() {
 }
 
 #[tokio::test]
-async fn a_tls_only_cluster_forms_and_repairs_a_removed_container() {
+async fn a_tls_only_cluster_forms_and_repairs_a_removed_container_and_a_reshard() {
     let cluster = tls_cluster("tls-only", 71, "plaintext = false\n").await;
     cluster.up().await;
     let plain = tokio::net::TcpStream::connect(format!("{}:6379", cluster.ip(13))).await;
@@ -112,6 +112,39 @@ async fn a_tls_only_cluster_forms_and_repairs_a_removed_container() {
         .unwrap();
     cluster.up().await;
     set_and_get_everywhere(&cluster, "redis-3").await;
+    // A reshard over TLS to the wrong node, moved back by `up`: MIGRATE between nodes runs
+    // over TLS to their TLS ports.
+    let key = format!("{{{}}}:moved", tag_for_slot(7));
+    let set = tls_cli(&cluster, "redis-1", 13, &["SET", &key, "home"]).await;
+    assert_eq!(text(&set), "OK");
+    let dir = cluster.dir.path().join("certs/redis-1");
+    let ids: Vec<String> = futures_util::future::join_all([13, 16].map(|last| {
+        let cluster = &cluster;
+        async move { text(&tls_cli(cluster, "redis-1", last, &["CLUSTER", "MYID"]).await) }
+    }))
+    .await;
+    let reshard = tokio::process::Command::new("redis-cli")
+        .args(["--tls", "--cert"])
+        .arg(dir.join("redis.crt"))
+        .arg("--key")
+        .arg(dir.join("redis.key"))
+        .arg("--cacert")
+        .arg(dir.join("ca.crt"))
+        .args(["--cluster", "reshard", &format!("{}:6390", cluster.ip(13))])
+        .args(["--cluster-from", &ids[0], "--cluster-to", &ids[1]])
+        .args(["--cluster-slots", "20", "--cluster-yes"])
+        .env("REDISCLI_AUTH", cluster.password())
+        .output()
+        .await
+        .unwrap();
+    assert!(reshard.status.success(), "{}", text(&reshard));
+    let count = tls_cli(&cluster, "redis-1", 16, &["CLUSTER", "COUNTKEYSINSLOT", "7"]).await;
+    assert_eq!(text(&count), "1", "the key went with its slot to redis-2");
+    cluster.up().await;
+    let count = tls_cli(&cluster, "redis-1", 13, &["CLUSTER", "COUNTKEYSINSLOT", "7"]).await;
+    assert_eq!(text(&count), "1", "and came home to redis-1");
+    let get = tls_cli(&cluster, "redis-2", 17, &["GET", &key]).await;
+    assert_eq!(text(&get), "home");
     cluster.expect(&["check"], 0).await;
 }
 
