@@ -138,10 +138,22 @@ async fn a_tls_only_cluster_forms_and_repairs_a_removed_container_and_a_reshard(
         .await
         .unwrap();
     assert!(reshard.status.success(), "{}", text(&reshard));
-    let count = tls_cli(&cluster, "redis-1", 16, &["CLUSTER", "COUNTKEYSINSLOT", "7"]).await;
+    let count = tls_cli(
+        &cluster,
+        "redis-1",
+        16,
+        &["CLUSTER", "COUNTKEYSINSLOT", "7"],
+    )
+    .await;
     assert_eq!(text(&count), "1", "the key went with its slot to redis-2");
     cluster.up().await;
-    let count = tls_cli(&cluster, "redis-1", 13, &["CLUSTER", "COUNTKEYSINSLOT", "7"]).await;
+    let count = tls_cli(
+        &cluster,
+        "redis-1",
+        13,
+        &["CLUSTER", "COUNTKEYSINSLOT", "7"],
+    )
+    .await;
     assert_eq!(text(&count), "1", "and came home to redis-1");
     let get = tls_cli(&cluster, "redis-2", 17, &["GET", &key]).await;
     assert_eq!(text(&get), "home");

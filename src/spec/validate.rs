@@ -920,6 +920,8 @@ slots = ["10923-16383"]
         );
         assert_eq!(spec.name, "dev");
         assert_eq!(spec.network.name, "dev-data");
+        assert!(spec.nodes.iter().all(|n| n.port == 6379));
+        assert_eq!(spec.tls.as_ref().map(|t| t.port), Some(6390));
     }
 
     #[test]

@@ -13,7 +13,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 fn spec_in(dir: &Path) -> ClusterSpec {
     let text = format!(
-        "{}\n[tls]\nenabled = true\ncerts_dir = \"certs\"\n",
+        "{}\ncerts_dir = \"certs\"\n",
         include_str!("../../cluster.toml")
     );
     ClusterSpec::parse(&text, &dir.join("cluster.toml")).expect("valid spec")
