@@ -52,6 +52,10 @@ pub enum Command {
         /// Seconds between passes when Docker reports nothing (Redis-level drift).
         #[arg(long, default_value_t = 5.0, value_parser = parse_resync)]
         resync: f64,
+        /// Serve the inspection API, metrics and dashboard here (`--listen` alone:
+        /// 127.0.0.1:8000; any other address only when given).
+        #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8000")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Print what `up` would do; exit 0 when in sync, 3 when there is something to do.
     Plan,

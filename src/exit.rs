@@ -39,12 +39,15 @@ pub enum CommandError {
     Output(#[from] std::io::Error),
     #[error("{} certificate problem(s); nothing was changed:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Certificates(Vec<crate::tls::CertProblem>),
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiError),
 }
 
 impl CommandError {
     pub fn exit(&self) -> Exit {
         match self {
             CommandError::Spec(_) | CommandError::Certificates(_) => Exit::Invalid,
+            CommandError::Api(e) if e.is_invalid_input() => Exit::Invalid,
             CommandError::Secret(SecretError::Io { .. }) => Exit::Unhealthy,
             CommandError::Secret(_) => Exit::Invalid,
             _ => Exit::Unhealthy,

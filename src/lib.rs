@@ -12,6 +12,7 @@
 //! [`docker`] and [`node_client`] (the clients), [`commands`] (the CLI's subcommands).
 
 pub mod act;
+pub mod api;
 pub mod blueprint;
 pub mod cli;
 pub mod commands;
@@ -22,6 +23,7 @@ pub mod exit;
 pub mod health;
 pub mod keyslot;
 pub mod lock;
+pub mod metrics;
 pub mod node_client;
 pub mod observe;
 pub mod plan;

@@ -56,8 +56,10 @@ impl ReconcileError {
     }
 }
 
-/// Hears what a pass plans and does, for progress output and events.
+/// Hears what a pass sees, plans and does, for progress output, events and the API.
 pub trait Observer {
+    /// The world as this pass found it (before acting).
+    fn observed(&mut self, _observed: &observe::Observed) {}
     fn planned(&mut self, plan: &Plan);
     fn applied(&mut self, applied: &Applied);
 }
@@ -66,6 +68,7 @@ pub trait Observer {
 pub async fn reconcile(ctx: &Context, observer: &mut dyn Observer) -> Result<Next, ReconcileError> {
     let observed = observe::observe(ctx).await?;
     let plan = plan::plan(&ctx.spec, &observed);
+    observer.observed(&observed);
     observer.planned(&plan);
     if !plan.blocked.is_empty() {
         return Err(ReconcileError::Blocked(plan.blocked));

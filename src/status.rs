@@ -120,8 +120,8 @@ impl OperatorStatus {
         }
     }
 
-    /// Records an applied action as an event, keeping the newest [`EVENT_LIMIT`].
-    pub fn record(&mut self, applied: &Applied) {
+    /// Records an applied action as an event, keeping the newest [`EVENT_LIMIT`]; returns it.
+    pub fn record(&mut self, applied: &Applied) -> Event {
         let event = Event {
             at: now(),
             action: applied.action.kind().to_string(),
@@ -133,10 +133,11 @@ impl OperatorStatus {
             },
             took_ms: applied.took.as_millis() as u64,
         };
-        self.events.push_back(event);
+        self.events.push_back(event.clone());
         while self.events.len() > EVENT_LIMIT {
             self.events.pop_front();
         }
+        event
     }
 
     pub fn reconciled(&mut self, took: Duration, actions: usize, result: impl Into<String>) {

@@ -5,7 +5,7 @@ mod down;
 mod keyslot;
 mod plan;
 mod run;
-mod status;
+pub mod status;
 mod up;
 
 use std::path::Path;
@@ -21,7 +21,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
     let json_logs = cli.log_format == LogFormat::Json;
     match cli.command {
         Command::Up { timeout } => up::run(file, timeout, json_logs).await,
-        Command::Run { resync } => run::run(file, resync).await,
+        Command::Run { resync, listen } => run::run(file, resync, listen).await,
         Command::Plan => plan::run(file).await,
         Command::Status { output } => status::run(file, output).await,
         Command::Check => check::run(file).await,

@@ -1,5 +1,6 @@
 //! `run`: bring the cluster up, then keep it at cluster.toml until SIGTERM or SIGINT.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,18 +9,31 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::context::Context;
-use crate::controller::{self, RunOptions};
+use crate::controller::{self, RunOptions, Shared};
 use crate::exit::{CommandError, Exit};
 use crate::lock;
 use crate::secret::{self, Missing};
 use crate::spec;
+use crate::status::OperatorStatus;
 
-pub async fn run(file: &Path, resync_secs: f64) -> Result<Exit, CommandError> {
+pub async fn run(
+    file: &Path,
+    resync_secs: f64,
+    listen: Option<SocketAddr>,
+) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
     let _lock = lock::acquire(&spec.name, "run")?;
     let password = secret::resolve(&spec.auth, Missing::Create)?;
     crate::tls::prepare(&spec, std::time::SystemTime::now()).map_err(CommandError::Certificates)?;
+    let token = crate::api::token(&spec).map_err(CommandError::Api)?;
     let ctx = Arc::new(Context::connect(spec, password).await?);
+    let status = OperatorStatus::new(&ctx.spec.name);
+    let shared = Arc::new(Shared::new(Arc::new(ctx.spec.clone()), status, token));
+    if let Some(addr) = listen {
+        crate::api::serve(addr, shared.clone())
+            .await
+            .map_err(CommandError::Api)?;
+    }
     let (stop, shutdown) = watch::channel(false);
     let mut term = signal(SignalKind::terminate()).map_err(CommandError::Output)?;
     let mut int = signal(SignalKind::interrupt()).map_err(CommandError::Output)?;
@@ -34,6 +48,6 @@ pub async fn run(file: &Path, resync_secs: f64) -> Result<Exit, CommandError> {
         resync: Duration::from_secs_f64(resync_secs),
         file: file.to_path_buf(),
     };
-    controller::run(ctx, options, shutdown).await;
+    controller::run(ctx, options, shared, shutdown).await;
     Ok(Exit::Ok)
 }

@@ -18,6 +18,8 @@ pub struct StatusReport {
     pub nodes: Vec<NodeStatus>,
     /// The slot map as the first answering node sees it.
     pub slot_map: Vec<SlotSpan>,
+    /// Slots some node has open (migrating or importing).
+    pub open_slots: Vec<u16>,
     pub findings: Vec<String>,
     /// The `run` controller's view: who holds the cluster and what it did, when one runs.
     pub operator: Option<OperatorView>,
@@ -122,6 +124,7 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
         healthy: findings.is_empty(),
         nodes,
         slot_map: slot_map(spec, observed),
+        open_slots: open_slots(spec, observed),
         findings,
         operator: operator(spec),
         certificates: certificates(spec, observed),
@@ -153,6 +156,23 @@ fn certificates(spec: &ClusterSpec, observed: &Observed) -> Vec<CertificateStatu
             }
         })
         .collect()
+}
+
+fn open_slots(spec: &ClusterSpec, observed: &Observed) -> Vec<u16> {
+    let mut open: Vec<u16> = spec
+        .nodes
+        .iter()
+        .filter_map(|n| observed.view(&n.name)?.myself())
+        .flat_map(|me| {
+            me.migrating
+                .iter()
+                .chain(&me.importing)
+                .map(|(slot, _)| *slot)
+        })
+        .collect();
+    open.sort_unstable();
+    open.dedup();
+    open
 }
 
 fn operator(spec: &ClusterSpec) -> Option<OperatorView> {

@@ -6,13 +6,16 @@
 //! soon. Failed passes retry with exponential backoff and jitter, reset by a good pass; the
 //! loop never dies on a transient error. A shutdown request lets the pass in flight finish.
 
+mod shared;
 mod triggers;
+
+pub use shared::Shared;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::act::Applied;
@@ -97,14 +100,20 @@ impl SpecWatch {
     }
 }
 
-/// Hears a pass: logs each action and records it as an event.
+/// Hears a pass: logs each action, records it as an event (in the status and on the API's
+/// feed) and counts it, and hands what the pass saw to the API.
 struct Recorder<'a> {
     status: &'a mut OperatorStatus,
     log: &'a mut Progress,
+    shared: &'a Shared,
     actions: usize,
 }
 
 impl Observer for Recorder<'_> {
+    fn observed(&mut self, observed: &crate::observe::Observed) {
+        self.shared.set_observed(observed.clone());
+    }
+
     fn planned(&mut self, plan: &Plan) {
         self.log.planned(plan);
     }
@@ -112,7 +121,12 @@ impl Observer for Recorder<'_> {
     fn applied(&mut self, applied: &Applied) {
         self.actions += 1;
         self.log.applied(applied);
-        self.status.record(applied);
+        self.shared
+            .metrics
+            .record_action(applied.action.kind(), applied.result.is_ok());
+        let event = self.status.record(applied);
+        // No subscriber is no error: the feed is for whoever listens.
+        let _ = self.shared.events.send(event);
     }
 }
 
@@ -163,16 +177,22 @@ fn settle(
     }
 }
 
-/// Runs the controller until `shutdown` turns true.
-pub async fn run(mut ctx: Arc<Context>, options: RunOptions, mut shutdown: watch::Receiver<bool>) {
+/// Runs the controller until `shutdown` turns true, publishing what it sees and does to
+/// `shared`.
+pub async fn run(
+    mut ctx: Arc<Context>,
+    options: RunOptions,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut spec_watch = SpecWatch {
         modified: SpecWatch::modified(&options.file),
         file: options.file.clone(),
         problem: None,
     };
     let path = status::path(&ctx.spec.state_dir, &ctx.spec.name);
-    let mut status = OperatorStatus::new(&ctx.spec.name);
-    let wake = Arc::new(Notify::new());
+    let mut status = shared.status();
+    let wake = shared.wake.clone();
     let mut watcher = triggers::spawn(&ctx, &wake);
     let mut backoff = reconcile::error_policy();
     let mut next = Instant::now();
@@ -193,11 +213,13 @@ pub async fn run(mut ctx: Arc<Context>, options: RunOptions, mut shutdown: watch
                 watcher = triggers::spawn(&new, &wake);
             }
             ctx = new;
+            shared.set_spec(Arc::new(ctx.spec.clone()));
         }
         let started = Instant::now();
         let mut recorder = Recorder {
             status: &mut status,
             log: &mut log,
+            shared: &shared,
             actions: 0,
         };
         let outcome = reconcile::reconcile(&ctx, &mut recorder).await;
@@ -222,7 +244,11 @@ pub async fn run(mut ctx: Arc<Context>, options: RunOptions, mut shutdown: watch
             Ok(Next::Requeue { .. }) => "requeue".to_string(),
             Err(e) => format!("error: {e}"),
         };
+        shared
+            .metrics
+            .record_pass(started.elapsed(), outcome.is_ok());
         status.reconciled(started.elapsed(), actions, result);
+        shared.set_status(status.clone());
         if let Err(e) = status.write(&path) {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the status file");
         }

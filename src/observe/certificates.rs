@@ -30,6 +30,8 @@ pub struct NodeCertificate {
     pub renew: Option<String>,
     /// Why its files cannot be loaded, when they cannot.
     pub problem: Option<String>,
+    /// When the certificate in its files expires, when they can be read.
+    pub expires: Option<SystemTime>,
 }
 
 /// Every running node's certificates, when `[tls]` is on.
@@ -60,10 +62,9 @@ pub(super) async fn observe(
                     .collect::<Vec<_>>()
                     .join("; ")
             });
-            let file = checked
-                .ok()
-                .and_then(|_| verify::read_cert(&tls::node_files(tls_spec, &node.name).cert).ok())
-                .map(|c| c.serial);
+            let on_disk = verify::read_cert(&tls::node_files(tls_spec, &node.name).cert).ok();
+            let expires = on_disk.as_ref().map(|c| c.not_after);
+            let file = on_disk.filter(|_| checked.is_ok()).map(|c| c.serial);
             let served = match (running, connector) {
                 (true, Some(c)) => served_serial(&c, node.ip, tls_spec.port).await,
                 _ => None,
@@ -77,6 +78,7 @@ pub(super) async fn observe(
                 served,
                 renew,
                 problem,
+                expires,
             };
             (node.name.clone(), cert)
         }

@@ -125,14 +125,20 @@ pub struct ClusterInfo {
     pub fields: BTreeMap<String, String>,
 }
 
+/// `key:value` lines of an INFO-style reply; section headers (`# Server`) are skipped.
+pub fn info_fields(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.trim().split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 impl ClusterInfo {
     pub fn parse(text: &str) -> ClusterInfo {
-        let fields = text
-            .lines()
-            .filter_map(|l| l.trim().split_once(':'))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        ClusterInfo { fields }
+        ClusterInfo {
+            fields: info_fields(text),
+        }
     }
 
     pub fn number(&self, key: &str) -> Option<u64> {

@@ -89,6 +89,8 @@ pub enum RedisState {
 pub struct NodeView {
     pub nodes: Vec<ClusterNode>,
     pub info: ClusterInfo,
+    /// `INFO`: the node's server, clients, memory, stats, replication … fields.
+    pub server: BTreeMap<String, String>,
     /// The node's values of the `[redis]` parameters.
     pub config: BTreeMap<String, String>,
 }

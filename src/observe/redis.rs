@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use futures_util::future::join_all;
 
-use super::cluster_nodes::{parse_cluster_nodes, ClusterInfo};
+use super::cluster_nodes::{info_fields, parse_cluster_nodes, ClusterInfo};
 use super::{NodeView, ObservedContainer, RedisState, RunState};
 use crate::context::Context;
 
@@ -25,11 +25,16 @@ pub(super) async fn observe(
     join_all(asks).await.into_iter().collect()
 }
 
-/// One round-trip (NODES, INFO and the `[redis]` parameters pipelined), so a node that does
-/// not answer costs one timeout, not three.
+/// One round-trip (CLUSTER NODES, CLUSTER INFO, INFO and the `[redis]` parameters pipelined),
+/// so a node that does not answer costs one timeout, not four; INFO is kept so the API serves
+/// it without a connection per request.
 async fn view_of(ctx: &Context, ip: &str, port: u16) -> RedisState {
     let mut pipe = redis::pipe();
-    pipe.cmd("CLUSTER").arg("NODES").cmd("CLUSTER").arg("INFO");
+    pipe.cmd("CLUSTER")
+        .arg("NODES")
+        .cmd("CLUSTER")
+        .arg("INFO")
+        .cmd("INFO");
     let keys: Vec<&String> = ctx.spec.redis.keys().collect();
     if !keys.is_empty() {
         pipe.cmd("CONFIG").arg("GET").arg(&keys);
@@ -56,6 +61,7 @@ fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
     };
     let nodes = parse_cluster_nodes(&next_string()?).map_err(|e| e.to_string())?;
     let info = ClusterInfo::parse(&next_string()?);
+    let server = info_fields(&next_string()?);
     let config = match replies.next() {
         None => BTreeMap::new(),
         Some(v) => {
@@ -65,6 +71,7 @@ fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
     Ok(NodeView {
         nodes,
         info,
+        server,
         config,
     })
 }

@@ -54,6 +54,7 @@ fn fresh_view(spec: &ClusterSpec, i: usize) -> NodeView {
     NodeView {
         nodes: vec![entry(spec, i, true, Vec::new(), 0)],
         info: info("fail", 1, 0),
+        server: BTreeMap::new(),
         config: BTreeMap::new(),
     }
 }
@@ -66,6 +67,7 @@ fn formed_view(spec: &ClusterSpec, i: usize) -> NodeView {
     NodeView {
         nodes,
         info: info("ok", spec.nodes.len(), spec.nodes.len() as u64),
+        server: BTreeMap::new(),
         config: BTreeMap::new(),
     }
 }
@@ -288,6 +290,7 @@ fn half_formed_cluster_is_finished_not_recreated() {
                 .map(|j| entry(&spec, j, i == j, spec.nodes[j].slots.clone(), j as u64 + 1))
                 .collect(),
             info: info("fail", 2, 2),
+            server: BTreeMap::new(),
             config: BTreeMap::new(),
         },
     });
@@ -902,6 +905,7 @@ fn cert(file: Option<&str>, served: Option<&str>, renew: Option<&str>) -> NodeCe
         served: served.map(String::from),
         renew: renew.map(String::from),
         problem: None,
+        expires: None,
     }
 }
 

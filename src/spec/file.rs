@@ -14,6 +14,7 @@ pub struct RawFile {
     pub persistence: Option<RawPersistence>,
     pub nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
     pub tls: Option<Spanned<RawTls>>,
+    pub api: Option<RawApi>,
     /// Redis configuration parameters, applied live with CONFIG SET.
     pub redis: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
 }
@@ -44,6 +45,12 @@ pub struct RawNetwork {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawPersistence {
     pub appendonly: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawApi {
+    pub token_file: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +104,7 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "renew_before_days",
         ],
     ),
+    ("api", &["token_file", "token_env"]),
     // Any Redis parameter name is allowed here; validation checks them.
     ("redis", &[]),
 ];

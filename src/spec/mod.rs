@@ -35,6 +35,15 @@ pub struct ClusterSpec {
     pub state_dir: PathBuf,
     /// `[tls]`, when enabled.
     pub tls: Option<TlsSpec>,
+    /// Where the bearer token for the API's mutating endpoints comes from (`[api]`); without
+    /// one they are refused.
+    pub api_token: Option<TokenSource>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenSource {
+    File(PathBuf),
+    Env(String),
 }
 
 /// TLS for clients, the cluster bus and replication, with per-node certificates laid out as

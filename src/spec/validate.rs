@@ -10,11 +10,11 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::file::{RawCluster, RawFile, RawNetwork, RawNode, RawTls, KNOWN_KEYS};
+use super::file::{RawApi, RawCluster, RawFile, RawNetwork, RawNode, RawTls, KNOWN_KEYS};
 use super::slots::{coverage, SlotRange};
 use super::{
     AuthClients, AuthSpec, ClusterSpec, ImageFallback, ImageSpec, NetworkSpec, NodeSpec,
-    PersistenceSpec, PullPolicy, Subnet, TlsSpec, CLUSTER_BUS_OFFSET,
+    PersistenceSpec, PullPolicy, Subnet, TlsSpec, TokenSource, CLUSTER_BUS_OFFSET,
 };
 
 /// One thing wrong with cluster.toml.
@@ -225,7 +225,40 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
         redis,
         state_dir,
         tls,
+        api_token: api_token(raw.api.unwrap_or_default(), base, report),
     })
+}
+
+fn api_token(raw: RawApi, base: &Path, report: &mut Report<'_>) -> Option<TokenSource> {
+    match (raw.token_file, raw.token_env) {
+        (Some(_), Some(env)) => {
+            report.add(
+                env.span(),
+                "[api] has both token_file and token_env",
+                "keep one of them",
+            );
+            None
+        }
+        (Some(file), None) if file.get_ref().trim().is_empty() => {
+            report.add(
+                file.span(),
+                "[api].token_file is empty",
+                "name a file holding the token",
+            );
+            None
+        }
+        (Some(file), None) => Some(TokenSource::File(base.join(file.get_ref()))),
+        (None, Some(env)) if !env_name_ok(env.get_ref()) => {
+            report.add(
+                env.span(),
+                format!("'{}' is not an environment variable name", env.get_ref()),
+                "use letters, digits and '_', e.g. KEEPER_API_TOKEN",
+            );
+            None
+        }
+        (None, Some(env)) => Some(TokenSource::Env(env.get_ref().clone())),
+        (None, None) => None,
+    }
 }
 
 /// `[tls]`: None when absent or `enabled = false`.

@@ -1,0 +1,111 @@
+//! The HTTP API `run --listen` serves (axum): the reference app's `/redis/*` endpoints with
+//! their paths and field names, the operator's own (`/healthz`, `/readyz`, `/status`,
+//! `/events`, `/events/stream`, `/metrics`, `POST /reconcile`) and the dashboard at `/`.
+//!
+//! Everything is served from [`Shared`], the state the controller keeps; no request opens a
+//! Redis connection. Errors are real HTTP errors with a JSON body `{status:"error", error}`.
+
+mod dashboard;
+mod operator;
+mod reference;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::controller::Shared;
+use crate::secret::Secret;
+use crate::spec::{ClusterSpec, TokenSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("cannot listen on {addr}: {source} (pass another address with --listen)")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("[api].token_env names {0}, which is not set or empty: export it, or use token_file")]
+    TokenEnvMissing(String),
+    #[error("cannot read [api].token_file {}: {source} (put the bearer token in it)", path.display())]
+    TokenFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("[api].token_file {} is empty: put the bearer token in it", .0.display())]
+    TokenEmpty(std::path::PathBuf),
+}
+
+impl ApiError {
+    pub fn is_invalid_input(&self) -> bool {
+        !matches!(self, ApiError::Listen { .. })
+    }
+}
+
+/// The bearer token `[api]` names, if any.
+pub fn token(spec: &ClusterSpec) -> Result<Option<Secret>, ApiError> {
+    let text = match &spec.api_token {
+        None => return Ok(None),
+        Some(TokenSource::Env(var)) => match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => v,
+            _ => return Err(ApiError::TokenEnvMissing(var.clone())),
+        },
+        Some(TokenSource::File(path)) => {
+            std::fs::read_to_string(path).map_err(|source| ApiError::TokenFile {
+                path: path.clone(),
+                source,
+            })?
+        }
+    };
+    let token = text.trim();
+    match &spec.api_token {
+        Some(TokenSource::File(path)) if token.is_empty() => {
+            Err(ApiError::TokenEmpty(path.clone()))
+        }
+        _ => Ok(Some(Secret::new(token.to_string()))),
+    }
+}
+
+/// Every route, over the shared state.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/redis/cluster/nodes", get(reference::nodes))
+        .route("/redis/cluster/slots", get(reference::slots))
+        .route("/redis/cluster/info", get(reference::info))
+        .route("/redis/nodes/{name}/info", get(reference::node_info))
+        .route("/healthz", get(operator::healthz))
+        .route("/readyz", get(operator::readyz))
+        .route("/status", get(operator::status))
+        .route("/events", get(operator::events))
+        .route("/events/stream", get(operator::event_stream))
+        .route("/metrics", get(operator::metrics))
+        .route("/reconcile", post(operator::reconcile))
+        .with_state(shared)
+}
+
+/// Binds `addr` (an error at once if it is taken) and serves in the background.
+pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> Result<(), ApiError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ApiError::Listen { addr, source })?;
+    if !addr.ip().is_loopback() && shared.token.is_none() {
+        tracing::warn!(%addr, "the API listens beyond loopback; POST /reconcile stays refused without [api] token");
+    }
+    tracing::info!(%addr, "serving the API and dashboard");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(shared)).await {
+            tracing::error!(error = %e, "the API server stopped");
+        }
+    });
+    Ok(())
+}
+
+/// An error response: the status code and `{status:"error", error}`.
+pub(crate) fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "status": "error", "error": message.into() });
+    (code, Json(body)).into_response()
+}

@@ -1,0 +1,76 @@
+//! What the controller shares with the API: the spec in force, the last observation, the
+//! operator's status, the event feed, the metrics, and a way to ask for a pass now.
+//!
+//! The API serves from here and never reaches Redis itself, so a burst of requests costs
+//! the cluster nothing and cannot slow the reconcile loop.
+
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{broadcast, Notify};
+
+use crate::metrics::Metrics;
+use crate::observe::Observed;
+use crate::secret::Secret;
+use crate::spec::ClusterSpec;
+use crate::status::{Event, OperatorStatus};
+
+/// How many events a slow `/events/stream` client may fall behind before it skips some.
+const EVENT_BACKLOG: usize = 256;
+
+pub struct Shared {
+    spec: RwLock<Arc<ClusterSpec>>,
+    observed: RwLock<Option<Arc<Observed>>>,
+    status: RwLock<OperatorStatus>,
+    pub events: broadcast::Sender<Event>,
+    /// Wakes the controller for a pass now (POST /reconcile, Docker events).
+    pub wake: Arc<Notify>,
+    /// The bearer token mutating endpoints need; without one they are refused.
+    pub token: Option<Secret>,
+    pub metrics: Metrics,
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn write<T>(lock: &RwLock<T>, value: T) {
+    *lock.write().unwrap_or_else(|e| e.into_inner()) = value;
+}
+
+impl Shared {
+    pub fn new(spec: Arc<ClusterSpec>, status: OperatorStatus, token: Option<Secret>) -> Shared {
+        Shared {
+            spec: RwLock::new(spec),
+            observed: RwLock::new(None),
+            status: RwLock::new(status),
+            events: broadcast::channel(EVENT_BACKLOG).0,
+            wake: Arc::new(Notify::new()),
+            token,
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn spec(&self) -> Arc<ClusterSpec> {
+        read(&self.spec)
+    }
+
+    pub fn observed(&self) -> Option<Arc<Observed>> {
+        read(&self.observed)
+    }
+
+    pub fn status(&self) -> OperatorStatus {
+        read(&self.status)
+    }
+
+    pub fn set_spec(&self, spec: Arc<ClusterSpec>) {
+        write(&self.spec, spec);
+    }
+
+    pub fn set_observed(&self, observed: Observed) {
+        write(&self.observed, Some(Arc::new(observed)));
+    }
+
+    pub fn set_status(&self, status: OperatorStatus) {
+        write(&self.status, status);
+    }
+}
