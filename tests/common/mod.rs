@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod http;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -231,9 +232,16 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(cluster: &TestCluster) -> Operator {
+        Operator::start_with(cluster, &["--resync", "1"])
+    }
+
+    /// `run` with these arguments (instead of `--resync 1`).
+    pub fn start_with(cluster: &TestCluster, args: &[&str]) -> Operator {
         let log = std::fs::File::create(cluster.dir.path().join("run.log")).expect("log file");
         let child = std::process::Command::new(BIN)
-            .args(["run", "--resync", "1", "-f"])
+            .arg("run")
+            .args(args)
+            .arg("-f")
             .arg(&cluster.file)
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().expect("log"))
