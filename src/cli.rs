@@ -56,6 +56,10 @@ pub enum Command {
         /// 127.0.0.1:8000; any other address only when given).
         #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8000")]
         listen: Option<std::net::SocketAddr>,
+        /// With [tls]: also serve the API over HTTPS here (default: the --listen address on
+        /// port 8443), with a certificate from the cluster's CA.
+        #[arg(long, requires = "listen")]
+        listen_tls: Option<std::net::SocketAddr>,
     },
     /// Print what `up` would do; exit 0 when in sync, 3 when there is something to do.
     Plan,

@@ -29,7 +29,18 @@ async fn served(
     cluster.write(&edit(&cluster, text));
     std::fs::write(cluster.dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
     let addr = format!("127.0.0.1:{}", 18000 + u16::from(octet));
-    let operator = Operator::start_with(&cluster, &["--resync", resync, "--listen", &addr]);
+    let https = format!("127.0.0.1:{}", 19000 + u16::from(octet));
+    let operator = Operator::start_with(
+        &cluster,
+        &[
+            "--resync",
+            resync,
+            "--listen",
+            &addr,
+            "--listen-tls",
+            &https,
+        ],
+    );
     (cluster, operator, addr)
 }
 
@@ -334,4 +345,24 @@ async fn events_stream_live_and_200_clients_do_not_slow_reconciles() {
         passes >= 8,
         "only {passes} reconcile passes in {took:?} under load"
     );
+}
+
+#[tokio::test]
+async fn with_tls_the_api_is_served_over_https_with_the_clusters_ca() {
+    let (cluster, operator, addr) = served("api-https", 83, "1", |_, text| {
+        format!("{text}\n[tls]\nenabled = true\ncerts_dir = \"certs\"\n")
+    })
+    .await;
+    operator.ready_after(SystemTime::UNIX_EPOCH, READY).await;
+    assert_eq!(
+        get(&addr, "/healthz").await.status,
+        200,
+        "plain HTTP beside HTTPS"
+    );
+    let https = format!("127.0.0.1:{}", 19000 + 83);
+    let ca = std::fs::read(cluster.dir.path().join("certs/ca.crt")).unwrap();
+    let info = common::http::get_tls(&https, &ca, "/redis/cluster/info").await;
+    assert_eq!(info.status, 200, "{}", info.body);
+    let body: serde_json::Value = serde_json::from_str(&info.body).unwrap();
+    assert_eq!(body["cluster_info"]["cluster_state"], "ok");
 }

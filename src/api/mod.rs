@@ -6,6 +6,7 @@
 //! Redis connection. Errors are real HTTP errors with a JSON body `{status:"error", error}`.
 
 mod dashboard;
+mod https;
 mod operator;
 mod reference;
 
@@ -37,6 +38,8 @@ pub enum ApiError {
     },
     #[error("[api].token_file {} is empty: put the bearer token in it", .0.display())]
     TokenEmpty(std::path::PathBuf),
+    #[error("HTTPS for the API: {0}")]
+    Https(String),
 }
 
 impl ApiError {
@@ -87,11 +90,40 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Binds `addr` (an error at once if it is taken) and serves in the background.
-pub async fn serve(addr: SocketAddr, shared: Arc<Shared>) -> Result<(), ApiError> {
+/// Binds `addr` (an error at once if it is taken) and serves in the background; with
+/// `[tls]`, HTTPS too on `https` (a certificate from the cluster's CA).
+pub async fn serve(
+    addr: SocketAddr,
+    https: Option<SocketAddr>,
+    shared: Arc<Shared>,
+) -> Result<(), ApiError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ApiError::Listen { addr, source })?;
+    let spec = shared.spec();
+    if let (Some(tls_addr), Some(tls)) = (https, &spec.tls) {
+        let (cert, key) = crate::tls::issue::api_certificate(
+            tls,
+            &spec.name,
+            tls_addr.ip(),
+            std::time::SystemTime::now(),
+        )
+        .map_err(|p| ApiError::Https(p.to_string()))?;
+        let tcp = tokio::net::TcpListener::bind(tls_addr)
+            .await
+            .map_err(|source| ApiError::Listen {
+                addr: tls_addr,
+                source,
+            })?;
+        let tls_listener = https::TlsListener::new(tcp, &cert, &key).map_err(ApiError::Https)?;
+        let router = router(shared.clone());
+        tracing::info!(addr = %tls_addr, "serving the API over HTTPS");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(tls_listener, router).await {
+                tracing::error!(error = %e, "the HTTPS API server stopped");
+            }
+        });
+    }
     if !addr.ip().is_loopback() && shared.token.is_none() {
         tracing::warn!(%addr, "the API listens beyond loopback; POST /reconcile stays refused without [api] token");
     }

@@ -21,7 +21,11 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
     let json_logs = cli.log_format == LogFormat::Json;
     match cli.command {
         Command::Up { timeout } => up::run(file, timeout, json_logs).await,
-        Command::Run { resync, listen } => run::run(file, resync, listen).await,
+        Command::Run {
+            resync,
+            listen,
+            listen_tls,
+        } => run::run(file, resync, listen, listen_tls).await,
         Command::Plan => plan::run(file).await,
         Command::Status { output } => status::run(file, output).await,
         Command::Check => check::run(file).await,

@@ -20,6 +20,7 @@ pub async fn run(
     file: &Path,
     resync_secs: f64,
     listen: Option<SocketAddr>,
+    listen_tls: Option<SocketAddr>,
 ) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
     let _lock = lock::acquire(&spec.name, "run")?;
@@ -30,7 +31,13 @@ pub async fn run(
     let status = OperatorStatus::new(&ctx.spec.name);
     let shared = Arc::new(Shared::new(Arc::new(ctx.spec.clone()), status, token));
     if let Some(addr) = listen {
-        crate::api::serve(addr, shared.clone())
+        let https = listen_tls.or_else(|| {
+            ctx.spec
+                .tls
+                .as_ref()
+                .map(|_| SocketAddr::new(addr.ip(), 8443))
+        });
+        crate::api::serve(addr, https, shared.clone())
             .await
             .map_err(CommandError::Api)?;
     }

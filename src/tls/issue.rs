@@ -184,6 +184,54 @@ fn issue_node(
     write_file(&files.cert, cert.pem().as_bytes(), false)
 }
 
+/// The API's HTTPS certificate and key (PEM), from `<certs_dir>/api/{api.crt,api.key}`: the
+/// files there when present (brought, or made earlier), else made from the operator's CA for
+/// `ip`, 127.0.0.1 and localhost when `generate` allows it.
+pub fn api_certificate(
+    tls: &TlsSpec,
+    cluster: &str,
+    ip: IpAddr,
+    now: SystemTime,
+) -> Result<(Vec<u8>, Vec<u8>), CertProblem> {
+    let dir = tls.certs_dir.join("api");
+    let (cert_path, key_path) = (dir.join("api.crt"), dir.join("api.key"));
+    if let (Ok(cert), Ok(key)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {
+        return Ok((cert, key));
+    }
+    if !tls.generate {
+        return Err(CertProblem::new(
+            &cert_path,
+            "missing (HTTPS for the API needs it and its key, api.key)",
+            "put a certificate for the listen address there, or set [tls].generate = true",
+        ));
+    }
+    let (_, issuer) = ca(tls, cluster, now)?;
+    let failed = |e: rcgen::Error| {
+        CertProblem::new(
+            &cert_path,
+            format!("cannot issue it ({e})"),
+            "bring it yourself",
+        )
+    };
+    let key = KeyPair::generate().map_err(failed)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name("redis-keeper API");
+    let mut sans = vec![
+        SanType::IpAddress(ip),
+        SanType::DnsName("localhost".to_string().try_into().map_err(failed)?),
+    ];
+    if ip != IpAddr::V4(Ipv4Addr::LOCALHOST) {
+        sans.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+    params.subject_alt_names = sans;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    validity(&mut params, now, NODE_DAYS);
+    let cert = params.signed_by(&key, &issuer).map_err(failed)?;
+    write_file(&key_path, key.serialize_pem().as_bytes(), true)?;
+    write_file(&cert_path, cert.pem().as_bytes(), false)?;
+    Ok((cert.pem().into_bytes(), key.serialize_pem().into_bytes()))
+}
+
 fn name(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
