@@ -15,7 +15,7 @@ use crate::act::Applied;
 /// How many recent events are kept.
 pub const EVENT_LIMIT: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ConditionType {
     /// The cluster is healthy and as declared.
     Ready,
@@ -25,7 +25,7 @@ pub enum ConditionType {
     Degraded,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Condition {
     #[serde(rename = "type")]
     pub kind: ConditionType,
@@ -35,7 +35,7 @@ pub struct Condition {
     pub last_transition_time: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     pub at: String,
     /// The kind of action (`start-container`, `forget`, …).
@@ -47,7 +47,7 @@ pub struct Event {
     pub took_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LastReconcile {
     pub at: String,
     pub took_ms: u64,

@@ -194,6 +194,8 @@ async fn reference_endpoints_match_what_redis_says() {
     let page = get(&addr, "/").await;
     assert!(page.content_type.starts_with("text/html") && page.body.contains("EventSource"));
 
+    every_documented_response_matches_the_openapi_document(&addr).await;
+
     // POST /reconcile: refused without the token, a pass at once with it.
     let before = get(&addr, "/status").await.json()["reconciles"]
         .as_u64()
@@ -365,4 +367,153 @@ async fn with_tls_the_api_is_served_over_https_with_the_clusters_ca() {
     assert_eq!(info.status, 200, "{}", info.body);
     let body: serde_json::Value = serde_json::from_str(&info.body).unwrap();
     assert_eq!(body["cluster_info"]["cluster_state"], "ok");
+}
+
+/// Calls every path `/openapi.json` documents (the node path with redis-1, POST with the
+/// token) and checks the real status code is documented and the JSON body fits its schema.
+async fn every_documented_response_matches_the_openapi_document(addr: &str) {
+    let doc = get(addr, "/openapi.json").await.json();
+    assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut checked = Vec::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if path == "/events/stream" {
+                continue; // never ends; the live test reads it
+            }
+            let real_path = path.replace("{name}", "redis-1");
+            let auth = format!("Bearer {TOKEN}");
+            let headers: Vec<(&str, &str)> = if method == "post" {
+                vec![("Authorization", &auth)]
+            } else {
+                Vec::new()
+            };
+            let reply = request(addr, &method.to_uppercase(), &real_path, &headers)
+                .await
+                .unwrap();
+            let documented = &op["responses"][reply.status.to_string()];
+            assert!(
+                !documented.is_null(),
+                "{method} {path} answered {} which is not documented",
+                reply.status
+            );
+            let content = documented["content"]
+                .as_object()
+                .expect("documented content");
+            let (media, schema) = content.iter().next().unwrap();
+            assert!(
+                reply.content_type.starts_with(media.as_str()),
+                "{path}: {} is not {media}",
+                reply.content_type
+            );
+            if media == "application/json" {
+                let problems = fits(&doc, &schema["schema"], &reply.json(), path);
+                assert!(problems.is_empty(), "{method} {path}: {problems:#?}");
+            }
+            checked.push(format!("{method} {path}"));
+        }
+    }
+    assert!(checked.len() >= 12, "checked {checked:?}");
+}
+
+/// Where `value` does not fit `schema` (with `$ref`, type, required, properties, items,
+/// oneOf/anyOf/allOf): enough of JSON Schema to catch a document that drifted from the code.
+fn fits(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    use serde_json::Value;
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return fits(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    for (key, all) in [("oneOf", false), ("anyOf", false), ("allOf", true)] {
+        if let Some(options) = schema[key].as_array() {
+            let results: Vec<Vec<String>> =
+                options.iter().map(|o| fits(doc, o, value, at)).collect();
+            let ok = if all {
+                results.iter().all(Vec::is_empty)
+            } else {
+                results.iter().any(Vec::is_empty)
+            };
+            return if ok {
+                Vec::new()
+            } else {
+                vec![format!("{at}: fits no {key} option: {results:?}")]
+            };
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let type_ok = types.is_empty()
+        || types.contains(&kind)
+        || (kind == "integer" && types.contains(&"number"));
+    if !type_ok {
+        return vec![format!("{at}: {kind} where the document says {types:?}")];
+    }
+    let mut problems = Vec::new();
+    if let Value::Object(map) = value {
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let key = required.as_str().unwrap();
+            if !map.contains_key(key) {
+                problems.push(format!("{at}: missing required {key}"));
+            }
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for (key, sub) in props {
+                if let Some(v) = map.get(key) {
+                    problems.extend(fits(doc, sub, v, &format!("{at}.{key}")));
+                }
+            }
+        }
+    }
+    if let Value::Array(items) = value {
+        for (i, item) in items.iter().enumerate() {
+            problems.extend(fits(doc, &schema["items"], item, &format!("{at}[{i}]")));
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_schema_check_fails_on_a_body_that_drifted() {
+    let doc = serde_json::json!({"components": {"schemas": {"R": {
+        "type": "object", "required": ["status", "n"],
+        "properties": {"status": {"type": "string"}, "n": {"type": "integer"}}
+    }}}});
+    let schema = serde_json::json!({"$ref": "#/components/schemas/R"});
+    assert!(fits(
+        &doc,
+        &schema,
+        &serde_json::json!({"status": "ok", "n": 3}),
+        "r"
+    )
+    .is_empty());
+    assert_eq!(
+        fits(&doc, &schema, &serde_json::json!({"status": "ok"}), "r"),
+        vec!["r: missing required n"]
+    );
+    assert_eq!(
+        fits(
+            &doc,
+            &schema,
+            &serde_json::json!({"status": 1, "n": 3}),
+            "r"
+        ),
+        vec!["r.status: integer where the document says [\"string\"]"]
+    );
 }

@@ -7,6 +7,7 @@
 
 mod dashboard;
 mod https;
+mod openapi;
 mod operator;
 mod reference;
 
@@ -87,6 +88,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/events/stream", get(operator::event_stream))
         .route("/metrics", get(operator::metrics))
         .route("/reconcile", post(operator::reconcile))
+        .route("/openapi.json", get(openapi::document))
         .with_state(shared)
 }
 
@@ -136,8 +138,18 @@ pub async fn serve(
     Ok(())
 }
 
-/// An error response: the status code and `{status:"error", error}`.
+/// The body of every error: `{status:"error", error}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorReply {
+    status: &'static str,
+    error: String,
+}
+
+/// An error response: the status code and an [`ErrorReply`].
 pub(crate) fn error(code: StatusCode, message: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "status": "error", "error": message.into() });
+    let body = ErrorReply {
+        status: "error",
+        error: message.into(),
+    };
     (code, Json(body)).into_response()
 }

@@ -14,18 +14,50 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error;
 use crate::controller::Shared;
-use crate::status::ConditionType;
+use crate::status::{Condition, ConditionType, Event, LastReconcile};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `{status}`: "ok", "ready", "accepted".
+#[derive(Serialize, ToSchema)]
+pub(super) struct StatusWord {
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct StatusReply {
+    status: &'static str,
+    cluster: String,
+    conditions: Vec<Condition>,
+    last_reconcile: Option<LastReconcile>,
+    reconciles: u64,
+    /// Desired against observed per node, the slot map and the findings (as `status -o
+    /// json`); null before the first observation.
+    #[schema(value_type = Option<Object>)]
+    report: Option<crate::commands::status::StatusReport>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct EventsReply {
+    status: &'static str,
+    events: Vec<Event>,
+}
 
 /// The process is alive and serving.
-pub(super) async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/healthz", tag = "operator", responses((status = 200, body = StatusWord)))]
+pub(super) async fn healthz() -> Json<StatusWord> {
+    Json(StatusWord { status: "ok" })
 }
 
 /// 200 only while the cluster is healthy and matches cluster.toml (the Ready condition).
+#[utoipa::path(get, path = "/readyz", tag = "operator", responses(
+    (status = 200, body = StatusWord),
+    (status = 503, description = "not Ready, with the reason", body = super::ErrorReply),
+))]
 pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status();
     match status.condition(ConditionType::Ready) {
-        Some(c) if c.status => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Some(c) if c.status => Json(StatusWord { status: "ready" }).into_response(),
         Some(c) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             if c.message.is_empty() {
@@ -39,32 +71,36 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// Desired against observed per node, the conditions, the last reconcile.
-pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
+#[utoipa::path(get, path = "/status", tag = "operator", responses((status = 200, body = StatusReply)))]
+pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Json<StatusReply> {
     let spec = shared.spec();
     let operator = shared.status();
     let report = shared
         .observed()
         .map(|o| crate::commands::status::report(&spec, &o));
-    Json(serde_json::json!({
-        "status": "success",
-        "cluster": spec.name,
-        "conditions": operator.conditions,
-        "last_reconcile": operator.last_reconcile,
-        "reconciles": operator.reconciles,
-        "report": report,
-    }))
-    .into_response()
+    Json(StatusReply {
+        status: "success",
+        cluster: spec.name.clone(),
+        conditions: operator.conditions,
+        last_reconcile: operator.last_reconcile,
+        reconciles: operator.reconciles,
+        report,
+    })
 }
 
-pub(super) async fn events(State(shared): State<Arc<Shared>>) -> Response {
-    Json(serde_json::json!({
-        "status": "success",
-        "events": shared.status().events,
-    }))
-    .into_response()
+/// The recent events, oldest first.
+#[utoipa::path(get, path = "/events", tag = "operator", responses((status = 200, body = EventsReply)))]
+pub(super) async fn events(State(shared): State<Arc<Shared>>) -> Json<EventsReply> {
+    Json(EventsReply {
+        status: "success",
+        events: shared.status().events.into(),
+    })
 }
 
-/// Each event as it happens, as server-sent events (`event: repair`, JSON data).
+/// Each event as it happens, as server-sent events (`event: repair`, an Event as JSON data).
+#[utoipa::path(get, path = "/events/stream", tag = "operator", responses(
+    (status = 200, description = "server-sent events", content_type = "text/event-stream", body = String),
+))]
 pub(super) async fn event_stream(
     State(shared): State<Arc<Shared>>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
@@ -80,6 +116,10 @@ pub(super) async fn event_stream(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operator", responses(
+    (status = 200, description = "Prometheus exposition", content_type = "text/plain", body = String),
+))]
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let observed = shared.observed();
     let text = shared.metrics.render(&shared.spec(), observed.as_deref());
@@ -87,6 +127,13 @@ pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// Starts a pass now. Needs `Authorization: Bearer <token>` with the token `[api]` names.
+#[utoipa::path(post, path = "/reconcile", tag = "operator",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, body = StatusWord),
+        (status = 401, description = "missing or wrong bearer token", body = super::ErrorReply),
+        (status = 403, description = "no token configured in cluster.toml", body = super::ErrorReply),
+))]
 pub(super) async fn reconcile(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let Some(token) = &shared.token else {
         return error(
@@ -107,7 +154,7 @@ pub(super) async fn reconcile(State(shared): State<Arc<Shared>>, headers: Header
     shared.wake.notify_one();
     (
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "status": "accepted" })),
+        Json(StatusWord { status: "accepted" }),
     )
         .into_response()
 }

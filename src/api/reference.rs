@@ -11,21 +11,22 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::error;
 use crate::controller::Shared;
 use crate::observe::{ClusterNode, NodeView};
 use crate::spec::SLOT_COUNT;
 
-#[derive(Serialize)]
-struct NodesReply {
+#[derive(Serialize, ToSchema)]
+pub(super) struct NodesReply {
     status: &'static str,
     total_nodes: usize,
     nodes: Vec<NodeEntry>,
 }
 
-#[derive(Serialize)]
-struct NodeEntry {
+#[derive(Serialize, ToSchema)]
+pub(super) struct NodeEntry {
     node_id: String,
     host: String,
     port: u16,
@@ -40,14 +41,14 @@ struct NodeEntry {
     slot_ranges: Vec<Range>,
 }
 
-#[derive(Serialize)]
-struct Range {
+#[derive(Serialize, ToSchema)]
+pub(super) struct Range {
     start: u16,
     end: u16,
 }
 
-#[derive(Serialize)]
-struct SlotsReply {
+#[derive(Serialize, ToSchema)]
+pub(super) struct SlotsReply {
     status: &'static str,
     total_slots: usize,
     max_slots: u16,
@@ -55,8 +56,8 @@ struct SlotsReply {
     slot_distribution: Vec<SlotSpan>,
 }
 
-#[derive(Serialize)]
-struct SlotSpan {
+#[derive(Serialize, ToSchema)]
+pub(super) struct SlotSpan {
     start_slot: u16,
     end_slot: u16,
     slots_count: usize,
@@ -64,8 +65,8 @@ struct SlotSpan {
     replicas: Vec<Endpoint>,
 }
 
-#[derive(Serialize)]
-struct Endpoint {
+#[derive(Serialize, ToSchema)]
+pub(super) struct Endpoint {
     host: String,
     port: u16,
     node_id: String,
@@ -107,6 +108,11 @@ fn endpoint(node: &ClusterNode) -> Endpoint {
     }
 }
 
+/// Every node as the first answering declared node sees it (CLUSTER NODES).
+#[utoipa::path(get, path = "/redis/cluster/nodes", tag = "reference", responses(
+    (status = 200, body = NodesReply),
+    (status = 503, description = "not observed yet, no node answers, or not formed", body = super::ErrorReply),
+))]
 pub(super) async fn nodes(State(shared): State<Arc<Shared>>) -> Response {
     from_view(&shared, nodes_reply)
 }
@@ -152,6 +158,11 @@ fn nodes_reply(view: &NodeView) -> Response {
     .into_response()
 }
 
+/// Slot ranges per master, coverage and replicas.
+#[utoipa::path(get, path = "/redis/cluster/slots", tag = "reference", responses(
+    (status = 200, body = SlotsReply),
+    (status = 503, description = "not observed yet, no node answers, or not formed", body = super::ErrorReply),
+))]
 pub(super) async fn slots(State(shared): State<Arc<Shared>>) -> Response {
     from_view(&shared, slots_reply)
 }
@@ -191,6 +202,23 @@ fn slots_reply(view: &NodeView) -> Response {
     .into_response()
 }
 
+#[derive(Serialize, ToSchema)]
+pub(super) struct ClusterInfoReply {
+    status: &'static str,
+    /// CLUSTER INFO's fields; numbers are JSON numbers.
+    #[schema(value_type = Object)]
+    cluster_info: serde_json::Map<String, Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct NodeInfoReply {
+    status: &'static str,
+    node: String,
+    /// INFO's fields; numbers are JSON numbers.
+    #[schema(value_type = Object)]
+    info: serde_json::Map<String, Value>,
+}
+
 /// INFO-style fields with numbers as JSON numbers.
 fn typed(fields: &BTreeMap<String, String>) -> serde_json::Map<String, Value> {
     fields
@@ -209,16 +237,29 @@ fn typed(fields: &BTreeMap<String, String>) -> serde_json::Map<String, Value> {
         .collect()
 }
 
+/// CLUSTER INFO, numbers as numbers.
+#[utoipa::path(get, path = "/redis/cluster/info", tag = "reference", responses(
+    (status = 200, body = ClusterInfoReply),
+    (status = 503, description = "not observed yet, no node answers, or not formed", body = super::ErrorReply),
+))]
 pub(super) async fn info(State(shared): State<Arc<Shared>>) -> Response {
     from_view(&shared, |view| {
-        Json(serde_json::json!({
-            "status": "success",
-            "cluster_info": typed(&view.info.fields),
-        }))
+        Json(ClusterInfoReply {
+            status: "success",
+            cluster_info: typed(&view.info.fields),
+        })
         .into_response()
     })
 }
 
+/// One node's INFO, numbers as numbers.
+#[utoipa::path(get, path = "/redis/nodes/{name}/info", tag = "reference",
+    params(("name" = String, Path, description = "a node name from cluster.toml")),
+    responses(
+        (status = 200, body = NodeInfoReply),
+        (status = 404, description = "no such node in cluster.toml", body = super::ErrorReply),
+        (status = 503, description = "the node does not answer", body = super::ErrorReply),
+))]
 pub(super) async fn node_info(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
@@ -236,11 +277,11 @@ pub(super) async fn node_info(
     }
     let view = shared.observed().and_then(|o| o.view(&name).cloned());
     match view {
-        Some(view) => Json(serde_json::json!({
-            "status": "success",
-            "node": name,
-            "info": typed(&view.server),
-        }))
+        Some(view) => Json(NodeInfoReply {
+            status: "success",
+            node: name,
+            info: typed(&view.server),
+        })
         .into_response(),
         None => error(
             StatusCode::SERVICE_UNAVAILABLE,
