@@ -367,6 +367,13 @@ async fn with_tls_the_api_is_served_over_https_with_the_clusters_ca() {
     assert_eq!(info.status, 200, "{}", info.body);
     let body: serde_json::Value = serde_json::from_str(&info.body).unwrap();
     assert_eq!(body["cluster_info"]["cluster_state"], "ok");
+    let metrics = get(&addr, "/metrics").await.body;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("redis_keeper_certificate_expiry_seconds{node=\"redis-1\"}"))
+        .unwrap_or_else(|| panic!("no certificate expiry metric in:\n{metrics}"));
+    let seconds: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((364 * 86_400..=365 * 86_400).contains(&seconds), "{line}");
 }
 
 /// Calls every path `/openapi.json` documents (the node path with redis-1, POST with the
