@@ -93,7 +93,9 @@ fn read_or_create(path: &Path, missing: Missing) -> Result<Secret, SecretError> 
     }
 }
 
-fn create(path: &Path) -> std::io::Result<Secret> {
+/// Writes a new random 40-character secret to `path` (mode 0600, its folder 0700), or reads
+/// the one a concurrent caller just wrote.
+pub fn create(path: &Path) -> std::io::Result<Secret> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)

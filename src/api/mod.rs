@@ -32,7 +32,7 @@ pub enum ApiError {
     },
     #[error("[api].token_env names {0}, which is not set or empty: export it, or use token_file")]
     TokenEnvMissing(String),
-    #[error("cannot read [api].token_file {}: {source} (put the bearer token in it)", path.display())]
+    #[error("cannot read or create [api].token_file {}: {source}", path.display())]
     TokenFile {
         path: std::path::PathBuf,
         source: std::io::Error,
@@ -57,12 +57,22 @@ pub fn token(spec: &ClusterSpec) -> Result<Option<Secret>, ApiError> {
             Ok(v) if !v.trim().is_empty() => v,
             _ => return Err(ApiError::TokenEnvMissing(var.clone())),
         },
-        Some(TokenSource::File(path)) => {
-            std::fs::read_to_string(path).map_err(|source| ApiError::TokenFile {
-                path: path.clone(),
-                source,
-            })?
-        }
+        Some(TokenSource::File(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            // Made for the user (0600), as the password file is: read it to use the API.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::secret::create(path)
+                .map(|s| s.expose().to_string())
+                .map_err(|source| ApiError::TokenFile {
+                    path: path.clone(),
+                    source,
+                })?,
+            Err(source) => {
+                return Err(ApiError::TokenFile {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        },
     };
     let token = text.trim();
     match &spec.api_token {
