@@ -274,14 +274,7 @@ async fn events_stream_live_and_200_clients_do_not_slow_reconciles() {
 
     let mut stream = EventStream::open(&addr).await;
     let fault = SystemTime::now();
-    common::docker()
-        .await
-        .kill_container(
-            "rk-api-live-redis-2",
-            None::<bollard::query_parameters::KillContainerOptions>,
-        )
-        .await
-        .unwrap();
+    common::kill("rk-api-live-redis-2").await;
     let event = tokio::time::timeout(Duration::from_secs(30), stream.next())
         .await
         .expect("an event within 30 s");

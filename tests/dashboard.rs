@@ -247,14 +247,7 @@ async fn the_dashboard_shows_the_cluster_and_a_repair_live() {
 
     // Killed, then repaired: both seen by the same page (a reload would lose the marker).
     browser.eval("window.__kept = 42").await;
-    common::docker()
-        .await
-        .kill_container(
-            "rk-dash-redis-2",
-            None::<bollard::query_parameters::KillContainerOptions>,
-        )
-        .await
-        .unwrap();
+    common::kill("rk-dash-redis-2").await;
     let down = wait_for_page(&mut browser, "redis-2 down", |s| {
         badge(s, "redis-2") != "ok"
     })

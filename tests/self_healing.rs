@@ -87,14 +87,7 @@ async fn a_killed_container_is_started_with_its_identity() {
     let (cluster, operator, writer) = healthy("heal-kill", 40).await;
     let id = node_id(&cluster, 16).await;
     let fault = SystemTime::now();
-    common::docker()
-        .await
-        .kill_container(
-            "rk-heal-kill-redis-2",
-            None::<bollard::query_parameters::KillContainerOptions>,
-        )
-        .await
-        .unwrap();
+    common::kill("rk-heal-kill-redis-2").await;
     recovered(
         "container killed",
         &cluster,
@@ -434,14 +427,7 @@ async fn redis_config_drift_is_set_back_live() {
 async fn a_sigkilled_operator_mid_repair_is_replaced_and_converges() {
     let (cluster, operator, writer) = healthy("heal-sigkill", 50).await;
     let fault = SystemTime::now();
-    common::docker()
-        .await
-        .kill_container(
-            "rk-heal-sigkill-redis-1",
-            None::<bollard::query_parameters::KillContainerOptions>,
-        )
-        .await
-        .unwrap();
+    common::kill("rk-heal-sigkill-redis-1").await;
     operator.signal("KILL");
     drop(operator);
     // The lock died with its holder: a new operator starts at once.
@@ -800,14 +786,7 @@ async fn an_invalid_cluster_toml_is_reported_and_the_last_good_one_stays_in_forc
     );
     // Repairs go on with the last good spec.
     let fault = SystemTime::now();
-    common::docker()
-        .await
-        .kill_container(
-            "rk-heal-badspec-redis-1",
-            None::<bollard::query_parameters::KillContainerOptions>,
-        )
-        .await
-        .unwrap();
+    common::kill("rk-heal-badspec-redis-1").await;
     operator.ready_after(fault, READY).await;
     cluster.write(&good);
     operator

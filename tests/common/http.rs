@@ -34,7 +34,12 @@ pub async fn request(
     stream.write_all(head.as_bytes()).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    Ok(parse_reply(&raw))
+}
+
+/// Status, content type and (de-chunked) body of a raw HTTP/1.1 reply.
+fn parse_reply(raw: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
         .split_whitespace()
@@ -57,11 +62,11 @@ pub async fn request(
     } else {
         body.to_string()
     };
-    Ok(Reply {
+    Reply {
         status,
         content_type,
         body,
-    })
+    }
 }
 
 pub async fn get(addr: &str, path: &str) -> Reply {
@@ -136,16 +141,5 @@ pub async fn get_tls(addr: &str, ca: &[u8], path: &str) -> Reply {
     let mut raw = Vec::new();
     // The server may close without close_notify; what arrived is the reply.
     let _ = stream.read_to_end(&mut raw).await;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        content_type: String::new(),
-        body: body.to_string(),
-    }
+    parse_reply(&raw)
 }

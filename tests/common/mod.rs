@@ -430,6 +430,18 @@ pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<
     lost
 }
 
+/// `docker kill` of a container.
+pub async fn kill(container: &str) {
+    docker()
+        .await
+        .kill_container(
+            container,
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("docker kill {container}: {e}"));
+}
+
 /// A hash tag whose keys all land in `slot`.
 pub fn tag_for_slot(slot: u16) -> String {
     (0u32..)
