@@ -8,8 +8,10 @@
 //! - [`act`]: applying actions through the Docker Engine API and Redis's own commands.
 //! - [`reconcile`]: the loop that drives observe → plan → act until healthy.
 //!
-//! Around it: [`blueprint`] (what Docker objects should look like), [`health`] (the checks),
-//! [`docker`] and [`node_client`] (the clients), [`commands`] (the CLI's subcommands).
+//! Around it: [`controller`] (`run`: triggers, conditions, reload), [`api`] and [`metrics`]
+//! (what `run --listen` serves), [`tls`] (certificates), [`blueprint`] (what Docker objects
+//! should look like), [`health`] (the checks), [`docker`] and [`node_client`] (the clients),
+//! [`commands`] (the CLI's subcommands).
 
 pub mod act;
 pub mod api;
