@@ -48,6 +48,23 @@ impl Context {
         })
     }
 
+    /// Over TLS only: picks up the first node's certificate again when it was renewed or
+    /// replaced (and checks out), so a long-running operator never presents an expired one.
+    pub async fn renew_tls_identity(&self) {
+        let (Some(tls), Some(first)) = (&self.spec.tls, self.spec.nodes.first()) else {
+            return;
+        };
+        if tls.plaintext {
+            return;
+        }
+        let now = std::time::SystemTime::now();
+        if crate::tls::verify::verify_node(tls, first, now).is_ok() {
+            if let Ok(material) = crate::tls::load(tls, &first.name) {
+                self.redis.renew_identity(material).await;
+            }
+        }
+    }
+
     /// Whether this process has already made the image available once (for `pull = "always"`).
     pub fn pulled(&self) -> bool {
         self.pulled.load(Ordering::Relaxed)

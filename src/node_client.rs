@@ -26,7 +26,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(3000);
 pub struct NodeClients {
     password: Option<Secret>,
     /// Speak TLS with this identity and CA (when the nodes' only port is their TLS port).
-    tls: Option<NodeMaterial>,
+    tls: std::sync::Mutex<Option<NodeMaterial>>,
     open: Mutex<HashMap<String, MultiplexedConnection>>,
 }
 
@@ -34,8 +34,24 @@ impl NodeClients {
     pub fn new(password: Option<Secret>, tls: Option<NodeMaterial>) -> Self {
         NodeClients {
             password,
-            tls,
+            tls: std::sync::Mutex::new(tls),
             open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a renewed TLS identity: later connections present it (open ones keep the one
+    /// they were made with until they fail).
+    pub async fn renew_identity(&self, material: NodeMaterial) {
+        let changed = {
+            let mut tls = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = tls.as_ref().is_some_and(|current| *current != material);
+            if changed {
+                *tls = Some(material);
+            }
+            changed
+        };
+        if changed {
+            self.open.lock().await.clear();
         }
     }
 
@@ -44,7 +60,8 @@ impl NodeClients {
         if let Some(conn) = self.open.lock().await.get(&key) {
             return Ok(conn.clone());
         }
-        let addr = match &self.tls {
+        let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let addr = match &tls {
             Some(_) => ConnectionAddr::TcpTls {
                 host: ip.to_string(),
                 port,
@@ -65,7 +82,7 @@ impl NodeClients {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT));
-        let client = match &self.tls {
+        let client = match &tls {
             // The node's certificate names its IP: verified like any TLS client would.
             Some(tls) => Client::build_with_tls(
                 info,
@@ -124,5 +141,32 @@ impl NodeClients {
     /// Drops every open connection (for tests and shutdown).
     pub async fn close_all(&self) {
         self.open.lock().await.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn material(tag: &str) -> NodeMaterial {
+        NodeMaterial {
+            cert: tag.as_bytes().to_vec(),
+            key: b"key".to_vec(),
+            ca: b"ca".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewed_identity_replaces_the_old_one_and_plaintext_stays_plaintext() {
+        let clients = NodeClients::new(None, Some(material("old")));
+        clients.renew_identity(material("new")).await;
+        assert_eq!(*clients.tls.lock().unwrap(), Some(material("new")));
+        let plain = NodeClients::new(None, None);
+        plain.renew_identity(material("new")).await;
+        assert_eq!(
+            *plain.tls.lock().unwrap(),
+            None,
+            "never turns TLS on by itself"
+        );
     }
 }
