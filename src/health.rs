@@ -195,7 +195,7 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
                 "{node}: its certificate files cannot be loaded: {problem}"
             )));
         }
-        if let (Some(file), Some(served)) = (&cert.file, &cert.served) {
+        if let (Some(file), Some(served)) = (cert.loadable(), &cert.served) {
             if file != served {
                 out.push(settling(format!(
                     "{node}: serves certificate {served}, its files hold {file}"

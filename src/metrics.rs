@@ -216,7 +216,7 @@ fn render_gauges(out: &mut String, spec: &ClusterSpec, observed: &Observed) {
         );
         let now = SystemTime::now();
         for (node, cert) in &observed.certificates {
-            let Some(expires) = cert.expires else {
+            let Some(expires) = cert.file.as_ref().map(|c| c.not_after) else {
                 continue;
             };
             let left = match expires.duration_since(now) {

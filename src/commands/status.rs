@@ -131,6 +131,8 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
     }
 }
 
+/// Each node's certificate as this observation saw it (no file is read again here: `/status`
+/// serves this on every request).
 fn certificates(spec: &ClusterSpec, observed: &Observed) -> Vec<CertificateStatus> {
     let Some(tls) = &spec.tls else {
         return Vec::new();
@@ -139,20 +141,21 @@ fn certificates(spec: &ClusterSpec, observed: &Observed) -> Vec<CertificateStatu
     spec.nodes
         .iter()
         .map(|n| {
-            let path = crate::tls::node_files(tls, &n.name).cert;
-            let read = crate::tls::verify::read_cert(&path);
-            let cert = read.as_ref().ok();
+            let seen = observed.certificates.get(&n.name);
+            let cert = seen.and_then(|c| c.file.as_ref());
             CertificateStatus {
                 node: n.name.clone(),
-                file: path.display().to_string(),
+                file: crate::tls::node_files(tls, &n.name)
+                    .cert
+                    .display()
+                    .to_string(),
                 serial: cert.map(|c| c.serial.clone()),
-                served_serial: observed
-                    .certificates
-                    .get(&n.name)
-                    .and_then(|c| c.served.clone()),
+                served_serial: seen.and_then(|c| c.served.clone()),
                 not_after: cert.map(|c| humantime::format_rfc3339_seconds(c.not_after).to_string()),
                 days_to_expiry: cert.map(|c| c.days_left(now)),
-                error: read.err().map(|e| e.to_string()),
+                error: seen
+                    .filter(|c| c.file.is_none())
+                    .and_then(|c| c.problem.clone()),
             }
         })
         .collect()

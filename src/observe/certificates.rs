@@ -13,7 +13,8 @@ use tokio_rustls::TlsConnector;
 
 use super::{ObservedContainer, RunState};
 use crate::context::Context;
-use crate::tls::{self, verify};
+use crate::tls;
+use crate::tls::verify::{self, CertInfo};
 
 /// A handshake on a local bridge takes milliseconds; a node that does not complete one soon
 /// is restarting, which the Redis side of observation reports.
@@ -22,16 +23,25 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 /// One node's certificate: in its files and on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeCertificate {
-    /// The serial in the node's files, when they pass every check (nothing else is loaded).
-    pub file: Option<String>,
+    /// The certificate in the node's files (serial, expiry), when it can be read.
+    pub file: Option<CertInfo>,
+    /// Why its files cannot be loaded, when they cannot (a readable certificate may still be
+    /// unusable: another CA's, a key that is not its own…).
+    pub problem: Option<String>,
     /// The serial the node presents in a TLS handshake, when it answered one.
     pub served: Option<String>,
     /// Why the operator should make this node a new certificate now (generate = true only).
     pub renew: Option<String>,
-    /// Why its files cannot be loaded, when they cannot.
-    pub problem: Option<String>,
-    /// When the certificate in its files expires, when they can be read.
-    pub expires: Option<SystemTime>,
+}
+
+impl NodeCertificate {
+    /// The serial of the files, when they pass every check: nothing else is loaded.
+    pub fn loadable(&self) -> Option<&str> {
+        self.file
+            .as_ref()
+            .filter(|_| self.problem.is_none())
+            .map(|c| c.serial.as_str())
+    }
 }
 
 /// Every running node's certificates, when `[tls]` is on.
@@ -47,38 +57,35 @@ pub(super) async fn observe(
         connector(&material)
     });
     let now = SystemTime::now();
-    let due = tls::issue::due(&ctx.spec, now);
-    let due = &due;
+    let ours = tls::issue::operator_ca(tls_spec);
+    let ours = ours.as_deref();
     let asks = ctx.spec.nodes.iter().map(|node| {
         let running = containers
             .get(&node.name)
             .is_some_and(|c| c.state == RunState::Running);
         let connector = connector.clone();
         async move {
+            // Checked once a pass; the same result says what to load and what to renew.
             let checked = verify::verify_node(tls_spec, node, now);
-            let problem = checked.as_ref().err().map(|p| {
-                p.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            });
-            let on_disk = verify::read_cert(&tls::node_files(tls_spec, &node.name).cert).ok();
-            let expires = on_disk.as_ref().map(|c| c.not_after);
-            let file = on_disk.filter(|_| checked.is_ok()).map(|c| c.serial);
+            let renew = tls::issue::renewal(tls_spec, node, &checked, ours, now)
+                .map(|reason| reason.to_string());
+            let (file, problem) = match checked {
+                Ok(verified) => (Some(verified.cert), None),
+                Err(problems) => {
+                    let why: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    let path = tls::node_files(tls_spec, &node.name).cert;
+                    (verify::read_cert(&path).ok(), Some(why.join("; ")))
+                }
+            };
             let served = match (running, connector) {
                 (true, Some(c)) => served_serial(&c, node.ip, tls_spec.port).await,
                 _ => None,
             };
-            let renew = due
-                .iter()
-                .find(|(n, _)| *n == node.name)
-                .map(|(_, reason)| reason.to_string());
             let cert = NodeCertificate {
                 file,
+                problem,
                 served,
                 renew,
-                problem,
-                expires,
             };
             (node.name.clone(), cert)
         }

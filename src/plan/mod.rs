@@ -193,12 +193,12 @@ fn redis_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) {
 /// A node serving another certificate than its (valid) files hold loads them live.
 fn certificates(observed: &Observed, plan: &mut Plan) {
     for (node, cert) in &observed.certificates {
-        if let (Some(file), Some(served)) = (&cert.file, &cert.served) {
+        if let (Some(file), Some(served)) = (cert.loadable(), &cert.served) {
             if file != served {
                 plan.actions.push(Action::LoadCertificates {
                     node: node.clone(),
                     served: served.clone(),
-                    file: file.clone(),
+                    file: file.to_string(),
                 });
             }
         }

@@ -901,11 +901,14 @@ fn an_unanswered_ping_keeps_the_cluster_settling() {
 
 fn cert(file: Option<&str>, served: Option<&str>, renew: Option<&str>) -> NodeCertificate {
     NodeCertificate {
-        file: file.map(String::from),
+        file: file.map(|serial| crate::tls::verify::CertInfo {
+            serial: serial.into(),
+            not_after: std::time::UNIX_EPOCH,
+            der: Vec::new(),
+        }),
+        problem: None,
         served: served.map(String::from),
         renew: renew.map(String::from),
-        problem: None,
-        expires: None,
     }
 }
 
@@ -944,7 +947,8 @@ fn certificates_due_are_issued_first_and_unloadable_files_block() {
             nodes: vec![("redis-1".into(), "it expires in 12 days".into())]
         }]
     );
-    let mut broken = cert(None, Some("A1"), None);
+    // Readable, and differing from what is served, but not loadable: never loaded.
+    let mut broken = cert(Some("A2"), Some("A1"), None);
     broken.problem =
         Some("certs/redis-1/redis.key: this key does not match the certificate".into());
     observed.certificates = BTreeMap::from([("redis-1".to_string(), broken)]);

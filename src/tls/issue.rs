@@ -14,7 +14,7 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
-use super::verify::{read_cert, verify_node};
+use super::verify::{verify_node, Verified};
 use super::{ca_files, node_files, write_file, CertProblem};
 use crate::spec::{ClusterSpec, NodeSpec, TlsSpec};
 
@@ -49,31 +49,52 @@ pub fn due(spec: &ClusterSpec, now: SystemTime) -> Vec<(String, Reason)> {
     let Some(tls) = spec.tls.as_ref().filter(|t| t.generate) else {
         return Vec::new();
     };
-    let ours = std::fs::read(ca_files(tls).0).ok();
-    let mut out = Vec::new();
-    for node in &spec.nodes {
-        let files = node_files(tls, &node.name);
-        if !(files.cert.exists() && files.key.exists() && files.ca.exists()) {
-            out.push((node.name.clone(), Reason::Missing));
-            continue;
-        }
-        let generated = ours.is_some() && std::fs::read(&files.ca).ok() == ours;
-        if !generated {
-            continue;
-        }
-        if verify_node(tls, node, now).is_err() {
-            // Files changed a moment ago may be someone's copy half done: look again later.
-            if !recently_written(&[&files.cert, &files.key], now) {
-                out.push((node.name.clone(), Reason::Unfit));
-            }
-        } else if let Ok(cert) = read_cert(&files.cert) {
-            let days_left = cert.days_left(now);
-            if days_left < i64::from(tls.renew_before_days) {
-                out.push((node.name.clone(), Reason::Expiring { days_left }));
-            }
+    let ours = operator_ca(tls);
+    spec.nodes
+        .iter()
+        .filter_map(|node| {
+            let checked = verify_node(tls, node, now);
+            let reason = renewal(tls, node, &checked, ours.as_deref(), now)?;
+            Some((node.name.clone(), reason))
+        })
+        .collect()
+}
+
+/// The operator's CA certificate as its file holds it, when there is one.
+pub fn operator_ca(tls: &TlsSpec) -> Option<Vec<u8>> {
+    std::fs::read(ca_files(tls).0).ok()
+}
+
+/// Why `node` needs a certificate made now, given its files' check (`checked`) and the
+/// operator's CA file (`ours`): files missing, or, for a node the operator's CA issued, a
+/// certificate that no longer fits or is inside `renew_before_days`. None with `generate` off.
+pub fn renewal(
+    tls: &TlsSpec,
+    node: &NodeSpec,
+    checked: &Result<Verified, Vec<CertProblem>>,
+    ours: Option<&[u8]>,
+    now: SystemTime,
+) -> Option<Reason> {
+    if !tls.generate {
+        return None;
+    }
+    let files = node_files(tls, &node.name);
+    if !(files.cert.exists() && files.key.exists() && files.ca.exists()) {
+        return Some(Reason::Missing);
+    }
+    let generated = ours.is_some() && std::fs::read(&files.ca).ok().as_deref() == ours;
+    if !generated {
+        return None;
+    }
+    match checked {
+        // Files changed a moment ago may be someone's copy half done: look again later.
+        Err(_) if recently_written(&[&files.cert, &files.key], now) => None,
+        Err(_) => Some(Reason::Unfit),
+        Ok(verified) => {
+            let days_left = verified.cert.days_left(now);
+            (days_left < i64::from(tls.renew_before_days)).then_some(Reason::Expiring { days_left })
         }
     }
-    out
 }
 
 /// How long a file is left alone after it changed before it is judged.

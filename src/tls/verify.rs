@@ -34,6 +34,15 @@ impl CertInfo {
     }
 }
 
+/// A node's files that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The node's certificate.
+    pub cert: CertInfo,
+    /// Its CA (DER), which every node must share.
+    pub ca: Vec<u8>,
+}
+
 /// Every problem with the cluster's certificate files; empty when TLS is off or all is well.
 pub fn verify(spec: &ClusterSpec, now: SystemTime) -> Vec<CertProblem> {
     let Some(tls) = &spec.tls else {
@@ -43,7 +52,7 @@ pub fn verify(spec: &ClusterSpec, now: SystemTime) -> Vec<CertProblem> {
     let mut first_ca: Option<(&str, Vec<u8>)> = None;
     for node in &spec.nodes {
         match verify_node(tls, node, now) {
-            Ok(ca) => match &first_ca {
+            Ok(Verified { ca, .. }) => match &first_ca {
                 None => first_ca = Some((&node.name, ca)),
                 Some((first, der)) if *der != ca => problems.push(CertProblem::new(
                     &node_files(tls, &node.name).ca,
@@ -82,12 +91,12 @@ fn info(cert: &x509_parser::certificate::X509Certificate<'_>, der: &[u8]) -> Cer
     }
 }
 
-/// Checks one node's files; returns its CA (DER) when all is well.
+/// Checks one node's files; returns its certificate and CA when all is well.
 pub fn verify_node(
     tls: &TlsSpec,
     node: &NodeSpec,
     now: SystemTime,
-) -> Result<Vec<u8>, Vec<CertProblem>> {
+) -> Result<Verified, Vec<CertProblem>> {
     let files = node_files(tls, &node.name);
     let (cert_bytes, key_bytes, ca_bytes) =
         match (read(&files.cert), read(&files.key), read(&files.ca)) {
@@ -149,7 +158,10 @@ pub fn verify_node(
         ));
     }
     if problems.is_empty() {
-        Ok(ca_pem.contents.clone())
+        Ok(Verified {
+            cert: info,
+            ca: ca_pem.contents.clone(),
+        })
     } else {
         Err(problems)
     }
