@@ -49,19 +49,22 @@ impl Context {
     }
 
     /// Over TLS only: picks up the first node's certificate again when it was renewed or
-    /// replaced (and checks out), so a long-running operator never presents an expired one.
-    pub async fn renew_tls_identity(&self) {
+    /// replaced (and `observed` found its files loadable), so a long-running operator never
+    /// presents an expired one.
+    pub async fn renew_tls_identity(&self, observed: &crate::observe::Observed) {
         let (Some(tls), Some(first)) = (&self.spec.tls, self.spec.nodes.first()) else {
             return;
         };
-        if tls.plaintext {
+        let loadable = observed
+            .certificates
+            .get(&first.name)
+            .and_then(|c| c.loadable())
+            .is_some();
+        if tls.plaintext || !loadable {
             return;
         }
-        let now = std::time::SystemTime::now();
-        if crate::tls::verify::verify_node(tls, first, now).is_ok() {
-            if let Ok(material) = crate::tls::load(tls, &first.name) {
-                self.redis.renew_identity(material).await;
-            }
+        if let Ok(material) = crate::tls::load(tls, &first.name) {
+            self.redis.renew_identity(material).await;
         }
     }
 

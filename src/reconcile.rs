@@ -66,8 +66,8 @@ pub trait Observer {
 
 /// One pass: observe, plan, apply what can be done now.
 pub async fn reconcile(ctx: &Context, observer: &mut dyn Observer) -> Result<Next, ReconcileError> {
-    ctx.renew_tls_identity().await;
     let observed = observe::observe(ctx).await?;
+    ctx.renew_tls_identity(&observed).await;
     let plan = plan::plan(&ctx.spec, &observed);
     observer.observed(&observed);
     observer.planned(&plan);
