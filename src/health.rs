@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::observe::{Observed, RedisState, RunState};
+use crate::observe::topology::shown_addr;
+use crate::observe::{same_setting, ClusterNode, NodeView, RedisState, RunState, Topology, Who};
 use crate::spec::slots::ranges_of;
-use crate::spec::{ClusterSpec, SLOT_COUNT};
+use crate::spec::SLOT_COUNT;
 
 /// A ping on a local bridge is answered in well under a millisecond: one pending this long
 /// is on a dead link.
@@ -44,28 +45,9 @@ fn blocked(message: String) -> Finding {
 }
 
 /// Everything that keeps the cluster from being healthy and as declared; empty when it is.
-pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
+pub fn findings(topology: &Topology) -> Vec<Finding> {
+    let (spec, observed) = (topology.spec, topology.observed);
     let mut out = Vec::new();
-    let names: BTreeMap<String, &str> = spec
-        .nodes
-        .iter()
-        .map(|n| (n.addr(), n.name.as_str()))
-        .collect();
-    let name_of = |addr: Option<&str>| -> String {
-        match addr {
-            None => "nobody".into(),
-            Some(a) => names
-                .get(a)
-                .map_or_else(|| format!("unknown node {a}"), |n| n.to_string()),
-        }
-    };
-    // The id each answering node has now, by its declared address.
-    let ids: BTreeMap<String, String> = spec
-        .nodes
-        .iter()
-        .filter_map(|n| Some((n.addr(), observed.view(&n.name)?.myself()?.id.clone())))
-        .collect();
-    let ids: BTreeMap<&str, &str> = ids.iter().map(|(a, i)| (a.as_str(), i.as_str())).collect();
     for node in &spec.nodes {
         let container = observed.containers.get(&node.name);
         match container.map(|c| c.state) {
@@ -119,68 +101,24 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
                 }
                 continue;
             }
-            let who = name_of(Some(&entry.addr));
-            let addr = if entry.addr.is_empty() {
-                "no address"
-            } else {
-                &entry.addr
-            };
-            if !names.contains_key(&entry.addr) && !entry.in_handshake() {
-                let text = format!(
-                    "{}: knows {} ({addr}), which is not in cluster.toml",
-                    node.name, entry.id
-                );
-                // Its slots are moved home with their keys, then it is forgotten.
-                out.push(settling(if entry.slots.is_empty() {
-                    text
-                } else {
-                    format!("{text} and serves {} slot(s)", entry.slot_count())
-                }));
-            } else if ids
-                .get(entry.addr.as_str())
-                .is_some_and(|id| *id != entry.id)
-            {
-                out.push(settling(format!(
-                    "{}: still knows {who}'s old identity {}",
-                    node.name, entry.id
-                )));
-            } else if entry.in_handshake() {
-                out.push(settling(format!(
-                    "{}: still in handshake with {who}",
-                    node.name
-                )));
-            } else if entry.is_failing() {
-                out.push(settling(format!(
-                    "{}: marks {who} as failing ({})",
-                    node.name,
-                    entry.flags.join(",")
-                )));
-            } else if entry.ping_sent > 0
-                && observed.at_ms.saturating_sub(entry.ping_sent) > STALE_PING_MS
-            {
-                // A link whose socket died (its node was reattached) looks connected until
-                // Redis's ping timeout; an unanswered ping gives it away.
-                out.push(settling(format!(
-                    "{}: ping to {who} unanswered for {} ms",
-                    node.name,
-                    observed.at_ms.saturating_sub(entry.ping_sent)
-                )));
-            } else if !entry.link_connected {
-                out.push(settling(format!("{}: link to {who} is down", node.name)));
-            }
+            out.extend(peer_finding(topology, &node.name, entry));
         }
         for peer in spec.nodes.iter().filter(|p| p.name != node.name) {
-            if view.entry_for(&peer.addr()).is_none() {
+            if !view
+                .nodes
+                .iter()
+                .any(|e| topology.declared_at(e) == Some(peer))
+            {
                 out.push(settling(format!(
                     "{}: does not know {} yet",
                     node.name, peer.name
                 )));
             }
         }
-        slot_map_findings(spec, &node.name, &view.slot_owners(), &name_of, &mut out);
+        slot_map_findings(topology, &node.name, view, &mut out);
         for (key, value) in &spec.redis {
             let seen = view.config.get(key);
-            if !crate::plan::same_setting(seen.map(String::as_str), value) {
+            if !same_setting(seen.map(String::as_str), value) {
                 out.push(settling(format!(
                     "{}: {key} is {}, declared {value}",
                     node.name,
@@ -206,22 +144,70 @@ pub fn findings(spec: &ClusterSpec, observed: &Observed) -> Vec<Finding> {
     out
 }
 
+/// What is wrong with how `viewer` sees one other node, if anything.
+fn peer_finding(topology: &Topology, viewer: &str, entry: &ClusterNode) -> Option<Finding> {
+    let who = topology.name_of(entry);
+    let message = match topology.identify(entry) {
+        Who::Foreign => {
+            let text = format!(
+                "{viewer}: knows {} ({}), which is not in cluster.toml",
+                entry.id,
+                shown_addr(entry)
+            );
+            // Its slots are moved home with their keys, then it is forgotten.
+            if entry.slots.is_empty() {
+                text
+            } else {
+                format!("{text} and serves {} slot(s)", entry.slot_count())
+            }
+        }
+        Who::OldIdentity(node) => {
+            format!(
+                "{viewer}: still knows {}'s old identity {}",
+                node.name, entry.id
+            )
+        }
+        Who::Handshake => format!("{viewer}: still in handshake with {who}"),
+        Who::Declared(_) if entry.is_failing() => {
+            format!(
+                "{viewer}: marks {who} as failing ({})",
+                entry.flags.join(",")
+            )
+        }
+        Who::Declared(_)
+            if entry.ping_sent > 0
+                && topology.observed.at_ms.saturating_sub(entry.ping_sent) > STALE_PING_MS =>
+        {
+            // A link whose socket died (its node was reattached) looks connected until
+            // Redis's ping timeout; an unanswered ping gives it away.
+            format!(
+                "{viewer}: ping to {who} unanswered for {} ms",
+                topology.observed.at_ms.saturating_sub(entry.ping_sent)
+            )
+        }
+        Who::Declared(_) if !entry.link_connected => format!("{viewer}: link to {who} is down"),
+        Who::Declared(_) => return None,
+    };
+    Some(settling(message))
+}
+
 /// Where this view's slot owners differ from the declared ones, grouped into ranges.
-fn slot_map_findings(
-    spec: &ClusterSpec,
-    viewer: &str,
-    owners: &[Option<&str>],
-    name_of: &dyn Fn(Option<&str>) -> String,
-    out: &mut Vec<Finding>,
-) {
+fn slot_map_findings(topology: &Topology, viewer: &str, view: &NodeView, out: &mut Vec<Finding>) {
+    let owners = Topology::slot_owners(view);
     let mut wrong: BTreeMap<(String, String), Vec<u16>> = BTreeMap::new();
     for slot in 0..SLOT_COUNT {
-        let declared = spec.owner_of(slot).map(|n| n.addr());
+        let declared = topology.spec.owner_of(slot);
         let seen = owners[usize::from(slot)];
-        if seen != declared.as_deref() {
-            let declared_name = name_of(declared.as_deref());
+        let at_home = match (seen.map(|e| topology.identify(e)), declared) {
+            (Some(Who::Declared(n)), Some(d)) => n == d,
+            (None, None) => true,
+            _ => false,
+        };
+        if !at_home {
+            let seen_name = seen.map_or_else(|| "nobody".into(), |e| topology.name_of(e));
+            let declared_name = declared.map_or_else(|| "nobody".into(), |d| d.name.clone());
             wrong
-                .entry((name_of(seen), declared_name))
+                .entry((seen_name, declared_name))
                 .or_default()
                 .push(slot);
         }

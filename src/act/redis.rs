@@ -78,9 +78,10 @@ pub(super) async fn add_slots(
     run(ctx, node, "CLUSTER ADDSLOTSRANGE", cmd).await
 }
 
-/// `node` meets `peer` at the address it will be known by to the operator, with the bus port
-/// given explicitly: with TLS on the bus, that is the TLS port's, not the client port's.
-/// (Meeting at the TLS port instead would list the peer there until its first pong.)
+/// `node` meets `peer` at the port cluster traffic uses and with the bus port given
+/// explicitly: with TLS on the bus, both are the TLS port's. Redis 7.2+ and Valkey take a
+/// MEET's port as the peer's TLS port when the bus uses TLS; meeting at the plaintext port
+/// there leaves a handshake that never completes.
 pub(super) async fn meet(ctx: &Context, node: &str, peer: &str) -> Result<(), ActError> {
     let Some(peer) = ctx.spec.node(peer) else {
         return Ok(());
@@ -88,7 +89,7 @@ pub(super) async fn meet(ctx: &Context, node: &str, peer: &str) -> Result<(), Ac
     let mut cmd = redis::cmd("CLUSTER");
     cmd.arg("MEET")
         .arg(peer.ip.to_string())
-        .arg(peer.client_port)
+        .arg(peer.cluster_port)
         .arg(peer.bus_port());
     run(ctx, node, "CLUSTER MEET", cmd).await
 }

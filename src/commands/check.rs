@@ -4,12 +4,12 @@ use std::path::Path;
 
 use crate::exit::{CommandError, Exit};
 use crate::health;
-use crate::observe;
+use crate::observe::{self, Topology};
 
 pub async fn run(file: &Path) -> Result<Exit, CommandError> {
     let ctx = super::read_only_context(file).await?;
     let observed = observe::observe(&ctx).await?;
-    let findings = health::findings(&ctx.spec, &observed);
+    let findings = health::findings(&Topology::new(&ctx.spec, &observed));
     if findings.is_empty() {
         println!(
             "[OK] all {} nodes agree about the slot configuration",

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::cli::Output;
 use crate::exit::{CommandError, Exit};
 use crate::health;
-use crate::observe::{self, Observed, RedisState};
+use crate::observe::{self, Observed, RedisState, Topology};
 use crate::spec::slots::ranges_of;
 use crate::spec::{ClusterSpec, SlotRange, SLOT_COUNT};
 
@@ -115,7 +115,8 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
             status
         })
         .collect();
-    let findings: Vec<String> = health::findings(spec, observed)
+    let topology = Topology::new(spec, observed);
+    let findings: Vec<String> = health::findings(&topology)
         .into_iter()
         .map(|f| f.message)
         .collect();
@@ -123,7 +124,7 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
         cluster: spec.name.clone(),
         healthy: findings.is_empty(),
         nodes,
-        slot_map: slot_map(spec, observed),
+        slot_map: slot_map(&topology),
         open_slots: open_slots(spec, observed),
         findings,
         operator: operator(spec),
@@ -216,20 +217,14 @@ fn print_operator(op: &OperatorView) {
     }
 }
 
-fn slot_map(spec: &ClusterSpec, observed: &Observed) -> Vec<SlotSpan> {
-    let Some(view) = spec.nodes.iter().find_map(|n| observed.view(&n.name)) else {
+fn slot_map(topology: &Topology) -> Vec<SlotSpan> {
+    let Some(member) = topology.members().first() else {
         return Vec::new();
     };
-    let name_of = |addr: &str| {
-        spec.nodes
-            .iter()
-            .find(|n| n.addr() == addr)
-            .map_or_else(|| addr.to_string(), |n| n.name.clone())
-    };
-    let owners = view.slot_owners();
+    let owners = Topology::slot_owners(member.view);
     let mut spans: Vec<SlotSpan> = Vec::new();
     for slot in 0..SLOT_COUNT {
-        let owner = owners[usize::from(slot)].map(name_of);
+        let owner = owners[usize::from(slot)].map(|e| topology.name_of(e));
         match spans.last_mut() {
             Some(last) if last.owner == owner => last.end = slot,
             _ => spans.push(SlotSpan {

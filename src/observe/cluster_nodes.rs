@@ -11,9 +11,14 @@ use crate::spec::SlotRange;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterNode {
     pub id: String,
-    /// `ip:port` the node gossips; empty for a node with no address yet (`noaddr`).
+    /// `ip:port` as the asked node names it; empty for a node with no address yet
+    /// (`noaddr`). The port is not an identity: the asked node names the plaintext or the TLS
+    /// port depending on the asking connection and the server's version, and `0` for a node it
+    /// learned through gossip and has not heard from yet (7.2+). See [`ClusterNode::ip`].
     pub addr: String,
     pub bus_port: Option<u16>,
+    /// The `tls-port=` aux field (7.2+), when the node names one.
+    pub tls_port: Option<u16>,
     pub flags: Vec<String>,
     pub master_id: Option<String>,
     pub ping_sent: u64,
@@ -52,6 +57,19 @@ impl ClusterNode {
     pub fn slot_count(&self) -> usize {
         self.slots.iter().map(SlotRange::len).sum()
     }
+
+    /// The address's IP; None for a node without one.
+    pub fn ip(&self) -> Option<std::net::Ipv4Addr> {
+        self.addr.rsplit_once(':')?.0.parse().ok()
+    }
+
+    /// The address's port; 0 when the asked node does not know it (yet).
+    pub fn port(&self) -> u16 {
+        self.addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,8 +96,12 @@ fn parse_line(line: &str) -> Result<ClusterNode, ParseError> {
     if fields.len() < 8 {
         return Err(err("fewer than 8 fields"));
     }
-    // ip:port@cport[,hostname]
-    let address = fields[1].split(',').next().unwrap_or_default();
+    // ip:port@cport[,hostname][,aux=value]*
+    let mut address_parts = fields[1].split(',');
+    let address = address_parts.next().unwrap_or_default();
+    let tls_port = address_parts
+        .filter_map(|aux| aux.strip_prefix("tls-port="))
+        .find_map(|p| p.parse().ok());
     let (addr, bus_port) = match address.split_once('@') {
         Some((a, bus)) => (a, bus.parse().ok()),
         None => (address, None),
@@ -90,6 +112,7 @@ fn parse_line(line: &str) -> Result<ClusterNode, ParseError> {
         id: fields[0].to_string(),
         addr: addr.to_string(),
         bus_port,
+        tls_port,
         flags: fields[2].split(',').map(str::to_string).collect(),
         master_id: (fields[3] != "-").then(|| fields[3].to_string()),
         ping_sent: number(4, "ping-sent is not a number")?,
@@ -194,6 +217,24 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 172.20.2.17:6379@16379 slave 67ed2db8d6
         let replica = &nodes[3];
         assert_eq!(replica.master_id.as_deref(), Some(me.id.as_str()));
         assert!(!replica.is_master());
+    }
+
+    #[test]
+    fn reads_aux_fields_and_unknown_ports() {
+        // Redis 7.2+ with hostnames and aux fields, and a peer learned through gossip (port 0).
+        let nodes = parse_cluster_nodes(
+            "aaaa 172.20.2.13:6379@16390,redis-1,tls-port=6390,shard-id=ff myself,master - 0 0 1 connected 0-5460\n\
+             bbbb 172.20.2.16:0@16390 master - 0 0 2 connected 5461-10922\n",
+        )
+        .unwrap();
+        assert_eq!(nodes[0].tls_port, Some(6390));
+        assert_eq!(nodes[0].bus_port, Some(16390));
+        assert_eq!(nodes[0].port(), 6379);
+        assert_eq!(nodes[1].ip(), Some("172.20.2.16".parse().unwrap()));
+        assert_eq!(nodes[1].port(), 0);
+        assert_eq!(nodes[1].tls_port, None);
+        let lost = parse_cluster_nodes("cccc :0@0 master,noaddr - 0 0 3 disconnected").unwrap();
+        assert_eq!(lost[0].ip(), None);
     }
 
     #[test]

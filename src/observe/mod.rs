@@ -8,12 +8,16 @@ mod certificates;
 pub mod cluster_nodes;
 mod docker;
 mod redis;
+mod settings;
+pub mod topology;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 pub use certificates::NodeCertificate;
 pub use cluster_nodes::{ClusterInfo, ClusterNode};
+pub use settings::same_setting;
+pub use topology::{Member, Topology, Who};
 
 use crate::context::Context;
 use crate::docker::DockerError;
@@ -105,11 +109,6 @@ impl NodeView {
     pub fn is_fresh(&self) -> bool {
         self.nodes.len() == 1 && self.myself().is_some_and(|m| m.config_epoch == 0)
     }
-
-    /// The entry (known, or in handshake) for the node gossiping `addr`.
-    pub fn entry_for(&self, addr: &str) -> Option<&ClusterNode> {
-        self.nodes.iter().find(|n| n.addr == addr)
-    }
 }
 
 impl Observed {
@@ -132,21 +131,6 @@ pub async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
     observed.redis = redis;
     observed.certificates = certificates;
     Ok(observed)
-}
-
-impl NodeView {
-    /// The address (`ip:port`) of the node serving each slot, as this node sees it.
-    pub fn slot_owners(&self) -> Vec<Option<&str>> {
-        let mut owners = vec![None; usize::from(crate::spec::SLOT_COUNT)];
-        for node in self.nodes.iter().filter(|n| n.is_master()) {
-            for range in &node.slots {
-                for slot in range.slots() {
-                    owners[usize::from(slot)] = Some(node.addr.as_str());
-                }
-            }
-        }
-        owners
-    }
 }
 
 fn unix_ms() -> u64 {

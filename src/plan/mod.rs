@@ -11,13 +11,14 @@ mod moves;
 
 pub use action::{Action, Peer, Stage};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::blueprint::spec_hash;
 use crate::health::{self, Severity};
-use crate::observe::{NodeView, Observed, RunState};
+use crate::observe::topology::shown_addr;
+use crate::observe::{same_setting, Member, Observed, RunState, Topology, Who};
 use crate::spec::slots::ranges_of;
-use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT};
+use crate::spec::{ClusterSpec, SLOT_COUNT};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -38,18 +39,19 @@ impl Plan {
 
 /// Plans the actions that take the observed world to the desired state.
 pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
+    let topology = Topology::new(spec, observed);
     let mut plan = Plan::default();
     let drifted = docker_actions(spec, observed, &mut plan);
-    redis_actions(spec, observed, &mut plan);
+    redis_actions(&topology, &mut plan);
     plan.actions.sort_by_key(Action::stage);
     if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
-        moves::slot_moves(spec, observed, &mut plan);
+        moves::slot_moves(&topology, &mut plan);
         // Claims (ADDSLOTS) first: a node missing a slot reports the cluster down, and
         // MIGRATE refuses to run there until it is whole again.
         plan.actions.sort_by_key(Action::stage);
     }
     if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
-        for finding in health::findings(spec, observed) {
+        for finding in health::findings(&topology) {
             match finding.severity {
                 Severity::Settling => plan.waiting.push(finding.message),
                 Severity::Blocked => plan.blocked.push(finding.message),
@@ -161,33 +163,24 @@ fn docker_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) -> V
     drifted
 }
 
-/// The nodes that answered, with their position in cluster.toml.
-type Reachable<'a> = Vec<(usize, &'a NodeSpec, &'a NodeView)>;
-
-fn redis_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) {
-    let reachable: Reachable = spec
-        .nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| observed.view(&n.name).map(|v| (i, n, v)))
-        .collect();
-    forgets(spec, &reachable, plan);
+fn redis_actions(topology: &Topology, plan: &mut Plan) {
+    forgets(topology, plan);
     // A fresh node joins only once every declared node answers: then epochs, slots and
     // introductions happen in one pass, and a node that is slow to start cannot end up with
     // its slots taken or its epoch out of order.
-    let all_answer = reachable.len() == spec.nodes.len();
+    let all_answer = topology.all_answer();
     if all_answer {
-        epochs(&reachable, plan);
-        slots(&reachable, plan);
+        epochs(topology, plan);
+        slots(topology, plan);
     }
-    let joinable: Reachable = reachable
+    let joinable: Vec<&Member> = topology
+        .members()
         .iter()
-        .copied()
-        .filter(|(_, _, v)| all_answer || !v.is_fresh())
+        .filter(|m| all_answer || !m.view.is_fresh())
         .collect();
-    meets(&joinable, plan);
-    configs(spec, &reachable, plan);
-    certificates(observed, plan);
+    meets(topology, &joinable, plan);
+    configs(topology, plan);
+    certificates(topology.observed, plan);
 }
 
 /// A node serving another certificate than its (valid) files hold loads them live.
@@ -209,43 +202,27 @@ fn certificates(observed: &Observed, plan: &mut Plan) {
 /// with another id: the node lost its volume), foreign nodes that serve no slots, and foreign
 /// nodes the cluster agrees have failed (their keys are gone with them). A live foreign node
 /// keeps its slots until they are moved home.
-fn forgets(spec: &ClusterSpec, reachable: &Reachable, plan: &mut Plan) {
-    let actual: BTreeMap<String, (&str, &str)> = reachable
-        .iter()
-        .filter_map(|(_, n, v)| Some((n.addr(), (v.myself()?.id.as_str(), n.name.as_str()))))
-        .collect();
+fn forgets(topology: &Topology, plan: &mut Plan) {
     let mut ghosts: BTreeMap<&str, (String, usize, Vec<String>)> = BTreeMap::new();
-    for (_, viewer, view) in reachable.iter().filter(|(_, _, v)| !v.is_fresh()) {
-        for entry in view
-            .nodes
-            .iter()
-            .filter(|e| !e.is_myself() && !e.in_handshake())
-        {
-            let was = match actual.get(&entry.addr) {
-                Some((id, name)) if *id != entry.id => format!("{name}'s old identity"),
-                Some(_) => continue,
-                None if spec.nodes.iter().any(|n| n.addr() == entry.addr) => continue,
-                None if entry.has_flag("fail")
-                    || (entry.slots.is_empty()
-                        && entry.migrating.is_empty()
-                        && entry.importing.is_empty()) =>
+    for viewer in topology.members().iter().filter(|m| !m.view.is_fresh()) {
+        for entry in viewer.view.nodes.iter().filter(|e| !e.is_myself()) {
+            let was = match topology.identify(entry) {
+                Who::OldIdentity(node) => format!("{}'s old identity", node.name),
+                Who::Foreign
+                    if entry.has_flag("fail")
+                        || (entry.slots.is_empty()
+                            && entry.migrating.is_empty()
+                            && entry.importing.is_empty()) =>
                 {
-                    format!(
-                        "foreign node {}",
-                        if entry.addr.is_empty() {
-                            "without address"
-                        } else {
-                            &entry.addr
-                        }
-                    )
+                    format!("foreign node {}", shown_addr(entry))
                 }
-                None => continue,
+                Who::Declared(_) | Who::Handshake | Who::Foreign => continue,
             };
             let ghost = ghosts
                 .entry(entry.id.as_str())
                 .or_insert((was, 0, Vec::new()));
             ghost.1 = ghost.1.max(entry.slot_count());
-            ghost.2.push(viewer.name.clone());
+            ghost.2.push(viewer.spec.name.clone());
         }
     }
     for (id, (was, lost_slots, on)) in ghosts {
@@ -257,19 +234,24 @@ fn forgets(spec: &ClusterSpec, reachable: &Reachable, plan: &mut Plan) {
         });
     }
 }
+
 /// Fresh nodes get distinct epochs above any in use, so no two masters ever collide.
-fn epochs(reachable: &Reachable, plan: &mut Plan) {
-    let base = reachable
+fn epochs(topology: &Topology, plan: &mut Plan) {
+    let members = topology.members();
+    let base = members
         .iter()
-        .filter(|(_, _, v)| !v.is_fresh())
-        .map(|(_, _, v)| v.info.current_epoch())
+        .filter(|m| !m.view.is_fresh())
+        .map(|m| m.view.info.current_epoch())
         .max()
         .unwrap_or(0);
-    for (index, node, view) in reachable {
-        if view.is_fresh() {
+    for (index, node) in topology.spec.nodes.iter().enumerate() {
+        if topology
+            .member(&node.name)
+            .is_some_and(|m| m.view.is_fresh())
+        {
             plan.actions.push(Action::SetConfigEpoch {
                 node: node.name.clone(),
-                epoch: base + *index as u64 + 1,
+                epoch: base + index as u64 + 1,
             });
         }
     }
@@ -281,15 +263,11 @@ fn epochs(reachable: &Reachable, plan: &mut Plan) {
 /// A node that answers is the authority on its own slots (someone may have run DELSLOTS on
 /// it while its peers still list it as owner); for any other owner (gone, foreign, a lost
 /// identity) the peers' word counts until it is forgotten.
-fn slots(reachable: &Reachable, plan: &mut Plan) {
-    let answering: BTreeSet<&str> = reachable
-        .iter()
-        .filter_map(|(_, _, v)| v.myself().map(|m| m.id.as_str()))
-        .collect();
+fn slots(topology: &Topology, plan: &mut Plan) {
     let mut claimed = vec![false; usize::from(SLOT_COUNT)];
-    for (_, _, view) in reachable {
-        for entry in &view.nodes {
-            if entry.is_myself() || !answering.contains(entry.id.as_str()) {
+    for member in topology.members() {
+        for entry in &member.view.nodes {
+            if entry.is_myself() || topology.member_by_id(&entry.id).is_none() {
                 for slot in entry.slots.iter().flat_map(|r| r.slots()) {
                     claimed[usize::from(slot)] = true;
                 }
@@ -300,16 +278,18 @@ fn slots(reachable: &Reachable, plan: &mut Plan) {
             }
         }
     }
-    for (_, node, _) in reachable {
+    for member in topology.members() {
         let free = ranges_of(
-            node.slots
+            member
+                .spec
+                .slots
                 .iter()
                 .flat_map(|r| r.slots())
                 .filter(|s| !claimed[usize::from(*s)]),
         );
         if !free.is_empty() {
             plan.actions.push(Action::AddSlots {
-                node: node.name.clone(),
+                node: member.spec.name.clone(),
                 ranges: free,
             });
         }
@@ -324,16 +304,14 @@ enum Acquaintance {
     Unknown,
 }
 
-fn acquaintance(view: &NodeView, peer: &NodeSpec, peer_view: &NodeView) -> Acquaintance {
-    let addr = peer.addr();
-    let id = peer_view.myself().map(|m| m.id.as_str());
-    let at_addr = view.nodes.iter().filter(|n| n.addr == addr);
+fn acquaintance(topology: &Topology, member: &Member, peer: &Member) -> Acquaintance {
     let mut result = Acquaintance::Unknown;
-    for entry in at_addr {
-        if entry.in_handshake() {
-            result = Acquaintance::Introducing;
-        } else if Some(entry.id.as_str()) == id {
+    for entry in &member.view.nodes {
+        if entry.id == peer.id() && !entry.in_handshake() {
             return Acquaintance::Known;
+        }
+        if entry.in_handshake() && topology.declared_at(entry) == Some(peer.spec) {
+            result = Acquaintance::Introducing;
         }
     }
     result
@@ -343,19 +321,16 @@ fn acquaintance(view: &NodeView, peer: &NodeSpec, peer_view: &NodeView) -> Acqua
 /// correct but slow: a node pings one random peer a second, so a third node can take seconds
 /// to hear of the second. A pair where one side knows the other by its current id is
 /// completed by the side that does not; a pair with a handshake in flight is left to it.
-fn meets(reachable: &Reachable, plan: &mut Plan) {
+fn meets(topology: &Topology, joinable: &[&Member], plan: &mut Plan) {
     use Acquaintance::*;
-    for (i, (_, a, a_view)) in reachable.iter().enumerate() {
-        for (_, b, b_view) in &reachable[i + 1..] {
-            let meet = |from: &NodeSpec, to: &NodeSpec| Action::Meet {
-                node: from.name.clone(),
-                peer: to.name.clone(),
-                addr: to.addr(),
+    for (i, a) in joinable.iter().enumerate() {
+        for b in &joinable[i + 1..] {
+            let meet = |from: &Member, to: &Member| Action::Meet {
+                node: from.spec.name.clone(),
+                peer: to.spec.name.clone(),
+                addr: to.spec.meet_addr(),
             };
-            match (
-                acquaintance(a_view, b, b_view),
-                acquaintance(b_view, a, a_view),
-            ) {
+            match (acquaintance(topology, a, b), acquaintance(topology, b, a)) {
                 (Unknown, Unknown) | (Unknown, Known) => plan.actions.push(meet(a, b)),
                 (Known, Unknown) => plan.actions.push(meet(b, a)),
                 _ => {}
@@ -365,50 +340,21 @@ fn meets(reachable: &Reachable, plan: &mut Plan) {
 }
 
 /// `[redis]` parameters a node does not have (someone ran CONFIG SET) are set back live.
-fn configs(spec: &ClusterSpec, reachable: &Reachable, plan: &mut Plan) {
-    for (_, node, view) in reachable {
-        let settings: Vec<(String, String)> = spec
+fn configs(topology: &Topology, plan: &mut Plan) {
+    for member in topology.members() {
+        let settings: Vec<(String, String)> = topology
+            .spec
             .redis
             .iter()
-            .filter(|(k, v)| !same_setting(view.config.get(*k).map(String::as_str), v))
+            .filter(|(k, v)| !same_setting(member.view.config.get(*k).map(String::as_str), v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if !settings.is_empty() {
             plan.actions.push(Action::SetConfig {
-                node: node.name.clone(),
+                node: member.spec.name.clone(),
                 settings,
             });
         }
-    }
-}
-
-/// Redis answers CONFIG GET in its own spelling: memory in bytes ("100mb" → "104857600"),
-/// booleans as yes/no. Compare in that spelling.
-pub fn same_setting(observed: Option<&str>, desired: &str) -> bool {
-    observed.is_some_and(|o| canonical_setting(o) == canonical_setting(desired))
-}
-
-fn canonical_setting(value: &str) -> String {
-    let v = value.trim().to_ascii_lowercase();
-    match v.as_str() {
-        "true" => return "yes".into(),
-        "false" => return "no".into(),
-        _ => {}
-    }
-    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = v.split_at(digits);
-    let factor: Option<u64> = match unit {
-        "k" => Some(1000),
-        "kb" => Some(1024),
-        "m" => Some(1000 * 1000),
-        "mb" => Some(1024 * 1024),
-        "g" => Some(1000 * 1000 * 1000),
-        "gb" => Some(1024 * 1024 * 1024),
-        _ => None,
-    };
-    match (number.parse::<u64>(), factor) {
-        (Ok(n), Some(f)) => n.saturating_mul(f).to_string(),
-        _ => v,
     }
 }
 

@@ -10,37 +10,15 @@
 use std::collections::BTreeSet;
 
 use super::{Action, Peer, Plan};
-use crate::observe::{ClusterNode, NodeView, Observed};
+use crate::observe::{Member, Topology, Who};
 use crate::spec::slots::ranges_of;
-use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT};
+use crate::spec::SLOT_COUNT;
 
-/// A declared node that answered, with what it says of itself.
-struct Answering<'a> {
-    spec: &'a NodeSpec,
-    view: &'a NodeView,
-    myself: &'a ClusterNode,
-}
-
-impl Answering<'_> {
-    fn peer(&self) -> Peer {
-        Peer {
-            id: self.myself.id.clone(),
-            addr: self.spec.addr(),
-            name: self.spec.name.clone(),
-        }
-    }
-
-    fn owns(&self, slot: u16) -> bool {
-        self.myself.slots.iter().any(|r| r.contains(slot))
-    }
-
-    fn migrating(&self, slot: u16) -> Option<&str> {
-        let found = self.myself.migrating.iter().find(|(s, _)| *s == slot);
-        found.map(|(_, to)| to.as_str())
-    }
-
-    fn is_open(&self, slot: u16) -> bool {
-        self.migrating(slot).is_some() || self.myself.importing.iter().any(|(s, _)| *s == slot)
+fn peer(member: &Member) -> Peer {
+    Peer {
+        id: member.id().to_string(),
+        addr: member.spec.addr(),
+        name: member.spec.name.clone(),
     }
 }
 
@@ -63,14 +41,15 @@ enum Step {
 }
 
 /// Adds the slot moves the cluster needs to `plan`, or what they wait for.
-pub(super) fn slot_moves(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) {
-    let Some(nodes) = all_answering(spec, observed) else {
+pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
+    // Every declared node answers and has joined.
+    let nodes = topology.members();
+    if !topology.all_answer() || nodes.iter().any(|m| m.view.is_fresh()) {
         return;
-    };
-    let declared: BTreeSet<String> = spec.nodes.iter().map(NodeSpec::addr).collect();
+    }
     let mut steps: Vec<(Step, Vec<u16>)> = Vec::new();
     for slot in 0..SLOT_COUNT {
-        if let Some(step) = step_for(&nodes, &declared, slot) {
+        if let Some(step) = step_for(topology, slot) {
             match steps.iter_mut().find(|(s, _)| *s == step) {
                 Some((_, slots)) => slots.push(slot),
                 None => steps.push((step, vec![slot])),
@@ -116,17 +95,18 @@ pub(super) fn slot_moves(spec: &ClusterSpec, observed: &Observed, plan: &mut Pla
     }
 }
 
-fn step_for(nodes: &[Answering], declared: &BTreeSet<String>, slot: u16) -> Option<Step> {
+fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
+    let nodes = topology.members();
     let home = nodes.iter().find(|n| n.spec.owns(slot))?;
     // A node is the authority on its own slots; the peers' word counts only for an owner
     // outside cluster.toml, which the operator does not ask.
-    let claimers: Vec<&Answering> = nodes.iter().filter(|n| n.owns(slot)).collect();
+    let claimers: Vec<&Member> = nodes.iter().filter(|n| n.owns(slot)).collect();
     let owner = match claimers.as_slice() {
-        [] => match foreign_owner(nodes, declared, slot) {
+        [] => match foreign_owner(topology, slot) {
             Ok(owner) => owner,
             Err(why) => return Some(Step::Wait(why)),
         },
-        [one] => Some(one.peer()),
+        [one] => Some(peer(one)),
         many => {
             let names: Vec<&str> = many.iter().map(|n| n.spec.name.as_str()).collect();
             return Some(Step::Wait(format!(
@@ -135,26 +115,25 @@ fn step_for(nodes: &[Answering], declared: &BTreeSet<String>, slot: u16) -> Opti
             )));
         }
     };
-    let open: Vec<&Answering> = nodes.iter().filter(|n| n.is_open(slot)).collect();
+    let open: Vec<&Member> = nodes.iter().filter(|n| n.is_open(slot)).collect();
     // A move in flight from a declared owner to a node that is importing it: finish it.
     if let Some(o) = claimers.first().filter(|o| o.migrating(slot).is_some()) {
         let target = o.migrating(slot);
-        let importer = nodes.iter().find(|n| {
-            Some(n.myself.id.as_str()) == target
-                && n.myself.importing.iter().any(|(s, _)| *s == slot)
-        });
+        let importer = nodes
+            .iter()
+            .find(|n| Some(n.id()) == target && n.importing(slot));
         if let Some(to) = importer {
-            return Some(unless_unknown(nodes, o.peer(), to.peer(), true));
+            return Some(unless_unknown(topology, peer(o), peer(to), true));
         }
     }
     if !open.is_empty() {
         let (owner, claim) = match owner {
             Some(owner) => (owner, false),
-            None => (home.peer(), true),
+            None => (peer(home), true),
         };
         let open_on = open
             .iter()
-            .map(|n| n.peer())
+            .map(|n| peer(n))
             .filter(|p| p.id != owner.id)
             .collect();
         return Some(Step::Close {
@@ -164,8 +143,8 @@ fn step_for(nodes: &[Answering], declared: &BTreeSet<String>, slot: u16) -> Opti
         });
     }
     match owner {
-        Some(owner) if owner.id != home.myself.id => {
-            Some(unless_unknown(nodes, owner, home.peer(), false))
+        Some(owner) if owner.id != home.id() => {
+            Some(unless_unknown(topology, owner, peer(home), false))
         }
         // At home, or unassigned (the slots pass assigns it).
         _ => None,
@@ -174,10 +153,10 @@ fn step_for(nodes: &[Answering], declared: &BTreeSet<String>, slot: u16) -> Opti
 
 /// A move, or a wait while a declared party does not yet know the other by id (SETSLOT
 /// IMPORTING and MIGRATING accept only known ids).
-fn unless_unknown(nodes: &[Answering], from: Peer, to: Peer, finishing: bool) -> Step {
+fn unless_unknown(topology: &Topology, from: Peer, to: Peer, finishing: bool) -> Step {
     for (a, b) in [(&to, &from), (&from, &to)] {
-        if let Some(n) = nodes.iter().find(|n| n.myself.id == a.id) {
-            if !knows(n.view, &b.id) {
+        if let Some(n) = topology.member_by_id(&a.id) {
+            if !n.knows(&b.id) {
                 return Step::Wait(format!("{} does not know {} yet", a.name, b.name));
             }
         }
@@ -189,38 +168,18 @@ fn unless_unknown(nodes: &[Answering], from: Peer, to: Peer, finishing: bool) ->
     }
 }
 
-/// Every declared node with what it says of itself, or None while one does not answer or
-/// has never joined.
-fn all_answering<'a>(spec: &'a ClusterSpec, observed: &'a Observed) -> Option<Vec<Answering<'a>>> {
-    spec.nodes
-        .iter()
-        .map(|n| {
-            let view = observed.view(&n.name).filter(|v| !v.is_fresh())?;
-            Some(Answering {
-                spec: n,
-                view,
-                myself: view.myself()?,
-            })
-        })
-        .collect()
-}
-
 /// The node outside cluster.toml that the declared nodes see serving `slot`, if they agree
 /// on one. An old identity of a declared address is not foreign: it is forgotten instead.
-fn foreign_owner(
-    nodes: &[Answering],
-    declared: &BTreeSet<String>,
-    slot: u16,
-) -> Result<Option<Peer>, String> {
+fn foreign_owner(topology: &Topology, slot: u16) -> Result<Option<Peer>, String> {
     let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut failing = false;
-    for n in nodes {
+    for n in topology.members() {
         let owner = n
             .view
             .nodes
             .iter()
             .find(|e| !e.is_myself() && e.slots.iter().any(|r| r.contains(slot)));
-        if let Some(e) = owner.filter(|e| !declared.contains(&e.addr)) {
+        if let Some(e) = owner.filter(|e| topology.identify(e) == Who::Foreign) {
             seen.insert((e.id.as_str(), e.addr.as_str()));
             failing |= e.is_failing();
         }
@@ -238,9 +197,4 @@ fn foreign_owner(
             name: format!("foreign node {addr}"),
         })),
     }
-}
-
-/// Knows the node by this id, past the handshake.
-fn knows(view: &NodeView, id: &str) -> bool {
-    view.nodes.iter().any(|e| e.id == id && !e.in_handshake())
 }

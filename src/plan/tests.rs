@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::observe::{
-    ClusterInfo, ClusterNode, ImageState, NodeCertificate, ObservedContainer, ObservedNetwork,
-    RedisState,
+    ClusterInfo, ClusterNode, ImageState, NodeCertificate, NodeView, ObservedContainer,
+    ObservedNetwork, RedisState,
 };
 use crate::spec::test_support::reference_spec;
 use crate::spec::SlotRange;
@@ -32,6 +32,7 @@ fn entry(
         id: id(i),
         addr: spec.nodes[i].addr(),
         bus_port: Some(spec.nodes[i].port + 10000),
+        tls_port: None,
         flags,
         master_id: None,
         ping_sent: 0,
@@ -207,17 +208,17 @@ fn fresh_nodes_get_epochs_exact_slots_and_meet_every_peer() {
             Action::Meet {
                 node: "redis-1".into(),
                 peer: "redis-2".into(),
-                addr: "172.20.2.16:6379".into()
+                addr: "172.20.2.16:6390".into()
             },
             Action::Meet {
                 node: "redis-1".into(),
                 peer: "redis-3".into(),
-                addr: "172.20.2.17:6379".into()
+                addr: "172.20.2.17:6390".into()
             },
             Action::Meet {
                 node: "redis-2".into(),
                 peer: "redis-3".into(),
-                addr: "172.20.2.17:6379".into()
+                addr: "172.20.2.17:6390".into()
             },
         ]
     );
@@ -309,12 +310,12 @@ fn half_formed_cluster_is_finished_not_recreated() {
             Action::Meet {
                 node: "redis-1".into(),
                 peer: "redis-3".into(),
-                addr: "172.20.2.17:6379".into()
+                addr: "172.20.2.17:6390".into()
             },
             Action::Meet {
                 node: "redis-2".into(),
                 peer: "redis-3".into(),
-                addr: "172.20.2.17:6379".into()
+                addr: "172.20.2.17:6390".into()
             },
         ]
     );
@@ -360,7 +361,7 @@ fn a_node_that_forgot_the_anchor_meets_it() {
         vec![Action::Meet {
             node: "redis-2".into(),
             peer: "redis-1".into(),
-            addr: "172.20.2.13:6379".into()
+            addr: "172.20.2.13:6390".into()
         }]
     );
 }
@@ -381,6 +382,70 @@ fn handshake_in_progress_is_not_met_again() {
         .waiting
         .iter()
         .any(|w| w.contains("still in handshake")));
+}
+
+/// Redis 7.2+ and Valkey 8 name a peer by its TLS port (to a TLS connection), by port 0 (a
+/// peer learned through gossip and not heard from directly yet), or by the plaintext port: it
+/// is the same node each time.
+#[test]
+fn a_peer_is_known_by_id_and_ip_whichever_port_the_server_names() {
+    let spec = reference_spec();
+    for port in ["6390", "0", "6379"] {
+        let observed = with_views(&spec, |i| {
+            let mut v = formed_view(&spec, i);
+            for n in v.nodes.iter_mut().filter(|n| !n.is_myself()) {
+                n.addr = format!("{}:{port}", n.addr.rsplit_once(':').unwrap().0);
+            }
+            v
+        });
+        let plan = plan(&spec, &observed);
+        assert!(plan.is_converged(), "peers named at port {port}: {plan:?}");
+    }
+}
+
+/// A handshake entry has a placeholder id at a declared node's IP (port 0 on 7.2+): neither a
+/// foreign node nor an old identity, so nothing is forgotten and the MEET is not repeated.
+#[test]
+fn a_handshake_at_port_0_is_neither_foreign_nor_an_old_identity() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = fresh_view(&spec, i);
+        v.info = info("fail", 1, 1);
+        v.nodes[0].config_epoch = i as u64 + 1;
+        if i == 0 {
+            for j in 1..3 {
+                let mut handshake = entry(&spec, j, false, Vec::new(), 0);
+                handshake.id = format!("{:040x}", 100 + j);
+                handshake.addr = format!("{}:0", spec.nodes[j].ip);
+                handshake.flags = vec!["handshake".into()];
+                handshake.link_connected = false;
+                v.nodes.push(handshake);
+            }
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Forget { .. })),
+        "{:?}",
+        plan.actions
+    );
+    let meets: Vec<(&str, &str)> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Meet { node, peer, .. } => Some((node.as_str(), peer.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        meets,
+        vec![("redis-2", "redis-3")],
+        "redis-1's handshakes are left to finish"
+    );
 }
 
 #[test]
@@ -664,12 +729,12 @@ fn a_node_that_lost_its_identity_is_forgotten_everywhere_then_rejoins_fresh() {
             Action::Meet {
                 node: "redis-1".into(),
                 peer: "redis-3".into(),
-                addr: "172.20.2.17:6379".into()
+                addr: "172.20.2.17:6390".into()
             },
             Action::Meet {
                 node: "redis-2".into(),
                 peer: "redis-3".into(),
-                addr: "172.20.2.17:6379".into()
+                addr: "172.20.2.17:6390".into()
             },
         ],
         "no slots yet: the old identity still claims them until it is forgotten"

@@ -135,6 +135,8 @@ pub struct NodeSpec {
     /// The port cluster traffic is addressed with (MIGRATE): the TLS port when the cluster bus
     /// uses TLS. The bus itself listens on it + [`CLUSTER_BUS_OFFSET`].
     pub cluster_port: u16,
+    /// The TLS port, with `[tls]`.
+    pub tls_port: Option<u16>,
     pub slots: Vec<SlotRange>,
     pub host_port: Option<u16>,
 }
@@ -153,8 +155,25 @@ impl NodeSpec {
         format!("{}:{}", self.ip, self.client_port)
     }
 
+    /// `ip:port` a peer meets this node at: the port cluster traffic uses (with a TLS bus,
+    /// servers take a MEET's port as the node's TLS port), with [`NodeSpec::bus_port`].
+    pub fn meet_addr(&self) -> String {
+        format!("{}:{}", self.ip, self.cluster_port)
+    }
+
     pub fn bus_port(&self) -> u16 {
         self.cluster_port + CLUSTER_BUS_OFFSET
+    }
+
+    /// Whether a node named at `ip:port` is this one. The IP decides; the port only has to be
+    /// one of the node's (plaintext or TLS), or 0: which one a server names depends on its
+    /// version, the asking connection and whether it has heard from the node directly yet.
+    pub fn is_at(&self, ip: Option<Ipv4Addr>, port: u16) -> bool {
+        ip == Some(self.ip)
+            && (port == 0
+                || port == self.port
+                || port == self.client_port
+                || Some(port) == self.tls_port)
     }
 }
 

@@ -206,6 +206,7 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
     let tls = tls(raw.tls, &state_dir, base, &nodes, report);
     if let Some(tls) = &tls {
         for node in &mut nodes {
+            node.tls_port = Some(tls.port);
             if !tls.plaintext {
                 node.client_port = tls.port;
             }
@@ -733,6 +734,7 @@ fn nodes(
                 port,
                 client_port: port,
                 cluster_port: port,
+                tls_port: None,
                 slots,
                 host_port,
             });
