@@ -48,6 +48,7 @@ impl CommandError {
         match self {
             CommandError::Spec(_) | CommandError::Certificates(_) => Exit::Invalid,
             CommandError::Api(e) if e.is_invalid_input() => Exit::Invalid,
+            CommandError::Reconcile(ReconcileError::UnsupportedServer(_)) => Exit::Invalid,
             CommandError::Secret(SecretError::Io { .. }) => Exit::Unhealthy,
             CommandError::Secret(_) => Exit::Invalid,
             _ => Exit::Unhealthy,

@@ -27,7 +27,70 @@ pub enum Next {
     Requeue {
         after: Duration,
         waiting: Vec<String>,
+        /// The same actions keep coming back without effect: what, and what the server
+        /// answered. `after` is then a growing backoff, not an immediate look.
+        stalled: Option<String>,
     },
+}
+
+/// Notices a plan that comes back unchanged right after it was applied: its actions succeed
+/// (or fail) without moving the world the way the planner needs. Without it, a no-op action
+/// (a MEET that never completes, a setting the server reads back in another spelling) would
+/// be repeated as fast as the servers answer.
+#[derive(Debug, Default)]
+pub struct Stall {
+    last: Vec<crate::plan::Action>,
+    repeats: u32,
+    answer: String,
+}
+
+impl Stall {
+    /// Passes in a row with the same actions before backing off: a repair legitimately
+    /// plans the same action again while Docker or Redis catches up.
+    const TOLERATED: u32 = 3;
+    const FIRST_DELAY: Duration = Duration::from_millis(500);
+    const MAX_DELAY: Duration = Duration::from_secs(30);
+
+    /// Records this pass's plan.
+    fn planned(&mut self, actions: &[crate::plan::Action]) {
+        if actions.is_empty() || actions != self.last.as_slice() {
+            self.last = actions.to_vec();
+            self.repeats = u32::from(!actions.is_empty());
+        } else {
+            self.repeats += 1;
+        }
+    }
+
+    fn heard(&mut self, applied: &Applied) {
+        if Some(&applied.action) == self.last.first() {
+            self.answer = match &applied.result {
+                Ok(()) => "the server answered OK".into(),
+                Err(e) => format!("it failed: {e}"),
+            };
+        }
+    }
+
+    /// How long to wait before the next pass, and why, once the plan keeps repeating.
+    fn backoff(&self) -> Option<(Duration, String)> {
+        let over = self.repeats.checked_sub(Self::TOLERATED + 1)?;
+        let delay = Self::FIRST_DELAY
+            .saturating_mul(2u32.saturating_pow(over))
+            .min(Self::MAX_DELAY);
+        let first = self.last.first()?;
+        let more = match self.last.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more action(s))"),
+        };
+        Some((
+            delay,
+            format!(
+                "{first}{more}: planned {} times in a row without effect; {}; next try in {:.1} s",
+                self.repeats,
+                self.answer,
+                delay.as_secs_f64()
+            ),
+        ))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +101,9 @@ pub enum ReconcileError {
     Act(#[from] ActError),
     #[error("the cluster has drift redis-keeper will not repair:\n  {}", .0.join("\n  "))]
     Blocked(Vec<String>),
+    /// A node runs a server the operator cannot drive: a cluster.toml problem ([image]).
+    #[error("{0}")]
+    UnsupportedServer(String),
     #[error("not healthy after {}s; still waiting for:\n  {}", .after.as_secs(), .waiting.join("\n  "))]
     Timeout {
         after: Duration,
@@ -51,7 +117,9 @@ impl ReconcileError {
         match self {
             ReconcileError::Observe(e) => e.is_permanent(),
             ReconcileError::Act(e) => e.is_permanent(),
-            ReconcileError::Blocked(_) | ReconcileError::Timeout { .. } => true,
+            ReconcileError::Blocked(_)
+            | ReconcileError::UnsupportedServer(_)
+            | ReconcileError::Timeout { .. } => true,
         }
     }
 }
@@ -64,13 +132,22 @@ pub trait Observer {
     fn applied(&mut self, applied: &Applied);
 }
 
-/// One pass: observe, plan, apply what can be done now.
-pub async fn reconcile(ctx: &Context, observer: &mut dyn Observer) -> Result<Next, ReconcileError> {
+/// One pass: observe, plan, apply what can be done now. `stall` remembers the passes before.
+pub async fn reconcile(
+    ctx: &Context,
+    observer: &mut dyn Observer,
+    stall: &mut Stall,
+) -> Result<Next, ReconcileError> {
     let observed = observe::observe(ctx).await?;
+    if let Some(why) = observed.unsupported_servers() {
+        observer.observed(&observed);
+        return Err(ReconcileError::UnsupportedServer(why));
+    }
     ctx.renew_tls_identity(&observed).await;
     let plan = plan::plan(&ctx.spec, &observed);
     observer.observed(&observed);
     observer.planned(&plan);
+    stall.planned(&plan.actions);
     if !plan.blocked.is_empty() {
         return Err(ReconcileError::Blocked(plan.blocked));
     }
@@ -81,15 +158,30 @@ pub async fn reconcile(ctx: &Context, observer: &mut dyn Observer) -> Result<Nex
             Next::Requeue {
                 after: SETTLE_POLL,
                 waiting: plan.waiting,
+                stalled: None,
             }
         });
     }
-    act::apply_all(ctx, &plan.actions, &mut |a| observer.applied(a)).await?;
-    // Acting changed the world: look again at once.
-    Ok(Next::Requeue {
-        after: Duration::ZERO,
-        waiting: Vec::new(),
+    let applied = act::apply_all(ctx, &plan.actions, &mut |a| {
+        stall.heard(a);
+        observer.applied(a)
     })
+    .await;
+    match (applied, stall.backoff()) {
+        (Err(e), _) if e.is_permanent() => Err(e.into()),
+        (_, Some((after, why))) => Ok(Next::Requeue {
+            after,
+            waiting: vec![why.clone()],
+            stalled: Some(why),
+        }),
+        (Err(e), None) => Err(e.into()),
+        // Acting changed the world: look again at once.
+        (Ok(()), None) => Ok(Next::Requeue {
+            after: Duration::ZERO,
+            waiting: Vec::new(),
+            stalled: None,
+        }),
+    }
 }
 
 /// The retry schedule for failed passes: exponential with jitter, reset by a good pass.
@@ -110,13 +202,16 @@ pub async fn converge(
 ) -> Result<(), ReconcileError> {
     let deadline = Instant::now() + timeout;
     let mut backoff = error_policy();
+    let mut stall = Stall::default();
     let mut waiting: Vec<String> = Vec::new();
     loop {
-        let pass = tokio::time::timeout_at(deadline, reconcile(ctx, observer)).await;
+        let pass = tokio::time::timeout_at(deadline, reconcile(ctx, observer, &mut stall)).await;
         let after = match pass {
             Err(_elapsed) => break,
             Ok(Ok(Next::Done)) => return Ok(()),
-            Ok(Ok(Next::Requeue { after, waiting: w })) => {
+            Ok(Ok(Next::Requeue {
+                after, waiting: w, ..
+            })) => {
                 backoff = error_policy();
                 if !w.is_empty() {
                     waiting = w;
@@ -139,4 +234,95 @@ pub async fn converge(
         after: timeout,
         waiting,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Action;
+
+    fn meet() -> Action {
+        Action::Meet {
+            node: "redis-1".into(),
+            peer: "redis-2".into(),
+            addr: "172.20.2.16:6390".into(),
+        }
+    }
+
+    fn applied(result: Result<(), ActError>) -> Applied {
+        Applied {
+            action: meet(),
+            took: Duration::ZERO,
+            result,
+        }
+    }
+
+    #[test]
+    fn a_plan_repeated_without_effect_backs_off_exponentially_to_a_cap() {
+        let mut stall = Stall::default();
+        let mut delays = Vec::new();
+        for _ in 0..12 {
+            stall.planned(&[meet()]);
+            stall.heard(&applied(Ok(())));
+            delays.push(stall.backoff().map(|(d, _)| d.as_millis()));
+        }
+        assert_eq!(
+            delays,
+            [None, None, None]
+                .into_iter()
+                .chain([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000].map(Some))
+                .collect::<Vec<_>>()
+        );
+        let (_, why) = stall.backoff().unwrap();
+        assert!(why.contains("introduce redis-1 to redis-2"), "{why}");
+        assert!(
+            why.contains("planned 12 times in a row without effect"),
+            "{why}"
+        );
+        assert!(why.contains("the server answered OK"), "{why}");
+    }
+
+    #[test]
+    fn another_plan_or_nothing_to_do_resets_it() {
+        let mut stall = Stall::default();
+        for _ in 0..6 {
+            stall.planned(&[meet()]);
+        }
+        assert!(stall.backoff().is_some());
+        stall.planned(&[]);
+        assert!(stall.backoff().is_none());
+        for _ in 0..6 {
+            stall.planned(&[meet()]);
+        }
+        stall.planned(&[Action::SetConfigEpoch {
+            node: "redis-1".into(),
+            epoch: 1,
+        }]);
+        assert!(stall.backoff().is_none());
+    }
+
+    #[test]
+    fn the_answer_named_is_the_servers_error() {
+        let mut stall = Stall::default();
+        for _ in 0..5 {
+            stall.planned(&[meet()]);
+            let refused = redis::RedisError::from((
+                redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+                "NOPERM",
+                "this user has no permissions to run the 'cluster|meet' command".to_string(),
+            ));
+            stall.heard(&applied(Err(ActError::Redis {
+                node: "redis-1".into(),
+                command: "CLUSTER MEET".into(),
+                source: refused,
+                permanent: false,
+            })));
+        }
+        let (_, why) = stall.backoff().unwrap();
+        assert!(
+            why.contains("it failed: redis-1: CLUSTER MEET failed"),
+            "{why}"
+        );
+        assert!(why.contains("no permissions"), "{why}");
+    }
 }

@@ -45,7 +45,18 @@ pub struct Event {
     /// `ok`, or the error.
     pub outcome: String,
     pub took_ms: u64,
+    /// How many times this same action ended this same way in a row (a stalled plan is one
+    /// event counting up, not a log full of copies); `at` is the latest.
+    #[serde(default = "one")]
+    pub repeats: u32,
 }
+
+fn one() -> u32 {
+    1
+}
+
+/// How far back an event is looked for to fold a repeat into: the events of a few passes.
+const REPEAT_WINDOW: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LastReconcile {
@@ -121,8 +132,10 @@ impl OperatorStatus {
     }
 
     /// Records an applied action as an event, keeping the newest [`EVENT_LIMIT`]; returns it.
+    /// The same action ending the same way as one of the latest events counts up that event
+    /// instead, and moves it to the end.
     pub fn record(&mut self, applied: &Applied) -> Event {
-        let event = Event {
+        let mut event = Event {
             at: now(),
             action: applied.action.kind().to_string(),
             message: applied.action.to_string(),
@@ -132,7 +145,16 @@ impl OperatorStatus {
                 Err(e) => format!("error: {e}"),
             },
             took_ms: applied.took.as_millis() as u64,
+            repeats: 1,
         };
+        let recent = self.events.len().saturating_sub(REPEAT_WINDOW);
+        let same = (recent..self.events.len()).rev().find(|&i| {
+            let e = &self.events[i];
+            e.action == event.action && e.message == event.message && e.outcome == event.outcome
+        });
+        if let Some(earlier) = same.and_then(|i| self.events.remove(i)) {
+            event.repeats = earlier.repeats.saturating_add(1);
+        }
         self.events.push_back(event.clone());
         while self.events.len() > EVENT_LIMIT {
             self.events.pop_front();
@@ -199,6 +221,33 @@ mod tests {
                 .last_transition_time,
             first
         );
+    }
+
+    #[test]
+    fn a_repeated_action_counts_up_one_event() {
+        let mut s = OperatorStatus::new("dev");
+        let start = |node: &str| Applied {
+            action: crate::plan::Action::StartContainer {
+                node: node.into(),
+                container: "c".into(),
+            },
+            took: Duration::from_millis(3),
+            result: Ok(()),
+        };
+        for _ in 0..50 {
+            s.record(&start("a"));
+            s.record(&start("b"));
+        }
+        assert_eq!(s.events.len(), 2);
+        assert_eq!(s.events[0].repeats, 50);
+        assert!(s.events[1].message.contains('b'));
+        s.record(&start("a"));
+        assert_eq!(s.events.len(), 2);
+        assert!(
+            s.events[1].message.contains('a'),
+            "the latest moves to the end"
+        );
+        assert_eq!(s.events[1].repeats, 51);
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct NodeStatus {
     pub ip: Option<String>,
     pub declared_ip: String,
     pub node_id: Option<String>,
+    /// The server and version the node runs (`Valkey 8.1.1`), from INFO.
+    pub server: Option<String>,
     pub role: Option<String>,
     pub cluster_state: Option<String>,
     pub slots: Vec<SlotRange>,
@@ -87,6 +89,7 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
                 ip: c.and_then(|c| c.ip).map(|ip| ip.to_string()),
                 declared_ip: n.ip.to_string(),
                 node_id: None,
+                server: None,
                 role: None,
                 cluster_state: None,
                 slots: Vec::new(),
@@ -105,6 +108,7 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
                         status.slot_count = me.slot_count();
                     }
                     status.cluster_state = view.info.fields.get("cluster_state").cloned();
+                    status.server = view.version.as_ref().map(ToString::to_string);
                     let peers: Vec<_> = view.nodes.iter().filter(|p| !p.is_myself()).collect();
                     let up = peers.iter().filter(|p| p.link_connected).count();
                     status.links = Some(format!("{up}/{}", peers.len()));
@@ -269,8 +273,8 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
         if r.healthy { "healthy" } else { "NOT healthy" }
     );
     println!(
-        "{:<10} {:<16} {:<9} {:<15} {:<10} {:<7} {:<8} {:<6} SLOTS",
-        "NODE", "CONTAINER", "STATE", "IP", "NODE ID", "ROLE", "CLUSTER", "LINKS"
+        "{:<10} {:<16} {:<9} {:<15} {:<10} {:<13} {:<7} {:<8} {:<6} SLOTS",
+        "NODE", "CONTAINER", "STATE", "IP", "NODE ID", "SERVER", "ROLE", "CLUSTER", "LINKS"
     );
     let dash = || "-".to_string();
     for n in &r.nodes {
@@ -281,7 +285,7 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
             format!("{} ({})", shown.join(","), n.slot_count)
         };
         println!(
-            "{:<10} {:<16} {:<9} {:<15} {:<10} {:<7} {:<8} {:<6} {}",
+            "{:<10} {:<16} {:<9} {:<15} {:<10} {:<13} {:<7} {:<8} {:<6} {}",
             n.name,
             n.container.clone().unwrap_or_else(dash),
             n.container_state.clone().unwrap_or_else(|| "absent".into()),
@@ -289,6 +293,7 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
             n.node_id
                 .as_deref()
                 .map_or_else(dash, |id| id.chars().take(8).collect()),
+            n.server.clone().unwrap_or_else(dash),
             n.role.clone().unwrap_or_else(dash),
             n.cluster_state.clone().unwrap_or_else(dash),
             n.links.clone().unwrap_or_else(dash),

@@ -151,7 +151,17 @@ fn settle(
             status.set(Degraded, false, "AsDeclared", "");
             resync
         }
-        Ok(Next::Requeue { after, waiting }) => {
+        Ok(Next::Requeue {
+            after,
+            stalled: Some(why),
+            ..
+        }) => {
+            status.set(Ready, false, "Stalled", why.clone());
+            status.set(Progressing, true, "Stalled", why.clone());
+            status.set(Degraded, true, "Stalled", why.clone());
+            *after
+        }
+        Ok(Next::Requeue { after, waiting, .. }) => {
             let (reason, message) = if actions > 0 {
                 ("Repairing", format!("applied {actions} action(s)"))
             } else {
@@ -161,6 +171,12 @@ fn settle(
             status.set(Progressing, true, reason, message);
             status.set(Degraded, false, reason, "");
             *after
+        }
+        Err(ReconcileError::UnsupportedServer(why)) => {
+            status.set(Ready, false, "UnsupportedServer", why.clone());
+            status.set(Progressing, false, "UnsupportedServer", "");
+            status.set(Degraded, true, "UnsupportedServer", why.clone());
+            resync
         }
         Err(ReconcileError::Blocked(why)) => {
             status.set(Ready, false, "Blocked", why.join("; "));
@@ -195,6 +211,7 @@ pub async fn run(
     let wake = shared.wake.clone();
     let mut watcher = triggers::spawn(&ctx, &wake);
     let mut backoff = reconcile::error_policy();
+    let mut stall = reconcile::Stall::default();
     let mut next = Instant::now();
     let mut log = Progress::Log {
         waiting: Vec::new(),
@@ -222,7 +239,7 @@ pub async fn run(
             shared: &shared,
             actions: 0,
         };
-        let outcome = reconcile::reconcile(&ctx, &mut recorder).await;
+        let outcome = reconcile::reconcile(&ctx, &mut recorder, &mut stall).await;
         let actions = recorder.actions;
         if outcome.is_ok() {
             backoff = reconcile::error_policy();

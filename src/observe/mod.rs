@@ -8,6 +8,7 @@ mod certificates;
 pub mod cluster_nodes;
 mod docker;
 mod redis;
+mod server;
 mod settings;
 pub mod topology;
 
@@ -16,6 +17,7 @@ use std::net::Ipv4Addr;
 
 pub use certificates::NodeCertificate;
 pub use cluster_nodes::{ClusterInfo, ClusterNode};
+pub use server::{ServerKind, ServerVersion};
 pub use settings::same_setting;
 pub use topology::{Member, Topology, Who};
 
@@ -97,6 +99,8 @@ pub struct NodeView {
     pub server: BTreeMap<String, String>,
     /// The node's values of the `[redis]` parameters.
     pub config: BTreeMap<String, String>,
+    /// Which server it runs, from INFO; None if INFO named none.
+    pub version: Option<ServerVersion>,
 }
 
 impl NodeView {
@@ -117,6 +121,28 @@ impl Observed {
             Some(RedisState::Up(view)) => Some(view),
             _ => None,
         }
+    }
+
+    /// One line naming the nodes whose server is too old to drive, if any.
+    pub fn unsupported_servers(&self) -> Option<String> {
+        let mut old: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for (node, state) in &self.redis {
+            if let RedisState::Up(NodeView {
+                version: Some(v), ..
+            }) = state
+            {
+                if !v.is_supported() {
+                    old.entry(v.to_string()).or_default().push(node);
+                }
+            }
+        }
+        let (oldest, nodes) = old.iter().next()?;
+        let (major, minor) = server::OLDEST_SUPPORTED;
+        Some(format!(
+            "{} run{} {oldest}, older than Redis {major}.{minor} (no CLUSTER ADDSLOTSRANGE or CLUSTER SHARDS): set [image].name to a Redis {major}.{minor}+ or Valkey 8+ image",
+            nodes.join(", "),
+            if nodes.len() == 1 { "s" } else { "" }
+        ))
     }
 }
 

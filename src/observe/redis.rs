@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use futures_util::future::join_all;
 
 use super::cluster_nodes::{info_fields, parse_cluster_nodes, ClusterInfo};
-use super::{NodeView, ObservedContainer, RedisState, RunState};
+use super::{NodeView, ObservedContainer, RedisState, RunState, ServerVersion};
 use crate::context::Context;
 
 /// Asks every node whose container runs for `CLUSTER NODES` and `CLUSTER INFO`, in parallel.
@@ -71,6 +71,7 @@ fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
     Ok(NodeView {
         nodes,
         info,
+        version: ServerVersion::from_info(&server),
         server,
         config,
     })

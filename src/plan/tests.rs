@@ -57,6 +57,7 @@ fn fresh_view(spec: &ClusterSpec, i: usize) -> NodeView {
         info: info("fail", 1, 0),
         server: BTreeMap::new(),
         config: BTreeMap::new(),
+        version: None,
     }
 }
 
@@ -70,6 +71,7 @@ fn formed_view(spec: &ClusterSpec, i: usize) -> NodeView {
         info: info("ok", spec.nodes.len(), spec.nodes.len() as u64),
         server: BTreeMap::new(),
         config: BTreeMap::new(),
+        version: None,
     }
 }
 
@@ -293,6 +295,7 @@ fn half_formed_cluster_is_finished_not_recreated() {
             info: info("fail", 2, 2),
             server: BTreeMap::new(),
             config: BTreeMap::new(),
+            version: None,
         },
     });
     let plan = plan(&spec, &observed);
