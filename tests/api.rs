@@ -28,8 +28,8 @@ async fn served(
     );
     cluster.write(&edit(&cluster, text));
     std::fs::write(cluster.dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
-    let addr = format!("127.0.0.1:{}", 18000 + u16::from(octet));
-    let https = format!("127.0.0.1:{}", 19000 + u16::from(octet));
+    let addr = format!("127.0.0.1:{}", cluster.server.port(18000, octet));
+    let https = format!("127.0.0.1:{}", cluster.server.port(19000, octet));
     let operator = Operator::start_with(
         &cluster,
         &[
@@ -269,12 +269,12 @@ async fn an_unreachable_node_and_an_unformed_cluster_are_503() {
 
 #[tokio::test]
 async fn events_stream_live_and_200_clients_do_not_slow_reconciles() {
-    let (_cluster, operator, addr) = served("api-live", 82, "1", |_, t| t).await;
+    let (cluster, operator, addr) = served("api-live", 82, "1", |_, t| t).await;
     operator.ready_after(SystemTime::UNIX_EPOCH, READY).await;
 
     let mut stream = EventStream::open(&addr).await;
     let fault = SystemTime::now();
-    common::kill("rk-api-live-redis-2").await;
+    common::kill(&cluster.container("redis-2")).await;
     let event = tokio::time::timeout(Duration::from_secs(30), stream.next())
         .await
         .expect("an event within 30 s");
@@ -354,7 +354,7 @@ async fn with_tls_the_api_is_served_over_https_with_the_clusters_ca() {
         200,
         "plain HTTP beside HTTPS"
     );
-    let https = format!("127.0.0.1:{}", 19000 + 83);
+    let https = format!("127.0.0.1:{}", cluster.server.port(19000, 83));
     let ca = std::fs::read(cluster.dir.path().join("certs/ca.crt")).unwrap();
     let info = common::http::get_tls(&https, &ca, "/redis/cluster/info").await;
     assert_eq!(info.status, 200, "{}", info.body);

@@ -118,6 +118,35 @@ async fn a_taken_host_port_is_named() {
     drop(listener);
 }
 
+/// Debian bullseye's Redis 6.0 (built by `images/build redis-6.0`, as `./dev test` does): it
+/// lacks CLUSTER ADDSLOTSRANGE and CLUSTER SHARDS, and refuses options redis-keeper sets.
+#[tokio::test]
+async fn a_server_older_than_7_0_is_refused_in_one_line_before_anything_is_made() {
+    let cluster = TestCluster::new("tooold", 37, &REFERENCE).await;
+    let image = "redis-keeper/node:redis-6.0";
+    assert!(
+        common::docker().await.inspect_image(image).await.is_ok(),
+        "{image} is missing: build it with `images/build redis-6.0` (./dev test does)"
+    );
+    let text = cluster.toml(&REFERENCE).replace(
+        "[network]",
+        &format!("[image]\nname = \"{image}\"\npull = \"never\"\nfallback = \"none\"\n\n[network]"),
+    );
+    cluster.write(&text);
+    let out = cluster.expect(&["up", "--timeout", "60"], 2).await;
+    one_line_error(
+        &out,
+        "image redis-keeper/node:redis-6.0 holds Redis 6.0.16, older than Redis 7.0",
+    );
+    assert!(
+        stderr(&out).contains("set [image].name"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(cluster.containers().await.is_empty());
+    assert!(!cluster.network_exists().await);
+}
+
 #[tokio::test]
 async fn an_unavailable_image_without_fallback_says_what_to_do() {
     let cluster = TestCluster::new("noimage", 34, &REFERENCE).await;

@@ -87,7 +87,7 @@ async fn a_killed_container_is_started_with_its_identity() {
     let (cluster, operator, writer) = healthy("heal-kill", 40).await;
     let id = node_id(&cluster, 16).await;
     let fault = SystemTime::now();
-    common::kill("rk-heal-kill-redis-2").await;
+    common::kill(&cluster.container("redis-2")).await;
     recovered(
         "container killed",
         &cluster,
@@ -108,7 +108,7 @@ async fn a_removed_container_is_recreated_from_its_volume() {
     let options = RemoveContainerOptionsBuilder::new().force(true).build();
     common::docker()
         .await
-        .remove_container("rk-heal-rm-redis-3", Some(options))
+        .remove_container(&cluster.container("redis-3"), Some(options))
         .await
         .unwrap();
     recovered(
@@ -137,11 +137,14 @@ async fn a_node_that_lost_its_volume_rejoins_and_only_its_slots_keys_are_lost() 
     let docker = common::docker().await;
     let options = RemoveContainerOptionsBuilder::new().force(true).build();
     docker
-        .remove_container("rk-heal-vol-redis-3", Some(options))
+        .remove_container(&cluster.container("redis-3"), Some(options))
         .await
         .unwrap();
     docker
-        .remove_volume("rk-heal-vol-redis-3-data", None::<RemoveVolumeOptions>)
+        .remove_volume(
+            &format!("{}-redis-3-data", cluster.name),
+            None::<RemoveVolumeOptions>,
+        )
         .await
         .unwrap();
     operator.signal("CONT");
@@ -185,7 +188,7 @@ async fn a_paused_container_is_unpaused() {
     let fault = SystemTime::now();
     common::docker()
         .await
-        .pause_container("rk-heal-pause-redis-1")
+        .pause_container(&cluster.container("redis-1"))
         .await
         .unwrap();
     recovered(
@@ -204,12 +207,12 @@ async fn a_disconnected_container_is_reattached_with_its_address() {
     let (cluster, operator, writer) = healthy("heal-net", 44).await;
     let fault = SystemTime::now();
     let request = NetworkDisconnectRequest {
-        container: "rk-heal-net-redis-2".into(),
+        container: cluster.container("redis-2"),
         force: Some(true),
     };
     common::docker()
         .await
-        .disconnect_network("rk-heal-net-net", request)
+        .disconnect_network(&format!("{}-net", cluster.name), request)
         .await
         .unwrap();
     recovered(
@@ -231,15 +234,18 @@ async fn a_removed_network_is_recreated_and_every_container_reattached() {
     let docker = common::docker().await;
     for n in ["redis-1", "redis-2", "redis-3"] {
         let request = NetworkDisconnectRequest {
-            container: format!("rk-heal-netrm-{n}"),
+            container: cluster.container(n),
             force: Some(true),
         };
         docker
-            .disconnect_network("rk-heal-netrm-net", request)
+            .disconnect_network(&format!("{}-net", cluster.name), request)
             .await
             .unwrap();
     }
-    docker.remove_network("rk-heal-netrm-net").await.unwrap();
+    docker
+        .remove_network(&format!("{}-net", cluster.name))
+        .await
+        .unwrap();
     operator.signal("CONT");
     recovered(
         "network removed",
@@ -427,7 +433,7 @@ async fn redis_config_drift_is_set_back_live() {
 async fn a_sigkilled_operator_mid_repair_is_replaced_and_converges() {
     let (cluster, operator, writer) = healthy("heal-sigkill", 50).await;
     let fault = SystemTime::now();
-    common::kill("rk-heal-sigkill-redis-1").await;
+    common::kill(&cluster.container("redis-1")).await;
     operator.signal("KILL");
     drop(operator);
     // The lock died with its holder: a new operator starts at once.
@@ -786,7 +792,7 @@ async fn an_invalid_cluster_toml_is_reported_and_the_last_good_one_stays_in_forc
     );
     // Repairs go on with the last good spec.
     let fault = SystemTime::now();
-    common::kill("rk-heal-badspec-redis-1").await;
+    common::kill(&cluster.container("redis-1")).await;
     operator.ready_after(fault, READY).await;
     cluster.write(&good);
     operator
@@ -804,4 +810,76 @@ async fn an_invalid_cluster_toml_is_reported_and_the_last_good_one_stays_in_forc
         nothing_lost,
     )
     .await;
+}
+
+/// The `set-config` attempts on redis-1 so far: one event counting up while they repeat.
+fn set_config_attempts(operator: &Operator) -> u32 {
+    let status = operator.status().expect("status file");
+    let events: Vec<_> = status
+        .events
+        .iter()
+        .filter(|e| e.action == "set-config" && e.message.contains("on redis-1"))
+        .collect();
+    assert!(
+        events.len() <= 1,
+        "repeats fold into one event: {events:#?}"
+    );
+    events.first().map_or(0, |e| e.repeats)
+}
+
+/// A fault the operator cannot fix: a `[redis]` value the server accepts but reads back in
+/// another spelling (CONFIG GET client-output-buffer-limit answers every client class, not
+/// the one that was set). The same CONFIG SET comes back every pass without effect; before
+/// the stall guard it was repeated as fast as the servers answered. Now it backs off, says
+/// so in Degraded naming the action and the server's answer, and keeps one event.
+#[tokio::test]
+async fn an_action_without_effect_backs_off_and_says_so() {
+    use redis_keeper::status::ConditionType;
+    let (cluster, operator, writer) = healthy("heal-stall", 56).await;
+    let fault = SystemTime::now();
+    cluster.write(&format!(
+        "{}\n[redis]\nclient-output-buffer-limit = \"pubsub 64mb 16mb 90\"\n",
+        cluster.toml(&REFERENCE)
+    ));
+    operator
+        .wait_for("Degraded: Stalled", READY, |s| {
+            s.condition(ConditionType::Degraded)
+                .is_some_and(|c| c.status && c.reason == "Stalled")
+        })
+        .await;
+    let degraded = operator.status().unwrap();
+    let message = &degraded.condition(ConditionType::Degraded).unwrap().message;
+    assert!(
+        message.contains("client-output-buffer-limit") && message.contains("answered OK"),
+        "names the action and the server's answer: {message}"
+    );
+    // The rate, measured over a window: the wait is the measurement.
+    let window = Duration::from_secs(30);
+    let before = set_config_attempts(&operator);
+    tokio::time::sleep(window).await;
+    let during = set_config_attempts(&operator) - before;
+    let per_minute = f64::from(during) * 60.0 / window.as_secs_f64();
+    eprintln!(
+        "stall: {before} attempts until Degraded ({:.1} s after the edit), then {during} in {} s ({per_minute:.0}/min)",
+        fault.elapsed().unwrap_or_default().as_secs_f64() - window.as_secs_f64(),
+        window.as_secs()
+    );
+    assert!(
+        per_minute <= 20.0,
+        "{during} attempts in {window:?}: the operator is looping"
+    );
+    // Undo the edit: Ready again, nothing lost on the way.
+    let fixed = SystemTime::now();
+    cluster.write(&cluster.toml(&REFERENCE));
+    recovered(
+        "a stalled action, then the edit undone",
+        &cluster,
+        &operator,
+        writer,
+        fixed,
+        nothing_lost,
+    )
+    .await;
+    let status = operator.status().unwrap();
+    assert!(!status.condition(ConditionType::Degraded).unwrap().status);
 }

@@ -85,7 +85,7 @@ async fn the_seeds_tls_command_line_follows_redirects_on_every_node() {
     let inspect = common::docker()
         .await
         .inspect_container(
-            "rk-tls-seed-redis-1",
+            &cluster.container("redis-1"),
             None::<bollard::query_parameters::InspectContainerOptions>,
         )
         .await
@@ -107,7 +107,7 @@ async fn a_tls_only_cluster_forms_and_repairs_a_removed_container_and_a_reshard(
         .build();
     common::docker()
         .await
-        .remove_container("rk-tls-only-redis-3", Some(options))
+        .remove_container(&cluster.container("redis-3"), Some(options))
         .await
         .unwrap();
     cluster.up().await;

@@ -145,10 +145,13 @@ pub async fn build(docker: &Docker, host: &HostRedis) -> Result<String, DockerEr
         .t(&tag)
         .rm(true)
         .forcerm(true)
-        .labels(&std::collections::HashMap::from([(
-            "io.redis-keeper.host-build",
-            host.version.as_str(),
-        )]))
+        .labels(&std::collections::HashMap::from([
+            ("io.redis-keeper.host-build", host.version.clone()),
+            (
+                super::image::SERVER_LABEL,
+                format!("redis {}", host.version),
+            ),
+        ]))
         .build();
     let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {

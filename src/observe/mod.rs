@@ -50,6 +50,9 @@ pub struct ImageState {
     pub usable: Option<String>,
     /// `pull = "always"` and this process has not pulled yet.
     pub pull_due: bool,
+    /// The server the usable image says it holds, when it says (official images and
+    /// redis-keeper's own do): checked before any container is made from it.
+    pub server: Option<ServerVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,8 +126,17 @@ impl Observed {
         }
     }
 
-    /// One line naming the nodes whose server is too old to drive, if any.
+    /// One line naming the image or the nodes whose server is too old to drive, if any.
     pub fn unsupported_servers(&self) -> Option<String> {
+        let (major, minor) = server::OLDEST_SUPPORTED;
+        let needs = format!(
+            "older than Redis {major}.{minor} (no CLUSTER ADDSLOTSRANGE or CLUSTER SHARDS): set [image].name to a Redis {major}.{minor}+ or Valkey 8+ image"
+        );
+        if let (Some(image), Some(server)) = (&self.image.usable, &self.image.server) {
+            if !server.is_supported() {
+                return Some(format!("image {image} holds {server}, {needs}"));
+            }
+        }
         let mut old: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for (node, state) in &self.redis {
             if let RedisState::Up(NodeView {
@@ -137,9 +149,8 @@ impl Observed {
             }
         }
         let (oldest, nodes) = old.iter().next()?;
-        let (major, minor) = server::OLDEST_SUPPORTED;
         Some(format!(
-            "{} run{} {oldest}, older than Redis {major}.{minor} (no CLUSTER ADDSLOTSRANGE or CLUSTER SHARDS): set [image].name to a Redis {major}.{minor}+ or Valkey 8+ image",
+            "{} run{} {oldest}, {needs}",
             nodes.join(", "),
             if nodes.len() == 1 { "s" } else { "" }
         ))

@@ -51,6 +51,17 @@ impl ServerVersion {
         })
     }
 
+    /// From `<kind> <version>` (`valkey 8.1.1`), the form image metadata gives.
+    pub fn from_label(label: &str) -> Option<ServerVersion> {
+        let (kind, version) = label.trim().split_once(' ')?;
+        let key = match kind.to_ascii_lowercase().as_str() {
+            "redis" => "redis_version",
+            "valkey" => "valkey_version",
+            _ => return None,
+        };
+        ServerVersion::from_info(&BTreeMap::from([(key.to_string(), version.to_string())]))
+    }
+
     /// Whether the operator can drive it: any Valkey (its first release continues Redis 7.2),
     /// Redis from [`OLDEST_SUPPORTED`] on.
     pub fn is_supported(&self) -> bool {
@@ -100,5 +111,11 @@ mod tests {
                 .is_supported()
         );
         assert_eq!(ServerVersion::from_info(&info(&[])), None);
+        let labelled = ServerVersion::from_label("valkey 8.0.1").unwrap();
+        assert_eq!(labelled.to_string(), "Valkey 8.0.1");
+        assert!(!ServerVersion::from_label("redis 6.0.16")
+            .unwrap()
+            .is_supported());
+        assert_eq!(ServerVersion::from_label("keydb 6.3"), None);
     }
 }

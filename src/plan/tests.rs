@@ -97,6 +97,7 @@ fn with_views(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed 
         image: ImageState {
             usable: Some(IMAGE.into()),
             pull_due: false,
+            server: None,
         },
         network: Some(ObservedNetwork {
             id: "net".into(),
@@ -145,6 +146,7 @@ fn with_an_image_creates_every_container_in_one_stage() {
         image: ImageState {
             usable: Some(IMAGE.into()),
             pull_due: false,
+            server: None,
         },
         ..Observed::default()
     };

@@ -26,6 +26,61 @@ pub async fn docker() -> Docker {
     }
 }
 
+/// The server the integration tests run against: `RK_SERVER` names one of the images
+/// `images/build` makes (`valkey-8.0`, `redis-8.0`, `valkey-8.1`); unset, or `redis-7.0`, is
+/// the host's Redis through redis-keeper's own `host` image fallback. `./dev test` runs the
+/// core of the suite once per server (`MATRIX`).
+pub struct Server {
+    /// The image name, None for the host fallback.
+    pub image: Option<String>,
+    /// Short tag in cluster names, so runs for different servers never share a container.
+    tag: &'static str,
+    /// The second octet of every test subnet (172.<n>.<octet>.0/24), one per server, so runs
+    /// for different servers can share a machine.
+    net: u8,
+}
+
+pub fn server() -> Server {
+    let name = std::env::var("RK_SERVER").unwrap_or_default();
+    let (tag, net) = match name.as_str() {
+        "" | "redis-7.0" => {
+            return Server {
+                image: None,
+                tag: "",
+                net: 30,
+            }
+        }
+        "valkey-8.0" => ("v80-", 29),
+        "redis-8.0" => ("r80-", 28),
+        "valkey-8.1" => ("v81-", 27),
+        other => panic!(
+            "RK_SERVER={other} is not a server of the matrix: use redis-7.0, valkey-8.0, redis-8.0 or valkey-8.1"
+        ),
+    };
+    Server {
+        image: Some(format!("redis-keeper/node:{name}")),
+        tag,
+        net,
+    }
+}
+
+impl Server {
+    /// A local port for a test's listener that no other server's run of the same test takes.
+    pub fn port(&self, base: u16, octet: u8) -> u16 {
+        base + u16::from(octet) + 256 * u16::from(30 - self.net)
+    }
+
+    /// cluster.toml's `[image]` section for this server (empty: the default, host fallback).
+    fn image_toml(&self) -> String {
+        match &self.image {
+            None => String::new(),
+            Some(image) => {
+                format!("\n[image]\nname = \"{image}\"\npull = \"never\"\nfallback = \"none\"\n")
+            }
+        }
+    }
+}
+
 /// The reference layout's addresses and slots, on the test's own subnet.
 pub const REFERENCE: [(&str, u8, &[&str]); 3] = [
     ("redis-1", 13, &["0-5460"]),
@@ -38,20 +93,30 @@ pub struct TestCluster {
     pub octet: u8,
     pub dir: tempfile::TempDir,
     pub file: PathBuf,
+    pub server: Server,
 }
 
 impl TestCluster {
     /// A cluster named `rk-<name>` on 172.30.<octet>.0/24. Each test picks its own octet so
     /// tests run in parallel without sharing anything.
     pub async fn new(name: &str, octet: u8, nodes: &[(&str, u8, &[&str])]) -> TestCluster {
-        docker().await;
+        let docker = docker().await;
+        let server = server();
+        if let Some(image) = &server.image {
+            assert!(
+                docker.inspect_image(image).await.is_ok(),
+                "image {image} is missing: build it with `images/build {}` (./dev test does)",
+                image.trim_start_matches("redis-keeper/node:")
+            );
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("cluster.toml");
         let cluster = TestCluster {
-            name: format!("rk-{name}"),
+            name: format!("rk-{}{name}", server.tag),
             octet,
             dir,
             file,
+            server,
         };
         // A cluster left behind by an earlier, killed run of the same test.
         cluster.write(&cluster.toml(nodes));
@@ -60,18 +125,24 @@ impl TestCluster {
     }
 
     pub fn subnet(&self) -> String {
-        format!("172.30.{}.0/24", self.octet)
+        format!("172.{}.{}.0/24", self.server.net, self.octet)
     }
 
     pub fn ip(&self, last: u8) -> String {
-        format!("172.30.{}.{last}", self.octet)
+        format!("172.{}.{}.{last}", self.server.net, self.octet)
+    }
+
+    /// The container of one of the cluster's nodes.
+    pub fn container(&self, node: &str) -> String {
+        format!("{}-{node}", self.name)
     }
 
     pub fn toml(&self, nodes: &[(&str, u8, &[&str])]) -> String {
         let mut text = format!(
-            "[cluster]\nname = \"{}\"\npassword_file = \"pw\"\nnode_timeout_ms = 5000\n\n\
+            "[cluster]\nname = \"{}\"\npassword_file = \"pw\"\nnode_timeout_ms = 5000\n{}\n\
              [network]\nname = \"{}-net\"\nsubnet = \"{}\"\n",
             self.name,
+            self.server.image_toml(),
             self.name,
             self.subnet()
         );
