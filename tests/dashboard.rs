@@ -154,7 +154,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 
 /// What the page shows: each node card's name and badge, and the slot map's owners.
 const PAGE_STATE: &str = r#"JSON.stringify({
-  cards: [...document.querySelectorAll('.node')].map(c => [c.dataset.node, c.querySelector('.badge').textContent]),
+  cards: [...document.querySelectorAll('.node')].map(c => [c.dataset.node, c.querySelector('.badge').textContent, c.querySelector('.server').textContent]),
   owners: [...document.querySelectorAll('#slotmap .span')].map(s => s.dataset.owner),
   marker: window.__kept
 })"#;
@@ -216,6 +216,16 @@ async fn the_dashboard_shows_the_cluster_and_a_repair_live() {
     )
     .await;
     assert_eq!(state["cards"].as_array().unwrap().len(), 3);
+    let host_redis = redis_keeper::docker::host_image::find()
+        .expect("the host's Redis")
+        .version;
+    for card in state["cards"].as_array().unwrap() {
+        assert_eq!(
+            card[2],
+            format!("Redis {host_redis}"),
+            "each card names its node's server"
+        );
+    }
     let owners: std::collections::BTreeSet<&str> = state["owners"]
         .as_array()
         .unwrap()
@@ -247,7 +257,7 @@ async fn the_dashboard_shows_the_cluster_and_a_repair_live() {
 
     // Killed, then repaired: both seen by the same page (a reload would lose the marker).
     browser.eval("window.__kept = 42").await;
-    common::kill("rk-dash-redis-2").await;
+    common::kill(&cluster.container("redis-2")).await;
     let down = wait_for_page(&mut browser, "redis-2 down", |s| {
         badge(s, "redis-2") != "ok"
     })
