@@ -30,12 +30,15 @@ enum Step {
         to: Peer,
         finishing: bool,
     },
-    /// Close the slots at `owner`; with `claim`, nobody serves them and `owner`, their
-    /// declared owner, takes them first.
+    /// Close the slots at `owner`, bringing keys left on `open_on` to it.
     Close {
         owner: Peer,
-        claim: bool,
         open_on: Vec<Peer>,
+    },
+    /// Nobody serves these open slots: `owner`, their declared owner, takes them first (the
+    /// cluster is down until then), and they are closed once it reports ok again.
+    Claim {
+        owner: Peer,
     },
     Wait(String),
 }
@@ -69,23 +72,15 @@ pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
                 to,
                 finishing,
             }),
-            Step::Close {
+            Step::Close { owner, open_on } => plan.actions.push(Action::CloseSlots {
+                ranges,
                 owner,
-                claim,
                 open_on,
-            } => {
-                if claim {
-                    plan.actions.push(Action::AddSlots {
-                        node: owner.name.clone(),
-                        ranges: ranges.clone(),
-                    });
-                }
-                plan.actions.push(Action::CloseSlots {
-                    ranges,
-                    owner,
-                    open_on,
-                });
-            }
+            }),
+            Step::Claim { owner } => plan.actions.push(Action::AddSlots {
+                node: owner.name,
+                ranges,
+            }),
             Step::Wait(why) => {
                 let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
                 plan.waiting
@@ -123,49 +118,64 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
             .iter()
             .find(|n| Some(n.id()) == target && n.importing(slot));
         if let Some(to) = importer {
-            return Some(unless_unknown(topology, peer(o), peer(to), true));
+            return Some(when_ready(topology, &[&peer(o), &peer(to)], || {
+                Step::Move {
+                    from: peer(o),
+                    to: peer(to),
+                    finishing: true,
+                }
+            }));
         }
     }
     if !open.is_empty() {
-        let (owner, claim) = match owner {
-            Some(owner) => (owner, false),
-            None => (peer(home), true),
+        let Some(owner) = owner else {
+            return Some(Step::Claim { owner: peer(home) });
         };
-        let open_on = open
+        let open_on: Vec<Peer> = open
             .iter()
             .map(|n| peer(n))
             .filter(|p| p.id != owner.id)
             .collect();
-        return Some(Step::Close {
-            owner,
-            claim,
-            open_on,
-        });
+        let parties: Vec<&Peer> = std::iter::once(&owner).chain(&open_on).collect();
+        return Some(when_ready(topology, &parties, || Step::Close {
+            owner: owner.clone(),
+            open_on: open_on.clone(),
+        }));
     }
     match owner {
         Some(owner) if owner.id != home.id() => {
-            Some(unless_unknown(topology, owner, peer(home), false))
+            let to = peer(home);
+            Some(when_ready(topology, &[&owner, &to], || Step::Move {
+                from: owner.clone(),
+                to: to.clone(),
+                finishing: false,
+            }))
         }
         // At home, or unassigned (the slots pass assigns it).
         _ => None,
     }
 }
 
-/// A move, or a wait while a declared party does not yet know the other by id (SETSLOT
-/// IMPORTING and MIGRATING accept only known ids).
-fn unless_unknown(topology: &Topology, from: Peer, to: Peer, finishing: bool) -> Step {
-    for (a, b) in [(&to, &from), (&from, &to)] {
-        if let Some(n) = topology.member_by_id(&a.id) {
-            if !n.knows(&b.id) {
-                return Step::Wait(format!("{} does not know {} yet", a.name, b.name));
-            }
+/// `step`, or a wait while a declared party of it cannot take part yet: keys move only
+/// between nodes that report `cluster_state:ok` (a node that does not answers MIGRATE's
+/// RESTORE with CLUSTERDOWN), and that know each other by id (SETSLOT IMPORTING, MIGRATING
+/// and NODE accept only known ids).
+fn when_ready(topology: &Topology, parties: &[&Peer], step: impl FnOnce() -> Step) -> Step {
+    for a in parties {
+        let Some(n) = topology.member_by_id(&a.id) else {
+            continue;
+        };
+        if !n.view.info.state_ok() {
+            return Step::Wait(format!(
+                "{} reports cluster_state:fail; keys move only between nodes that report ok",
+                a.name
+            ));
+        }
+        if let Some(b) = parties.iter().find(|b| b.id != a.id && !n.knows(&b.id)) {
+            return Step::Wait(format!("{} does not know {} yet", a.name, b.name));
         }
     }
-    Step::Move {
-        from,
-        to,
-        finishing,
-    }
+    step()
 }
 
 /// The node outside cluster.toml that the declared nodes see serving `slot`, if they agree

@@ -112,6 +112,10 @@ fn with_views(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed 
     }
 }
 
+fn plan_of(spec: &ClusterSpec, observed: &Observed) -> Plan {
+    plan(spec, observed)
+}
+
 fn kinds(plan: &Plan) -> Vec<&'static str> {
     plan.actions.iter().map(Action::kind).collect()
 }
@@ -610,18 +614,53 @@ fn an_open_slot_nobody_serves_is_claimed_by_its_declared_owner() {
     let plan = plan(&spec, &observed);
     assert_eq!(
         plan.actions,
-        vec![
-            Action::AddSlots {
-                node: "redis-1".into(),
-                ranges: vec![SlotRange::new(7, 7)],
-            },
-            Action::CloseSlots {
-                ranges: vec![SlotRange::new(7, 7)],
-                owner: peer(&spec, 0),
-                open_on: vec![peer(&spec, 1)],
-            }
-        ],
+        vec![Action::AddSlots {
+            node: "redis-1".into(),
+            ranges: vec![SlotRange::new(7, 7)],
+        }],
+        "claimed first: until then the cluster is down and MIGRATE refuses"
+    );
+    // Claimed, and the cluster ok again: the importing node's keys go to the owner.
+    let claimed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        if i == 1 {
+            v.nodes[1].importing = vec![(7, id(0))];
+        }
+        v
+    });
+    assert_eq!(
+        plan_of(&spec, &claimed).actions,
+        vec![Action::CloseSlots {
+            ranges: vec![SlotRange::new(7, 7)],
+            owner: peer(&spec, 0),
+            open_on: vec![peer(&spec, 1)],
+        }],
         "not only ADDSLOTS: the importing node may hold its keys"
+    );
+}
+
+/// Redis punishes a move toward a node that is not ok: MIGRATE's RESTORE answers CLUSTERDOWN.
+#[test]
+fn nothing_moves_while_a_party_reports_cluster_state_fail() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        // redis-2 serves slot 0 (declared for redis-1); redis-1 reports the cluster down.
+        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
+        v.nodes[1].slots.push(SlotRange::new(0, 0));
+        if i == 0 {
+            v.info = info("fail", 3, 3);
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert!(
+        plan.waiting
+            .iter()
+            .any(|w| w.contains("redis-1 reports cluster_state:fail")),
+        "{:?}",
+        plan.waiting
     );
 }
 
