@@ -161,6 +161,14 @@ fn peer_finding(topology: &Topology, viewer: &str, entry: &ClusterNode) -> Optio
                 format!("{text} and serves {} slot(s)", entry.slot_count())
             }
         }
+        Who::Retired(name) => {
+            // Drained into the declared owners, forgotten, then its container is removed.
+            let serves = match entry.slot_count() {
+                0 => String::new(),
+                n => format!(" and still serves {n} slot(s)"),
+            };
+            format!("{viewer}: still knows {name}, removed from cluster.toml{serves}")
+        }
         Who::OldIdentity(node) => {
             format!(
                 "{viewer}: still knows {}'s old identity {}",

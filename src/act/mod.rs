@@ -69,6 +69,8 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
             docker::create_container(ctx, node, image).await
         }
         Action::ReattachNetwork { node, container } => docker::reattach(ctx, node, container).await,
+        Action::RemoveContainer { container, .. } => docker::remove_container(ctx, container).await,
+        Action::TakeSlots { node, ranges } => slots::take_slots(ctx, node, ranges).await,
         Action::Forget { id, on, .. } => redis::forget(ctx, id, on).await,
         Action::SetConfig { node, settings } => redis::set_config(ctx, node, settings).await,
         Action::SetConfigEpoch { node, epoch } => redis::set_config_epoch(ctx, node, *epoch).await,

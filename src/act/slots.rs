@@ -10,13 +10,16 @@ use crate::context::Context;
 use crate::plan::Peer;
 use crate::spec::SlotRange;
 
-/// Keys per MIGRATE: big enough to move a dev node's slots in few round trips, small enough
-/// that one batch never blocks the source for long.
-const MIGRATE_BATCH: usize = 100;
+/// Slots opened, emptied and handed over together: each step is one round trip for all of
+/// them, and an interrupted round leaves at most this many slots open for the next pass.
+const SLOTS_PER_ROUND: usize = 128;
 /// How long the source waits on the target for one batch.
 const MIGRATE_TIMEOUT_MS: u64 = 5000;
 
-/// Moves `ranges` with their keys from `from` to `to`.
+/// Moves `ranges` with their keys from `from` to `to`, the way a reshard does, a round of
+/// slots at a time: IMPORTING on the target, MIGRATING on the source, every key migrated,
+/// then SETSLOT NODE on the target (which bumps its config epoch, so its claim outranks the
+/// source's everywhere), the source, and the rest.
 pub(super) async fn move_slots(
     ctx: &Context,
     ranges: &[SlotRange],
@@ -24,20 +27,23 @@ pub(super) async fn move_slots(
     to: &Peer,
 ) -> Result<(), ActError> {
     let rest = declared_except(ctx, &[from, to]);
+    let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
+    let mut batch = KeyBatch::default();
     let mut keys = 0;
-    for slot in ranges.iter().flat_map(SlotRange::slots) {
-        setslot(ctx, to, slot, &["IMPORTING", &from.id]).await?;
-        setslot(ctx, from, slot, &["MIGRATING", &to.id]).await?;
-        keys += migrate_keys(ctx, from, to, slot, true).await?;
-        // The target first: it bumps its config epoch as it takes the slot, so its claim
-        // wins over the source's everywhere, then the source and the rest learn it at once.
-        setslot(ctx, to, slot, &["NODE", &to.id]).await?;
-        setslot(ctx, from, slot, &["NODE", &to.id]).await?;
-        for peer in &rest {
-            setslot(ctx, peer, slot, &["NODE", &to.id]).await?;
-        }
+    for round in slots.chunks(SLOTS_PER_ROUND) {
+        // The target first: were the source to die now, the slots still have their owner.
+        setslots(ctx, to, round, &["IMPORTING", &from.id]).await?;
+        setslots(ctx, from, round, &["MIGRATING", &to.id]).await?;
+        // Returns only once every slot of the round is empty on the source: the target
+        // never takes a slot the source still holds keys in (it would delete them).
+        keys += empty_slots(ctx, from, to, round, true, &mut batch).await?;
+        let node = ["NODE", to.id.as_str()];
+        setslots(ctx, to, round, &node).await?;
+        setslots(ctx, from, round, &node).await?;
+        let told = rest.iter().map(|peer| setslots(ctx, peer, round, &node));
+        futures_util::future::try_join_all(told).await?;
     }
-    tracing::info!(from = %from.name, to = %to.name, keys, "moved slots");
+    tracing::info!(from = %from.name, to = %to.name, slots = slots.len(), keys, "moved slots");
     Ok(())
 }
 
@@ -50,119 +56,283 @@ pub(super) async fn close_slots(
     open_on: &[Peer],
 ) -> Result<(), ActError> {
     let rest = declared_except(ctx, &[owner]);
+    let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
+    let mut batch = KeyBatch::default();
     let mut keys = 0;
-    for slot in ranges.iter().flat_map(SlotRange::slots) {
+    for round in slots.chunks(SLOTS_PER_ROUND) {
         // The open nodes first, so none accepts another write for the slot (through an ASK
         // redirect) after its keys have been taken; MIGRATE still works there while the
         // slot is open, and the owner accepts what it owns.
         for peer in open_on {
-            keys += migrate_keys(ctx, peer, owner, slot, false).await?;
-            setslot(ctx, peer, slot, &["STABLE"]).await?;
+            keys += empty_slots(ctx, peer, owner, round, false, &mut batch).await?;
+            setslots(ctx, peer, round, &["STABLE"]).await?;
         }
-        setslot(ctx, owner, slot, &["STABLE"]).await?;
+        setslots(ctx, owner, round, &["STABLE"]).await?;
         for peer in rest
             .iter()
             .filter(|p| !open_on.iter().any(|o| o.addr == p.addr))
         {
-            setslot(ctx, peer, slot, &["STABLE"]).await?;
+            setslots(ctx, peer, round, &["STABLE"]).await?;
         }
     }
     tracing::info!(owner = %owner.name, keys, "closed open slots");
     Ok(())
 }
 
-/// Moves every key `from` holds in `slot` to `to`, in batches; returns how many.
+/// Has `owner` take `ranges`, which no node serves by its own word: SETSLOT NODE on itself,
+/// BUMPEPOCH so its claim outranks what any view still says, then SETSLOT NODE everywhere.
+/// Nobody holds keys there: a node that does not serve a slot (and has it not open) has none.
+pub(super) async fn take_slots(
+    ctx: &Context,
+    owner: &Peer,
+    ranges: &[SlotRange],
+) -> Result<(), ActError> {
+    let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
+    setslots(ctx, owner, &slots, &["NODE", &owner.id]).await?;
+    let mut bump = redis::cmd("CLUSTER");
+    bump.arg("BUMPEPOCH");
+    run_at::<redis::Value>(ctx, &owner.name, &owner.addr, "CLUSTER BUMPEPOCH", &bump).await?;
+    for peer in declared_except(ctx, &[owner]) {
+        setslots(ctx, &peer, &slots, &["NODE", &owner.id]).await?;
+    }
+    Ok(())
+}
+
+/// Keys per GETKEYSINSLOT and per MIGRATE, sized by how long a MIGRATE takes rather than by
+/// a fixed count: MIGRATE blocks both nodes while it runs, so a batch that takes longer than
+/// [`KeyBatch::MAX_STALL`] halves, one done well under it doubles. Small keys move in big
+/// batches, big keys in small ones, and a client never waits long behind one.
+struct KeyBatch {
+    keys: usize,
+}
+
+impl Default for KeyBatch {
+    fn default() -> Self {
+        KeyBatch { keys: 1000 }
+    }
+}
+
+impl KeyBatch {
+    const MIN: usize = 10;
+    const MAX: usize = 20_000;
+    const MAX_STALL: std::time::Duration = std::time::Duration::from_millis(10);
+
+    fn adapt(&mut self, one_migrate_took: std::time::Duration) {
+        if one_migrate_took > Self::MAX_STALL {
+            self.keys = (self.keys / 2).max(Self::MIN);
+        } else if one_migrate_took < Self::MAX_STALL / 4 {
+            self.keys = (self.keys * 2).min(Self::MAX);
+        }
+    }
+}
+
+/// Moves every key `from` holds in `slots` to `to`; returns how many. Each round asks for
+/// the keys of every slot still holding some in one pipeline, then migrates them in one
+/// pipeline (a MIGRATE per slot: its keys must share one), until every slot is empty.
 ///
-/// With `replace`, `from` is the slot's owner and its copy is the one clients saw; without,
-/// a key on both sides is a conflict a person has to settle, not one to guess at.
-async fn migrate_keys(
+/// With `replace`, `from` is the slots' owner and its copy is the one clients saw; without,
+/// a key on both sides is replaced only when both copies are the same (as redis-cli does),
+/// and a real conflict stops the move naming the key, for a person to settle.
+async fn empty_slots(
     ctx: &Context,
     from: &Peer,
     to: &Peer,
-    slot: u16,
+    slots: &[u16],
     replace: bool,
+    batch: &mut KeyBatch,
 ) -> Result<usize, ActError> {
-    // MIGRATE travels like cluster traffic: over TLS to the TLS port when the bus uses TLS.
-    let target = ctx.spec.nodes.iter().find(|n| n.addr() == to.addr);
-    let (ip, port) = match target {
+    let target = migrate_target(ctx, to);
+    let mut pending: Vec<u16> = slots.to_vec();
+    let mut moved = 0;
+    while !pending.is_empty() {
+        let mut ask = redis::pipe();
+        for slot in &pending {
+            ask.cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(*slot)
+                .arg(batch.keys);
+        }
+        let found: Vec<Vec<Vec<u8>>> = run_pipe(ctx, from, "CLUSTER GETKEYSINSLOT", &ask).await?;
+        let work: Vec<(u16, Vec<Vec<u8>>)> = pending
+            .iter()
+            .copied()
+            .zip(found)
+            .filter(|(_, keys)| !keys.is_empty())
+            .collect();
+        if work.is_empty() {
+            break;
+        }
+        let started = std::time::Instant::now();
+        let mut migrate = redis::pipe();
+        migrate.ignore_errors();
+        for (_, keys) in &work {
+            migrate.add_command(migrate_cmd(ctx, &target, replace, keys));
+        }
+        let replies: Vec<redis::RedisResult<redis::Value>> =
+            run_pipe(ctx, from, "MIGRATE", &migrate).await?;
+        batch.adapt(started.elapsed() / work.len() as u32);
+        for ((slot, keys), reply) in work.iter().zip(replies) {
+            match reply {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("BUSYKEY") => {
+                    settle_busy_keys(ctx, from, to, &target, *slot, keys).await?
+                }
+                Err(source) => {
+                    return Err(ActError::Redis {
+                        node: from.name.clone(),
+                        command: "MIGRATE".into(),
+                        source,
+                        permanent: false,
+                    })
+                }
+            }
+            moved += keys.len();
+        }
+        pending = work.into_iter().map(|(slot, _)| slot).collect();
+    }
+    Ok(moved)
+}
+
+/// Where MIGRATE sends keys: like cluster traffic, to the TLS port when the bus uses TLS.
+fn migrate_target(ctx: &Context, to: &Peer) -> (String, u16) {
+    match ctx.spec.nodes.iter().find(|n| n.addr() == to.addr) {
         Some(node) => (node.ip.to_string(), node.cluster_port),
         None => {
             let (ip, port) = split_addr(&to.addr);
             (ip.to_string(), port)
         }
-    };
-    let mut moved = 0;
-    loop {
-        let mut get = redis::cmd("CLUSTER");
-        get.arg("GETKEYSINSLOT").arg(slot).arg(MIGRATE_BATCH);
-        let keys: Vec<Vec<u8>> =
-            run_at(ctx, &from.name, &from.addr, "CLUSTER GETKEYSINSLOT", &get).await?;
-        if keys.is_empty() {
-            return Ok(moved);
-        }
-        let mut migrate = redis::cmd("MIGRATE");
-        migrate
-            .arg(&ip)
-            .arg(port)
-            .arg("")
-            .arg(0)
-            .arg(MIGRATE_TIMEOUT_MS);
-        if replace {
-            migrate.arg("REPLACE");
-        }
-        if let Some(password) = &ctx.password {
-            migrate.arg("AUTH").arg(password.expose());
-        }
-        migrate.arg("KEYS").arg(&keys);
-        match run_at::<()>(ctx, &from.name, &from.addr, "MIGRATE", &migrate).await {
-            Err(ActError::Redis { source, .. }) if source.code() == Some("BUSYKEY") => {
-                let e = redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "a key of the slot exists on both nodes",
-                    format!(
-                        "slot {slot}: a key on {} also exists on {}; keep one copy \
-                         (`redis-cli -c` DEL or RENAME) and redis-keeper finishes the move",
-                        from.name, to.name
-                    ),
-                ));
-                return Err(ActError::Redis {
-                    node: from.name.clone(),
-                    command: "MIGRATE".into(),
-                    source: e,
-                    permanent: true,
-                });
-            }
-            other => other?,
-        }
-        moved += keys.len();
     }
 }
 
-async fn setslot(ctx: &Context, on: &Peer, slot: u16, args: &[&str]) -> Result<(), ActError> {
-    let mut cmd = redis::cmd("CLUSTER");
-    cmd.arg("SETSLOT").arg(slot).arg(args);
-    let what = format!("CLUSTER SETSLOT {slot} {}", args[0]);
-    match run_at::<()>(ctx, &on.name, &on.addr, &what, &cmd).await {
-        // Repeating a step an earlier pass already took: the slot is past it.
-        Err(ActError::Redis { source, .. })
-            if args[0] == "IMPORTING" && source.to_string().contains("already the owner") =>
-        {
-            Ok(())
+fn migrate_cmd(
+    ctx: &Context,
+    target: &(String, u16),
+    replace: bool,
+    keys: &[Vec<u8>],
+) -> redis::Cmd {
+    let mut migrate = redis::cmd("MIGRATE");
+    migrate
+        .arg(&target.0)
+        .arg(target.1)
+        .arg("")
+        .arg(0)
+        .arg(MIGRATE_TIMEOUT_MS);
+    if replace {
+        migrate.arg("REPLACE");
+    }
+    if let Some(password) = &ctx.password {
+        migrate.arg("AUTH").arg(password.expose());
+    }
+    migrate.arg("KEYS").arg(keys);
+    migrate
+}
+
+/// MIGRATE said BUSYKEY: a key of the batch exists on both nodes (an earlier MIGRATE that
+/// timed out after the target took it, or a write on each side of an open slot). As
+/// redis-cli does: where both copies are the same (compared by DUMP), the key is migrated
+/// with REPLACE; where they differ, the move stops naming the key.
+async fn settle_busy_keys(
+    ctx: &Context,
+    from: &Peer,
+    to: &Peer,
+    target: &(String, u16),
+    slot: u16,
+    keys: &[Vec<u8>],
+) -> Result<(), ActError> {
+    let mut dump = redis::pipe();
+    for key in keys {
+        dump.cmd("DUMP").arg(key);
+    }
+    let ours: Vec<Option<Vec<u8>>> = run_pipe(ctx, from, "DUMP", &dump).await?;
+    let theirs: Vec<Option<Vec<u8>>> = run_pipe(ctx, to, "DUMP", &dump).await?;
+    let conflict = keys
+        .iter()
+        .zip(ours.iter().zip(&theirs))
+        .find(|(_, (a, b))| a.is_some() && b.is_some() && a != b);
+    if let Some((key, _)) = conflict {
+        let e = redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "a key of the slot exists on both nodes with different values",
+            format!(
+                "slot {slot}: key '{}' on {} also exists on {} with another value; keep one copy \
+                 (`redis-cli -c` DEL or RENAME) and redis-keeper finishes the move",
+                String::from_utf8_lossy(key),
+                from.name,
+                to.name
+            ),
+        ));
+        return Err(ActError::Redis {
+            node: from.name.clone(),
+            command: "MIGRATE".into(),
+            source: e,
+            permanent: true,
+        });
+    }
+    run_at::<()>(
+        ctx,
+        &from.name,
+        &from.addr,
+        "MIGRATE REPLACE",
+        &migrate_cmd(ctx, target, true, keys),
+    )
+    .await
+}
+
+async fn run_pipe<T: redis::FromRedisValue>(
+    ctx: &Context,
+    on: &Peer,
+    what: &str,
+    pipe: &redis::Pipeline,
+) -> Result<T, ActError> {
+    let (ip, port) = split_addr(&on.addr);
+    ctx.redis
+        .query_pipe::<T>(ip, port, pipe)
+        .await
+        .map_err(|source| ActError::Redis {
+            node: on.name.clone(),
+            command: what.to_string(),
+            source,
+            permanent: false,
+        })
+}
+
+/// `CLUSTER SETSLOT <slot> <args…>` for every slot, on one node, in one round trip. A step a
+/// slot is already past (an earlier pass took it) is no error.
+async fn setslots(ctx: &Context, on: &Peer, slots: &[u16], args: &[&str]) -> Result<(), ActError> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for slot in slots {
+        pipe.cmd("CLUSTER").arg("SETSLOT").arg(*slot).arg(args);
+    }
+    let replies: Vec<redis::RedisResult<redis::Value>> =
+        run_pipe(ctx, on, "CLUSTER SETSLOT", &pipe).await?;
+    for (slot, reply) in slots.iter().zip(replies) {
+        match reply {
+            Ok(_) => {}
+            Err(e) if already_past(args[0], &e.to_string()) => {}
+            Err(source) => {
+                return Err(ActError::Redis {
+                    node: on.name.clone(),
+                    command: format!("CLUSTER SETSLOT {slot} {}", args[0]),
+                    source,
+                    permanent: false,
+                })
+            }
         }
-        Err(ActError::Redis { source, .. })
-            if args[0] == "MIGRATING" && source.to_string().contains("not the owner") =>
-        {
-            Ok(())
-        }
+    }
+    Ok(())
+}
+
+/// Whether SETSLOT's refusal says the slot is already past this step.
+fn already_past(step: &str, error: &str) -> bool {
+    match step {
+        "IMPORTING" => error.contains("already the owner"),
+        "MIGRATING" => error.contains("not the owner"),
         // A node outside cluster.toml (which keeps Redis's default
         // cluster-allow-replica-migration) turns replica of the target as soon as it hears
         // the target took its last slot: it has nothing left to hand over.
-        Err(ActError::Redis { source, .. })
-            if args[0] == "NODE" && source.to_string().contains("only with masters") =>
-        {
-            Ok(())
-        }
-        other => other,
+        "NODE" => error.contains("only with masters"),
+        _ => false,
     }
 }
 

@@ -7,7 +7,7 @@
 //! and `0` for a peer learned through gossip (7.2+, Valkey 8). A declared node that answers
 //! is the authority on its own id; any other id at its address is an old identity.
 
-use super::{ClusterNode, NodeView, Observed};
+use super::{ClusterNode, NodeView, Observed, ObservedContainer};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT};
 
 /// What a `CLUSTER NODES` entry is, against cluster.toml.
@@ -18,6 +18,9 @@ pub enum Who<'a> {
     /// An id at a declared node's address that the node no longer answers with (it lost its
     /// volume and started over).
     OldIdentity(&'a NodeSpec),
+    /// A node removed from cluster.toml whose container still exists (by its address): it is
+    /// drained into the declared owners, forgotten, then its container is removed.
+    Retired(&'a str),
     /// A handshake in flight (its id is a placeholder): neither foreign nor an old identity.
     Handshake,
     /// Not in cluster.toml.
@@ -71,6 +74,8 @@ pub struct Topology<'a> {
     pub observed: &'a Observed,
     /// The declared nodes that answered, in cluster.toml's order.
     members: Vec<Member<'a>>,
+    /// Containers of the cluster for nodes cluster.toml no longer declares, by node name.
+    retired: Vec<(&'a str, &'a ObservedContainer)>,
 }
 
 impl<'a> Topology<'a> {
@@ -87,11 +92,33 @@ impl<'a> Topology<'a> {
                 })
             })
             .collect();
+        let retired = observed
+            .containers
+            .iter()
+            .filter(|(name, _)| spec.node(name).is_none())
+            .map(|(name, c)| (name.as_str(), c))
+            .collect();
         Topology {
             spec,
             observed,
             members,
+            retired,
         }
+    }
+
+    /// Containers of nodes cluster.toml no longer declares, by node name.
+    pub fn retired(&self) -> &[(&'a str, &'a ObservedContainer)] {
+        &self.retired
+    }
+
+    /// Some declared node that answers still knows the retired node `name`.
+    pub fn still_known(&self, name: &str) -> bool {
+        self.members.iter().any(|m| {
+            m.view
+                .nodes
+                .iter()
+                .any(|e| !e.is_myself() && self.identify(e) == Who::Retired(name))
+        })
     }
 
     /// The declared nodes that answered, in cluster.toml's order.
@@ -124,7 +151,11 @@ impl<'a> Topology<'a> {
             return Who::Handshake;
         }
         let Some(node) = self.declared_at(entry) else {
-            return Who::Foreign;
+            let retired = self
+                .retired
+                .iter()
+                .find(|(_, c)| c.ip.is_some() && c.ip == entry.ip());
+            return retired.map_or(Who::Foreign, |(name, _)| Who::Retired(name));
         };
         match self.member(&node.name) {
             Some(m) if m.id() != entry.id => Who::OldIdentity(node),
@@ -137,6 +168,7 @@ impl<'a> Topology<'a> {
         match self.identify(entry) {
             Who::Declared(n) => n.name.clone(),
             Who::OldIdentity(n) => format!("{}'s old identity", n.name),
+            Who::Retired(name) => format!("{name} (removed from cluster.toml)"),
             Who::Handshake => format!("a node in handshake at {}", shown_addr(entry)),
             Who::Foreign => format!("unknown node {}", shown_addr(entry)),
         }

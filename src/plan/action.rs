@@ -40,6 +40,13 @@ pub enum Action {
         container: String,
         image: String,
     },
+    /// Remove the container of a node cluster.toml no longer declares, once no node knows it
+    /// (its slots went to their declared owners and it was forgotten). Its volume stays until
+    /// `down --volumes`.
+    RemoveContainer {
+        node: String,
+        container: String,
+    },
     /// Attach a running container to the cluster network with its declared address (after a
     /// disconnect, a removed and recreated network, or a wrong address).
     ReattachNetwork {
@@ -68,6 +75,13 @@ pub enum Action {
     },
     AddSlots {
         node: String,
+        ranges: Vec<SlotRange>,
+    },
+    /// Slots no node serves by its own word while views still name another declared node
+    /// (an interrupted hand-over): `node`, their declared owner, takes them with SETSLOT NODE
+    /// and BUMPEPOCH so its claim wins everywhere, then every other node is told.
+    TakeSlots {
+        node: Peer,
         ranges: Vec<SlotRange>,
     },
     /// `node` runs CLUSTER MEET with `peer`'s address.
@@ -148,11 +162,12 @@ impl Action {
             | Action::StartContainer { .. }
             | Action::UnpauseContainer { .. }
             | Action::RecreateContainer { .. }
+            | Action::RemoveContainer { .. }
             | Action::ReattachNetwork { .. } => Stage::Containers,
             Action::Forget { .. } => Stage::Forget,
             Action::SetConfig { .. } => Stage::Config,
             Action::SetConfigEpoch { .. } => Stage::Epochs,
-            Action::AddSlots { .. } => Stage::Slots,
+            Action::AddSlots { .. } | Action::TakeSlots { .. } => Stage::Slots,
             Action::Meet { .. } => Stage::Meet,
             Action::MoveSlots { .. } | Action::CloseSlots { .. } => Stage::Move,
             Action::LoadCertificates { .. } => Stage::Config,
@@ -174,6 +189,12 @@ impl Action {
             }
             Action::ReattachNetwork { .. } => {
                 "the container is not on the cluster network with its declared address"
+            }
+            Action::RemoveContainer { .. } => {
+                "the node was removed from cluster.toml, drained and forgotten"
+            }
+            Action::TakeSlots { .. } => {
+                "declared slots are served by nobody while some nodes still name another owner"
             }
             Action::Forget { .. } => {
                 "the cluster still knows a node id that is gone or not in cluster.toml"
@@ -208,6 +229,8 @@ impl Action {
             Action::UnpauseContainer { .. } => "unpause-container",
             Action::RecreateContainer { .. } => "recreate-container",
             Action::ReattachNetwork { .. } => "reattach-network",
+            Action::RemoveContainer { .. } => "remove-container",
+            Action::TakeSlots { .. } => "take-slots",
             Action::Forget { .. } => "forget",
             Action::SetConfig { .. } => "set-config",
             Action::SetConfigEpoch { .. } => "set-config-epoch",
@@ -251,6 +274,16 @@ impl fmt::Display for Action {
             Action::ReattachNetwork { node, container } => {
                 write!(f, "attach {container} ({node}) to the cluster network with its declared address")
             }
+            Action::RemoveContainer { node, container } => write!(
+                f,
+                "remove container {container} of {node}, removed from cluster.toml (its volume stays until `down --volumes`)"
+            ),
+            Action::TakeSlots { node, ranges: r } => write!(
+                f,
+                "have {} take slots {} (SETSLOT NODE and BUMPEPOCH), then tell every node",
+                node.name,
+                ranges(r)
+            ),
             Action::Forget { id, was, lost_slots, on } => {
                 write!(f, "forget {} ({was}) on {}", &id[..id.len().min(8)], on.join(", "))?;
                 if *lost_slots > 0 {

@@ -37,11 +37,20 @@ impl Plan {
     }
 }
 
+/// How actions name a declared node that answered: by id, declared address and name.
+fn peer(member: &Member) -> Peer {
+    Peer {
+        id: member.id().to_string(),
+        addr: member.spec.addr(),
+        name: member.spec.name.clone(),
+    }
+}
+
 /// Plans the actions that take the observed world to the desired state.
 pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
     let topology = Topology::new(spec, observed);
     let mut plan = Plan::default();
-    let drifted = docker_actions(spec, observed, &mut plan);
+    let drifted = docker_actions(&topology, &mut plan);
     redis_actions(&topology, &mut plan);
     plan.actions.sort_by_key(Action::stage);
     if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
@@ -69,7 +78,8 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
 
 /// Plans the Docker side; returns the recreations that spec drift calls for, held back so
 /// the caller can roll them one node at a time.
-fn docker_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) -> Vec<Action> {
+fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
+    let (spec, observed) = (topology.spec, topology.observed);
     let renew: Vec<(String, String)> = observed
         .certificates
         .iter()
@@ -160,6 +170,18 @@ fn docker_actions(spec: &ClusterSpec, observed: &Observed, plan: &mut Plan) -> V
             }
         }
     }
+    // A node removed from cluster.toml keeps its container until its slots went home and
+    // every node forgot it: removed earlier, a peer that still knew it could gossip it back.
+    if topology.all_answer() {
+        for (name, container) in topology.retired() {
+            if !topology.still_known(name) {
+                plan.actions.push(Action::RemoveContainer {
+                    node: name.to_string(),
+                    container: container.name.clone(),
+                });
+            }
+        }
+    }
     drifted
 }
 
@@ -208,15 +230,18 @@ fn forgets(topology: &Topology, plan: &mut Plan) {
         for entry in viewer.view.nodes.iter().filter(|e| !e.is_myself()) {
             let was = match topology.identify(entry) {
                 Who::OldIdentity(node) => format!("{}'s old identity", node.name),
-                Who::Foreign
+                who @ (Who::Foreign | Who::Retired(_))
                     if entry.has_flag("fail")
                         || (entry.slots.is_empty()
                             && entry.migrating.is_empty()
                             && entry.importing.is_empty()) =>
                 {
-                    format!("foreign node {}", shown_addr(entry))
+                    match who {
+                        Who::Retired(name) => format!("{name}, removed from cluster.toml"),
+                        _ => format!("foreign node {}", shown_addr(entry)),
+                    }
                 }
-                Who::Declared(_) | Who::Handshake | Who::Foreign => continue,
+                Who::Declared(_) | Who::Handshake | Who::Foreign | Who::Retired(_) => continue,
             };
             let ghost = ghosts
                 .entry(entry.id.as_str())
@@ -257,40 +282,51 @@ fn epochs(topology: &Topology, plan: &mut Plan) {
     }
 }
 
-/// Declared slots no node claims go to their declared owner, exactly as declared. Called only
+/// Declared slots nobody serves go to their declared owner, exactly as declared. Called only
 /// when every node answers: an unreachable node may still own its slots.
 ///
-/// A node that answers is the authority on its own slots (someone may have run DELSLOTS on
-/// it while its peers still list it as owner); for any other owner (gone, foreign, a lost
-/// identity) the peers' word counts until it is forgotten.
+/// A slot is never assigned while a node claims it by its own word, has it open, or an owner
+/// outside the answering nodes (gone, foreign, an old identity) holds it in some view: those
+/// are moved, closed or forgotten instead. A node that answers is the authority on its own
+/// slots (someone may have run DELSLOTS on it while its peers still list it as owner). The
+/// owner gets the slot with ADDSLOTS where its own view has no owner for it, and takes it
+/// ([`Action::TakeSlots`]) where its view still names a declared node that gave it up.
 fn slots(topology: &Topology, plan: &mut Plan) {
-    let mut claimed = vec![false; usize::from(SLOT_COUNT)];
+    let mut busy = vec![false; usize::from(SLOT_COUNT)];
     for member in topology.members() {
         for entry in &member.view.nodes {
             if entry.is_myself() || topology.member_by_id(&entry.id).is_none() {
                 for slot in entry.slots.iter().flat_map(|r| r.slots()) {
-                    claimed[usize::from(slot)] = true;
+                    busy[usize::from(slot)] = true;
                 }
             }
-            // A slot half-way through a migration is claimed too, even if no owner is listed.
             for (slot, _) in entry.migrating.iter().chain(&entry.importing) {
-                claimed[usize::from(*slot)] = true;
+                busy[usize::from(*slot)] = true;
             }
         }
     }
     for member in topology.members() {
-        let free = ranges_of(
-            member
-                .spec
-                .slots
-                .iter()
-                .flat_map(|r| r.slots())
-                .filter(|s| !claimed[usize::from(*s)]),
-        );
+        let owners = Topology::slot_owners(member.view);
+        let (mut free, mut taken) = (Vec::new(), Vec::new());
+        for slot in member.spec.slots.iter().flat_map(|r| r.slots()) {
+            if busy[usize::from(slot)] {
+                continue;
+            }
+            match owners[usize::from(slot)] {
+                None => free.push(slot),
+                Some(_) => taken.push(slot),
+            }
+        }
         if !free.is_empty() {
             plan.actions.push(Action::AddSlots {
                 node: member.spec.name.clone(),
-                ranges: free,
+                ranges: ranges_of(free),
+            });
+        }
+        if !taken.is_empty() {
+            plan.actions.push(Action::TakeSlots {
+                node: peer(member),
+                ranges: ranges_of(taken),
             });
         }
     }

@@ -9,18 +9,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{Action, Peer, Plan};
+use super::{peer, Action, Peer, Plan};
 use crate::observe::{Member, Topology, Who};
 use crate::spec::slots::ranges_of;
 use crate::spec::SLOT_COUNT;
-
-fn peer(member: &Member) -> Peer {
-    Peer {
-        id: member.id().to_string(),
-        addr: member.spec.addr(),
-        name: member.spec.name.clone(),
-    }
-}
 
 /// The step one slot needs now; slots needing the same step are grouped into one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +51,7 @@ pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
             }
         }
     }
-    for (step, slots) in steps {
+    for (step, slots) in one_role_per_node(steps) {
         let ranges = ranges_of(slots);
         match step {
             Step::Move {
@@ -88,6 +80,39 @@ pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
             }
         }
     }
+}
+
+/// Moves run in parallel, but no node gives slots in one move while it takes slots in
+/// another: taking a slot bumps the taker's config epoch, and a source that bumps while it
+/// still owns a slot it is handing over outranks its target's claim, which then deletes the
+/// keys it received (Redis's silent delete). The held-back moves wait for the next pass.
+fn one_role_per_node(steps: Vec<(Step, Vec<u16>)>) -> Vec<(Step, Vec<u16>)> {
+    let (mut giving, mut taking) = (BTreeSet::new(), BTreeSet::new());
+    steps
+        .into_iter()
+        .map(|(step, slots)| match step {
+            Step::Move { from, to, .. } if taking.contains(&from.id) || giving.contains(&to.id) => {
+                let busy = if taking.contains(&from.id) {
+                    &from
+                } else {
+                    &to
+                };
+                let why = format!(
+                    "waiting for {}'s moves in flight: a node never gives and takes slots at once",
+                    busy.name
+                );
+                (Step::Wait(why), slots)
+            }
+            Step::Move {
+                ref from, ref to, ..
+            } => {
+                giving.insert(from.id.clone());
+                taking.insert(to.id.clone());
+                (step, slots)
+            }
+            other => (other, slots),
+        })
+        .collect()
 }
 
 fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
@@ -145,10 +170,8 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
     match owner {
         Some(owner) if owner.id != home.id() => {
             let to = peer(home);
-            Some(when_ready(topology, &[&owner, &to], || Step::Move {
-                from: owner.clone(),
-                to: to.clone(),
-                finishing: false,
+            Some(when_ready(topology, &[&owner, &to], || {
+                hand_over(topology, owner.clone(), to.clone(), false)
             }))
         }
         // At home, or unassigned (the slots pass assigns it).
@@ -178,10 +201,41 @@ fn when_ready(topology: &Topology, parties: &[&Peer], step: impl FnOnce() -> Ste
     step()
 }
 
+/// A move, or a wait while the cluster could not take the hand-over safely: every node must
+/// know the target by id (SETSLOT NODE goes to all of them), and the target must see the
+/// source's current config epoch, so that the epoch it takes the slot with outranks the
+/// source's claim (else the target deletes the keys it received when the source's older,
+/// unseen bump arrives).
+fn hand_over(topology: &Topology, from: Peer, to: Peer, finishing: bool) -> Step {
+    if let Some(m) = topology
+        .members()
+        .iter()
+        .find(|m| !m.knows(&to.id) && m.id() != to.id)
+    {
+        return Step::Wait(format!("{} does not know {} yet", m.spec.name, to.name));
+    }
+    let target = topology.member_by_id(&to.id);
+    let source = topology.member_by_id(&from.id);
+    if let (Some(target), Some(source)) = (target, source) {
+        let seen = target.view.nodes.iter().find(|e| e.id == from.id);
+        if seen.map(|e| e.config_epoch) != Some(source.myself.config_epoch) {
+            return Step::Wait(format!(
+                "{} has not seen {}'s config epoch {} yet",
+                to.name, from.name, source.myself.config_epoch
+            ));
+        }
+    }
+    Step::Move {
+        from,
+        to,
+        finishing,
+    }
+}
+
 /// The node outside cluster.toml that the declared nodes see serving `slot`, if they agree
 /// on one. An old identity of a declared address is not foreign: it is forgotten instead.
 fn foreign_owner(topology: &Topology, slot: u16) -> Result<Option<Peer>, String> {
-    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut seen: BTreeSet<(&str, &str, String)> = BTreeSet::new();
     let mut failing = false;
     for n in topology.members() {
         let owner = n
@@ -189,22 +243,26 @@ fn foreign_owner(topology: &Topology, slot: u16) -> Result<Option<Peer>, String>
             .nodes
             .iter()
             .find(|e| !e.is_myself() && e.slots.iter().any(|r| r.contains(slot)));
-        if let Some(e) = owner.filter(|e| topology.identify(e) == Who::Foreign) {
-            seen.insert((e.id.as_str(), e.addr.as_str()));
-            failing |= e.is_failing();
-        }
+        let Some(e) = owner else { continue };
+        let name = match topology.identify(e) {
+            Who::Foreign => format!("foreign node {}", e.addr),
+            Who::Retired(name) => format!("{name} (removed from cluster.toml)"),
+            Who::Declared(_) | Who::OldIdentity(_) | Who::Handshake => continue,
+        };
+        seen.insert((e.id.as_str(), e.addr.as_str(), name));
+        failing |= e.is_failing();
     }
     let mut seen = seen.into_iter();
     match (seen.next(), seen.next()) {
         (None, _) => Ok(None),
         (Some(_), Some(_)) => Err("the nodes disagree on which foreign node serves them".into()),
-        (Some((_, addr)), None) if failing => Err(format!(
-            "served by foreign node {addr}, which is failing (forgotten once the cluster agrees it failed)"
+        (Some((_, _, name)), None) if failing => Err(format!(
+            "served by {name}, which is failing (forgotten once the cluster agrees it failed)"
         )),
-        (Some((id, addr)), None) => Ok(Some(Peer {
+        (Some((id, addr, name)), None) => Ok(Some(Peer {
             id: id.to_string(),
             addr: addr.to_string(),
-            name: format!("foreign node {addr}"),
+            name,
         })),
     }
 }
