@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::observe::topology::shown_addr;
 use crate::observe::{same_setting, ClusterNode, NodeView, RedisState, RunState, Topology, Who};
-use crate::spec::slots::ranges_of;
+use crate::spec::slots::{abbreviated, ranges_of};
 use crate::spec::SLOT_COUNT;
 
 /// A ping on a local bridge is answered in well under a millisecond: one pending this long
@@ -221,28 +221,13 @@ fn slot_map_findings(topology: &Topology, viewer: &str, view: &NodeView, out: &m
         }
     }
     for ((seen, declared), slots) in wrong {
-        let ranges: Vec<String> = ranges_of(slots.iter().copied())
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let ranges = ranges_of(slots.iter().copied());
         let text = format!(
             "{viewer}: sees {} slot(s) {} served by {seen}, declared for {declared}",
             slots.len(),
-            abbreviate(&ranges)
+            abbreviated(&ranges)
         );
         // Unassigned slots are assigned, slots served elsewhere are moved home with their keys.
         out.push(settling(text));
-    }
-}
-
-fn abbreviate(ranges: &[String]) -> String {
-    if ranges.len() <= 4 {
-        ranges.join(", ")
-    } else {
-        format!(
-            "{}, … and {} more ranges",
-            ranges[..3].join(", "),
-            ranges.len() - 3
-        )
     }
 }

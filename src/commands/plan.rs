@@ -1,15 +1,18 @@
-//! `plan`: what `up` would do now, in words.
+//! `plan`: the change of shape still to make, and what `up` would do now, in words.
 
 use std::path::Path;
 
 use crate::exit::{CommandError, Exit};
-use crate::observe;
-use crate::plan;
+use crate::observe::{self, Topology};
+use crate::plan::{self, ShapeChange};
+use crate::spec::slots::abbreviated;
+use crate::spec::SlotRange;
 
 pub async fn run(file: &Path) -> Result<Exit, CommandError> {
     let ctx = super::read_only_context(file).await?;
     let observed = observe::observe(&ctx).await?;
     let plan = plan::plan(&ctx.spec, &observed);
+    let change = plan::shape_change(&Topology::new(&ctx.spec, &observed));
     if !plan.blocked.is_empty() {
         println!(
             "cluster {} has drift redis-keeper will not repair:",
@@ -20,7 +23,17 @@ pub async fn run(file: &Path) -> Result<Exit, CommandError> {
         }
         return Ok(Exit::Unhealthy);
     }
+    if !change.is_empty() {
+        print_change(&ctx, &change).await;
+    }
     if plan.actions.is_empty() {
+        if !change.is_empty() {
+            println!("nothing to do this instant; waiting for:");
+            for w in &plan.waiting {
+                println!("  … {w}");
+            }
+            return Ok(Exit::Changes);
+        }
         if plan.waiting.is_empty() {
             println!(
                 "cluster {} is in sync with {}: nothing to do",
@@ -35,10 +48,37 @@ pub async fn run(file: &Path) -> Result<Exit, CommandError> {
         }
         return Ok(Exit::Ok);
     }
-    println!("`up` would, in this order:");
+    println!("`up` would now, in this order:");
     for (i, action) in plan.actions.iter().enumerate() {
         println!("  {}. {action}", i + 1);
     }
     println!("then wait until every node agrees and reports cluster_state:ok.");
     Ok(Exit::Changes)
+}
+
+/// The masters to add and remove and every move, with the keys each carries (counted on the
+/// node that holds them now).
+async fn print_change(ctx: &crate::context::Context, change: &ShapeChange) {
+    println!("cluster.toml changes the cluster's shape:");
+    for name in &change.add {
+        println!("  + add master {name} (container {}-{name})", ctx.spec.name);
+    }
+    for m in &change.moves {
+        let slots: Vec<u16> = m.ranges.iter().flat_map(SlotRange::slots).collect();
+        let keys = observe::keys_in_slots(ctx, &m.from_addr, &slots)
+            .await
+            .map_or_else(|| "keys unknown".to_string(), |k| format!("{k} keys"));
+        println!(
+            "  → move slots {} ({} slots, {keys}) from {} to {}",
+            abbreviated(&m.ranges),
+            slots.len(),
+            m.from,
+            m.to
+        );
+    }
+    for name in &change.remove {
+        println!(
+            "  - remove master {name}: drained into the declared owners, forgotten, its container removed (its volume stays until `down --volumes`)"
+        );
+    }
 }

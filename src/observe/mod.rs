@@ -17,6 +17,7 @@ use std::net::Ipv4Addr;
 
 pub use certificates::NodeCertificate;
 pub use cluster_nodes::{ClusterInfo, ClusterNode};
+pub use redis::keys_in_slots;
 pub use server::{ServerKind, ServerVersion};
 pub use settings::same_setting;
 pub use topology::{Member, Topology, Who};

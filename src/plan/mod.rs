@@ -7,16 +7,18 @@
 //! to resolve).
 
 mod action;
+mod changes;
 mod moves;
 
 pub use action::{Action, Peer, Stage};
+pub use changes::{shape_change, ShapeChange, SlotMove};
 
 use std::collections::BTreeMap;
 
 use crate::blueprint::spec_hash;
 use crate::health::{self, Severity};
 use crate::observe::topology::shown_addr;
-use crate::observe::{same_setting, Member, Observed, RunState, Topology, Who};
+use crate::observe::{same_setting, ClusterNode, Member, Observed, RunState, Topology, Who};
 use crate::spec::slots::ranges_of;
 use crate::spec::{ClusterSpec, SLOT_COUNT};
 
@@ -234,7 +236,8 @@ fn forgets(topology: &Topology, plan: &mut Plan) {
                     if entry.has_flag("fail")
                         || (entry.slots.is_empty()
                             && entry.migrating.is_empty()
-                            && entry.importing.is_empty()) =>
+                            && entry.importing.is_empty())
+                        || ghost(topology, entry) =>
                 {
                     match who {
                         Who::Retired(name) => format!("{name}, removed from cluster.toml"),
@@ -258,6 +261,18 @@ fn forgets(topology: &Topology, plan: &mut Plan) {
             on,
         });
     }
+}
+
+/// A node with no address that some answering node does not know at all: what is left of an
+/// id the cluster already began to forget (an old identity gossiped on before every node
+/// forgot it). It can never be reached to move its slots, and without the nodes that forgot
+/// it no majority can ever agree it failed: only forgetting it everywhere ends it.
+fn ghost(topology: &Topology, entry: &ClusterNode) -> bool {
+    entry.ip().is_none()
+        && topology
+            .members()
+            .iter()
+            .any(|m| !m.view.is_fresh() && !m.view.nodes.iter().any(|e| e.id == entry.id))
 }
 
 /// Fresh nodes get distinct epochs above any in use, so no two masters ever collide.

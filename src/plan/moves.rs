@@ -82,35 +82,38 @@ pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
     }
 }
 
-/// Moves run in parallel, but no node gives slots in one move while it takes slots in
-/// another: taking a slot bumps the taker's config epoch, and a source that bumps while it
-/// still owns a slot it is handing over outranks its target's claim, which then deletes the
-/// keys it received (Redis's silent delete). The held-back moves wait for the next pass.
+/// Moves run in parallel, but no node gives slots in one move (or close) while it takes
+/// slots in another. Taking a slot bumps the taker's config epoch, and a source that bumps
+/// while it still owns a slot it is handing over outranks its target's claim, which then
+/// deletes the keys it received (Redis's silent delete). And MIGRATE blocks its source until
+/// the target has restored the batch: two nodes migrating to each other at once wait on each
+/// other until both time out. With one role per node no such cycle can form. The held-back
+/// steps wait for the next pass.
 fn one_role_per_node(steps: Vec<(Step, Vec<u16>)>) -> Vec<(Step, Vec<u16>)> {
-    let (mut giving, mut taking) = (BTreeSet::new(), BTreeSet::new());
+    let (mut giving, mut taking): (BTreeSet<String>, BTreeSet<String>) = Default::default();
     steps
         .into_iter()
-        .map(|(step, slots)| match step {
-            Step::Move { from, to, .. } if taking.contains(&from.id) || giving.contains(&to.id) => {
-                let busy = if taking.contains(&from.id) {
-                    &from
-                } else {
-                    &to
-                };
+        .map(|(step, slots)| {
+            let (givers, taker): (Vec<&Peer>, &Peer) = match &step {
+                Step::Move { from, to, .. } => (vec![from], to),
+                Step::Close { owner, open_on } => (open_on.iter().collect(), owner),
+                Step::Claim { .. } | Step::Wait(_) => return (step, slots),
+            };
+            let busy = givers
+                .iter()
+                .find(|g| taking.contains(&g.id))
+                .copied()
+                .or_else(|| giving.contains(&taker.id).then_some(taker));
+            if let Some(busy) = busy {
                 let why = format!(
                     "waiting for {}'s moves in flight: a node never gives and takes slots at once",
                     busy.name
                 );
-                (Step::Wait(why), slots)
+                return (Step::Wait(why), slots);
             }
-            Step::Move {
-                ref from, ref to, ..
-            } => {
-                giving.insert(from.id.clone());
-                taking.insert(to.id.clone());
-                (step, slots)
-            }
-            other => (other, slots),
+            giving.extend(givers.iter().map(|g| g.id.clone()));
+            taking.insert(taker.id.clone());
+            (step, slots)
         })
         .collect()
 }
@@ -136,6 +139,22 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
         }
     };
     let open: Vec<&Member> = nodes.iter().filter(|n| n.is_open(slot)).collect();
+    // A move in flight from an owner outside cluster.toml (a removed node being drained): a
+    // declared node imports the slot from it. Its MIGRATING mark cannot be seen (it is not
+    // asked), and its keys are leaving anyway: finish the move toward the declared node.
+    if let Some(outsider) = owner.as_ref().filter(|_| claimers.is_empty()) {
+        if let Some(importer) = nodes.iter().find(|n| {
+            n.myself
+                .importing
+                .iter()
+                .any(|(s, from)| *s == slot && *from == outsider.id)
+        }) {
+            let (from, to) = (outsider.clone(), peer(importer));
+            return Some(when_ready(topology, &[&from, &to], || {
+                hand_over(topology, from.clone(), to.clone(), true)
+            }));
+        }
+    }
     // A move in flight from a declared owner to a node that is importing it: finish it.
     if let Some(o) = claimers.first().filter(|o| o.migrating(slot).is_some()) {
         let target = o.migrating(slot);

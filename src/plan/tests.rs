@@ -1068,3 +1068,349 @@ fn certificates_due_are_issued_first_and_unloadable_files_block() {
         vec!["redis-1: its certificate files cannot be loaded: certs/redis-1/redis.key: this key does not match the certificate".to_string()]
     );
 }
+
+/// The reference spec with the slots re-dealt: redis-1 0-100, redis-2 101-200, and redis-3
+/// the rest, so a cluster formed as the reference one has slots to move along a chain
+/// (redis-1's 101-5460 to redis-3 and redis-2's 5461-10922 to redis-3, 101-200 to redis-2).
+fn chained_spec() -> ClusterSpec {
+    let mut spec = reference_spec();
+    spec.nodes[0].slots = vec![SlotRange::new(0, 100)];
+    spec.nodes[1].slots = vec![SlotRange::new(101, 200)];
+    spec.nodes[2].slots = vec![SlotRange::new(201, 16383)];
+    spec
+}
+
+/// The cluster as formed for the reference spec, planned against `spec`.
+fn formed_as_reference(spec: &ClusterSpec) -> Observed {
+    let reference = reference_spec();
+    let mut observed = with_views(&reference, |i| formed_view(&reference, i));
+    for (name, c) in observed.containers.iter_mut() {
+        let node = spec.node(name).unwrap();
+        c.spec_hash = Some(spec_hash(spec, node, IMAGE));
+    }
+    observed
+}
+
+fn moves_of(plan: &Plan) -> Vec<(String, String)> {
+    plan.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::MoveSlots { from, to, .. } => Some((from.name.clone(), to.name.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_never_gives_and_takes_slots_in_one_pass() {
+    let spec = chained_spec();
+    let plan = plan(&spec, &formed_as_reference(&spec));
+    let moves = moves_of(&plan);
+    let givers: Vec<&String> = moves.iter().map(|(f, _)| f).collect();
+    for (_, to) in &moves {
+        assert!(
+            !givers.contains(&to),
+            "{to} gives and takes at once: {moves:?}"
+        );
+    }
+    assert_eq!(
+        moves,
+        vec![
+            ("redis-1".to_string(), "redis-2".to_string()),
+            ("redis-1".to_string(), "redis-3".to_string())
+        ],
+        "redis-2's 5461-10922 to redis-3 waits: redis-2 takes this pass"
+    );
+    assert!(
+        plan.waiting
+            .iter()
+            .any(|w| w.contains("a node never gives and takes slots at once")),
+        "{:?}",
+        plan.waiting
+    );
+}
+
+#[test]
+fn a_move_waits_until_the_target_has_seen_the_sources_config_epoch() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        // redis-2 serves slot 0 (declared for redis-1) and just bumped its epoch to 9; redis-1
+        // has not heard yet.
+        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
+        v.nodes[1].slots.push(SlotRange::new(0, 0));
+        if i != 0 {
+            v.nodes[1].config_epoch = 9;
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(moves_of(&plan).is_empty(), "{:?}", plan.actions);
+    assert!(
+        plan.waiting
+            .iter()
+            .any(|w| w.contains("redis-1 has not seen redis-2's config epoch 9")),
+        "{:?}",
+        plan.waiting
+    );
+}
+
+#[test]
+fn a_move_waits_until_every_node_knows_the_target() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
+        v.nodes[1].slots.push(SlotRange::new(0, 0));
+        if i == 2 {
+            // redis-3 knows redis-1 only through a handshake (SETSLOT NODE there would fail).
+            v.nodes[0].flags = vec!["handshake".into()];
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(moves_of(&plan).is_empty(), "{:?}", plan.actions);
+}
+
+/// An interrupted hand-over: nobody serves slot 7 by its own word, but redis-1 (its declared
+/// owner) still sees redis-2 as the owner. ADDSLOTS would be refused ("busy"): redis-1 takes it.
+#[test]
+fn a_slot_nobody_serves_but_views_still_name_a_declared_node_is_taken_home() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+        if i == 0 {
+            v.nodes[1].slots.push(SlotRange::new(7, 7));
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![Action::TakeSlots {
+            node: peer(&spec, 0),
+            ranges: vec![SlotRange::new(7, 7)],
+        }]
+    );
+}
+
+/// A slot a node claims by its own word is never assigned to another; an open slot nobody
+/// serves is claimed by its declared owner alone (the importer keeps its keys until they are
+/// brought home: Redis never updates a slot a node is importing).
+#[test]
+fn slots_another_node_claims_are_never_added_and_open_ones_only_by_their_owner() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(2, 5460)];
+        // Slot 0 is redis-2's by its own word; slot 1 is open (importing) on redis-3.
+        v.nodes[1].slots.push(SlotRange::new(0, 0));
+        if i == 2 {
+            v.nodes[2].importing = vec![(1, id(1))];
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    let assigned: Vec<(&str, &Vec<SlotRange>)> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::AddSlots { node, ranges } => Some((node.as_str(), ranges)),
+            Action::TakeSlots { node, ranges } => Some((node.name.as_str(), ranges)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        assigned,
+        vec![("redis-1", &vec![SlotRange::new(1, 1)])],
+        "slot 0 is redis-2's by its own word: moved, never added"
+    );
+    assert_eq!(moves_of(&plan), vec![("redis-2".into(), "redis-1".into())]);
+}
+
+/// redis-4 was removed from cluster.toml; its container (at .18) still runs.
+fn with_retired_redis_4(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed {
+    let mut observed = with_views(spec, view);
+    observed.containers.insert(
+        "redis-4".into(),
+        ObservedContainer {
+            id: "c4".into(),
+            name: "dev-redis-4".into(),
+            state: RunState::Running,
+            health: Some("healthy".into()),
+            ip: Some("172.20.2.18".parse().unwrap()),
+            spec_hash: None,
+        },
+    );
+    observed
+}
+
+fn retired_entry(spec: &ClusterSpec, slots: Vec<SlotRange>) -> ClusterNode {
+    ClusterNode {
+        id: "4".repeat(40),
+        addr: "172.20.2.18:6379".into(),
+        slots,
+        ..entry(spec, 0, false, Vec::new(), 4)
+    }
+}
+
+#[test]
+fn a_removed_master_is_drained_then_forgotten_then_its_container_removed() {
+    let spec = reference_spec();
+    // Serving slot 0 (declared for redis-1): drained first, nothing else.
+    let serving = with_retired_redis_4(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
+        v.nodes
+            .push(retired_entry(&spec, vec![SlotRange::new(0, 0)]));
+        v
+    });
+    let plan = plan(&spec, &serving);
+    assert_eq!(kinds(&plan), vec!["move-slots"], "{:?}", plan.actions);
+    match &plan.actions[0] {
+        Action::MoveSlots { from, to, .. } => {
+            assert_eq!(from.name, "redis-4 (removed from cluster.toml)");
+            assert_eq!(to.name, "redis-1");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Drained: forgotten everywhere; the container stays while nodes know it.
+    let drained = with_retired_redis_4(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes.push(retired_entry(&spec, Vec::new()));
+        v
+    });
+    let drained_plan = plan_of(&spec, &drained);
+    assert_eq!(
+        kinds(&drained_plan),
+        vec!["forget"],
+        "{:?}",
+        drained_plan.actions
+    );
+    // Forgotten: its container goes.
+    let forgotten = with_retired_redis_4(&spec, |i| formed_view(&spec, i));
+    assert_eq!(
+        plan_of(&spec, &forgotten).actions,
+        vec![Action::RemoveContainer {
+            node: "redis-4".into(),
+            container: "dev-redis-4".into(),
+        }]
+    );
+    let change = shape_change(&Topology::new(&spec, &forgotten));
+    assert_eq!(change.remove, vec!["redis-4".to_string()]);
+}
+
+/// The operator died while draining a removed master: a declared node imports a slot from
+/// it. Its MIGRATING mark is not seen; the move is finished toward the declared node, never
+/// reversed (reversing it while another move runs the other way would deadlock MIGRATE).
+#[test]
+fn an_interrupted_drain_of_a_removed_master_is_finished_toward_the_declared_node() {
+    let spec = reference_spec();
+    let observed = with_retired_redis_4(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
+        v.nodes
+            .push(retired_entry(&spec, vec![SlotRange::new(0, 0)]));
+        if i == 0 {
+            v.nodes[0].importing = vec![(0, "4".repeat(40))];
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(kinds(&plan), vec!["move-slots"], "{:?}", plan.actions);
+    match &plan.actions[0] {
+        Action::MoveSlots {
+            from,
+            to,
+            finishing,
+            ..
+        } => {
+            assert_eq!(
+                (from.id.as_str(), to.name.as_str()),
+                ("4".repeat(40).as_str(), "redis-1")
+            );
+            assert!(finishing);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_shape_change_lists_every_move_and_the_masters_to_add() {
+    let mut spec = chained_spec();
+    let mut redis_4 = spec.nodes[2].clone();
+    redis_4.name = "redis-4".into();
+    redis_4.ip = "172.20.2.18".parse().unwrap();
+    redis_4.slots = vec![SlotRange::new(16000, 16383)];
+    spec.nodes[2].slots = vec![SlotRange::new(201, 15999)];
+    spec.nodes.push(redis_4);
+    let change = shape_change(&Topology::new(&spec, &formed_as_reference(&spec)));
+    assert_eq!(change.add, vec!["redis-4".to_string()]);
+    let moves: Vec<(String, String, Vec<SlotRange>)> = change
+        .moves
+        .iter()
+        .map(|m| (m.from.clone(), m.to.clone(), m.ranges.clone()))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (
+                "redis-1".into(),
+                "redis-2".into(),
+                vec![SlotRange::new(101, 200)]
+            ),
+            (
+                "redis-1".into(),
+                "redis-3".into(),
+                vec![SlotRange::new(201, 5460)]
+            ),
+            (
+                "redis-2".into(),
+                "redis-3".into(),
+                vec![SlotRange::new(5461, 10922)]
+            ),
+            (
+                "redis-3".into(),
+                "redis-4".into(),
+                vec![SlotRange::new(16000, 16383)]
+            ),
+        ]
+    );
+}
+
+/// What is left of redis-3's old identity after redis-1 forgot it: redis-2 still lists it,
+/// without an address, serving redis-3's slots, suspected but never agreed failed (redis-1
+/// cannot vote on a node it does not know). Forgotten everywhere, its slots then go home.
+#[test]
+fn a_ghost_without_address_that_some_node_forgot_is_forgotten_everywhere() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        for n in v.nodes.iter_mut() {
+            if n.id == id(2) && !n.is_myself() {
+                n.slots.clear();
+            }
+        }
+        if i != 2 {
+            v.nodes[2].slots.clear();
+        }
+        if i == 1 {
+            let mut ghost = entry(&spec, 2, false, vec![SlotRange::new(10923, 16383)], 3);
+            ghost.id = "9".repeat(40);
+            ghost.addr = String::new();
+            ghost.flags = vec!["master".into(), "fail?".into(), "noaddr".into()];
+            v.nodes.push(ghost);
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a, Action::Forget { id, on, .. }
+            if *id == "9".repeat(40) && on == &vec!["redis-2".to_string()])),
+        "{:?}",
+        plan.actions
+    );
+}

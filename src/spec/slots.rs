@@ -101,6 +101,20 @@ fn parse_slot(part: &str, whole: &str) -> Result<u16, SlotRangeError> {
 }
 
 /// Collapses a sorted or unsorted list of slots into the fewest inclusive ranges.
+/// Ranges for people: all of them when few, else the first three and how many more.
+pub fn abbreviated(ranges: &[SlotRange]) -> String {
+    let shown: Vec<String> = ranges.iter().take(4).map(ToString::to_string).collect();
+    if ranges.len() <= 4 {
+        shown.join(", ")
+    } else {
+        format!(
+            "{}, … and {} more ranges",
+            shown[..3].join(", "),
+            ranges.len() - 3
+        )
+    }
+}
+
 pub fn ranges_of(slots: impl IntoIterator<Item = u16>) -> Vec<SlotRange> {
     let mut sorted: Vec<u16> = slots.into_iter().collect();
     sorted.sort_unstable();

@@ -1,0 +1,380 @@
+//! Changes of the cluster's shape made by editing cluster.toml under `run`: scale out, scale
+//! in (and back), a non-contiguous re-layout, and a seeded random sequence of edits with the
+//! operator SIGKILLed at random points. Each keeps a writer going through a cluster client
+//! and a preloaded key set; every acknowledged write and every preloaded key must read back,
+//! and `check` must pass.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::{lost_writes, node_id, Operator, TestCluster, Writer, REFERENCE};
+use rand::{Rng, SeedableRng};
+
+const READY: Duration = Duration::from_secs(120);
+const WRITES: Duration = Duration::from_secs(30);
+
+type Layout = Vec<(&'static str, u8, Vec<String>)>;
+
+/// Every node a test may declare: name and last octet.
+const POOL: [(&str, u8); 5] = [
+    ("redis-1", 13),
+    ("redis-2", 16),
+    ("redis-3", 17),
+    ("redis-4", 18),
+    ("redis-5", 19),
+];
+
+fn layout(nodes: &[(&'static str, u8, &[&str])]) -> Layout {
+    nodes
+        .iter()
+        .map(|(n, ip, slots)| (*n, *ip, slots.iter().map(|s| s.to_string()).collect()))
+        .collect()
+}
+
+fn four() -> Layout {
+    layout(&[
+        ("redis-1", 13, &["0-4095"]),
+        ("redis-2", 16, &["4096-8191"]),
+        ("redis-3", 17, &["8192-12287"]),
+        ("redis-4", 18, &["12288-16383"]),
+    ])
+}
+
+fn toml_of(cluster: &TestCluster, layout: &Layout) -> String {
+    let slots: Vec<Vec<&str>> = layout
+        .iter()
+        .map(|(_, _, s)| s.iter().map(String::as_str).collect())
+        .collect();
+    let nodes: Vec<(&str, u8, &[&str])> = layout
+        .iter()
+        .zip(&slots)
+        .map(|((n, ip, _), s)| (*n, *ip, s.as_slice()))
+        .collect();
+    cluster.toml(&nodes)
+}
+
+/// Writes `count` keys spread over every slot; returns them with their values.
+async fn preload(cluster: &TestCluster, count: u64) -> Vec<(String, u64)> {
+    use redis::AsyncCommands;
+    let mut conn = cluster.cluster_client().await;
+    let mut written = Vec::new();
+    for i in 0..count {
+        let key = format!("pre:{i}");
+        let () = conn.set(&key, i).await.expect("preload");
+        written.push((key, i));
+    }
+    written
+}
+
+/// A cluster of `layout` brought up by `run`, preloaded, with a writer going whose every
+/// other write lands in `hot` slots.
+async fn running(
+    name: &str,
+    octet: u8,
+    layout: &Layout,
+    hot: &[u16],
+) -> (TestCluster, Operator, Writer, Vec<(String, u64)>) {
+    let cluster = TestCluster::new(name, octet, &REFERENCE).await;
+    cluster.write(&toml_of(&cluster, layout));
+    let operator = Operator::start(&cluster);
+    operator.ready_after(SystemTime::UNIX_EPOCH, READY).await;
+    let preloaded = preload(&cluster, 3000).await;
+    let writer = Writer::start_hot(&cluster, name, hot).await;
+    writer.wait_for_writes(200, WRITES).await;
+    (cluster, operator, writer, preloaded)
+}
+
+/// Applies `layout` by editing cluster.toml under the running operator and waits for Ready.
+/// `plan`, asked while the operator is held still, must list what `run` then does.
+async fn edit(
+    what: &str,
+    cluster: &TestCluster,
+    operator: &Operator,
+    layout: &Layout,
+    plan_shows: &[&str],
+) -> Duration {
+    operator.signal("STOP");
+    cluster.write(&toml_of(cluster, layout));
+    let plan = common::stdout(&cluster.expect(&["plan"], 3).await);
+    for line in plan_shows {
+        assert!(
+            plan.contains(line),
+            "{what}: plan should show {line:?}:\n{plan}"
+        );
+    }
+    let edited = SystemTime::now();
+    operator.signal("CONT");
+    let took = operator.ready_after(edited, READY).await;
+    eprintln!(
+        "topology: {what}: edit → Ready in {:.2} s",
+        took.as_secs_f64()
+    );
+    took
+}
+
+/// Nothing acknowledged or preloaded is lost, and `check` passes.
+async fn nothing_lost(cluster: &TestCluster, writer: Writer, preloaded: &[(String, u64)]) {
+    writer.wait_for_writes(200, WRITES).await;
+    let acked = writer.stop().await;
+    let lost = lost_writes(cluster, &acked).await;
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    let lost = lost_writes(cluster, preloaded).await;
+    assert!(
+        lost.is_empty(),
+        "{} preloaded keys lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    cluster.expect(&["check"], 0).await;
+}
+
+/// How many entries each node's CLUSTER NODES has: a ghost would show as one too many.
+async fn known_nodes(cluster: &TestCluster, layout: &Layout) -> Vec<usize> {
+    let mut counts = Vec::new();
+    for (_, ip, _) in layout {
+        let mut conn = cluster.node(*ip).await;
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut conn)
+            .await
+            .expect("CLUSTER NODES");
+        counts.push(nodes.lines().filter(|l| !l.trim().is_empty()).count());
+    }
+    counts
+}
+
+#[tokio::test]
+async fn scale_out_from_3_to_4_masters_moves_keys_and_loses_none() {
+    let start = layout(&REFERENCE);
+    let (cluster, operator, writer, preloaded) =
+        running("topo-out", 60, &start, &[4096, 8192, 12288, 16383]).await;
+    edit(
+        "scale out 3 → 4",
+        &cluster,
+        &operator,
+        &four(),
+        &[
+            "+ add master redis-4",
+            "→ move slots 4096-5460 (1365 slots, ",
+            " keys) from redis-1 to redis-2",
+            "→ move slots 8192-10922 (2731 slots, ",
+            "→ move slots 12288-16383 (4096 slots, ",
+            " keys) from redis-3 to redis-4",
+        ],
+    )
+    .await;
+    nothing_lost(&cluster, writer, &preloaded).await;
+    assert_eq!(cluster.containers().await.len(), 4);
+    assert_eq!(known_nodes(&cluster, &four()).await, vec![4; 4]);
+}
+
+#[tokio::test]
+async fn scale_in_drains_and_removes_a_master_and_it_can_come_back() {
+    let (cluster, operator, writer, preloaded) =
+        running("topo-in", 61, &four(), &[0, 12288, 16383]).await;
+    let redis_4 = node_id(&cluster, 18).await;
+    edit(
+        "scale in 4 → 3",
+        &cluster,
+        &operator,
+        &layout(&REFERENCE),
+        &[
+            "→ move slots 12288-16383 (4096 slots, ",
+            " keys) from redis-4 to redis-3",
+            "- remove master redis-4",
+        ],
+    )
+    .await;
+    let containers = cluster.containers().await;
+    assert!(
+        !containers.contains(&cluster.container("redis-4")),
+        "the removed master's container is gone: {containers:?}"
+    );
+    assert!(
+        cluster
+            .volumes()
+            .await
+            .contains(&format!("{}-redis-4-data", cluster.name)),
+        "its volume stays until `down --volumes`"
+    );
+    assert_eq!(known_nodes(&cluster, &layout(&REFERENCE)).await, vec![3; 3]);
+
+    // Declared again: its volume's identity, forgotten by the cluster, rejoins cleanly.
+    edit(
+        "the removed master declared again",
+        &cluster,
+        &operator,
+        &four(),
+        &["+ add master redis-4"],
+    )
+    .await;
+    assert_eq!(
+        node_id(&cluster, 18).await,
+        redis_4,
+        "same identity, from its volume"
+    );
+    assert_eq!(known_nodes(&cluster, &four()).await, vec![4; 4], "no ghost");
+    nothing_lost(&cluster, writer, &preloaded).await;
+}
+
+#[tokio::test]
+async fn a_non_contiguous_relayout_moves_only_what_changed() {
+    let (cluster, operator, writer, preloaded) = running(
+        "topo-relayout",
+        62,
+        &layout(&REFERENCE),
+        &[1000, 8000, 15000],
+    )
+    .await;
+    let relayout = layout(&[
+        ("redis-1", 13, &["0-1000", "8000-9000", "15000-16383"]),
+        ("redis-2", 16, &["1001-7999"]),
+        ("redis-3", 17, &["9001-14999"]),
+    ]);
+    edit(
+        "non-contiguous re-layout",
+        &cluster,
+        &operator,
+        &relayout,
+        &[
+            "→ move slots 1001-5460 (4460 slots, ",
+            " keys) from redis-1 to redis-2",
+            "→ move slots 8000-9000 (1001 slots, ",
+            " keys) from redis-2 to redis-1",
+        ],
+    )
+    .await;
+    nothing_lost(&cluster, writer, &preloaded).await;
+}
+
+/// Seen failing once in four runs of an earlier self-healing check: an empty slot handed to
+/// the wrong node with SETSLOT NODE on every node, and BUMPEPOCH on it so its claim wins.
+#[tokio::test]
+async fn an_empty_slot_handed_to_the_wrong_node_comes_home_every_time() {
+    let (cluster, operator, writer, preloaded) =
+        running("topo-bump", 63, &layout(&REFERENCE), &[]).await;
+    let wrong = node_id(&cluster, 17).await;
+    let mut redis_1 = cluster.node(13).await;
+    for start in [100u16, 1500, 3000, 4500] {
+        operator.signal("STOP");
+        let mut empty = None;
+        for slot in start..=5460 {
+            if common::keys_in_slot(&mut redis_1, slot).await == 0 {
+                empty = Some(slot);
+                break;
+            }
+        }
+        let slot = empty.expect("an empty slot on redis-1");
+        for ip in [13, 16, 17] {
+            let mut node = cluster.node(ip).await;
+            let () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("NODE")
+                .arg(&wrong)
+                .query_async(&mut node)
+                .await
+                .unwrap_or_else(|e| panic!("SETSLOT {slot} NODE on .{ip}: {e}"));
+        }
+        let mut redis_3 = cluster.node(17).await;
+        let _: redis::Value = redis::cmd("CLUSTER")
+            .arg("BUMPEPOCH")
+            .query_async(&mut redis_3)
+            .await
+            .expect("BUMPEPOCH");
+        let handed = SystemTime::now();
+        operator.signal("CONT");
+        let took = operator.ready_after(handed, Duration::from_secs(30)).await;
+        eprintln!(
+            "topology: empty slot {slot} handed to redis-3 → home in {:.2} s",
+            took.as_secs_f64()
+        );
+    }
+    nothing_lost(&cluster, writer, &preloaded).await;
+}
+
+/// A layout of `masters` nodes from [`POOL`]: the slots cut at random points into twice as
+/// many ranges as masters, each master given one, the rest dealt at random (so most
+/// masters own non-contiguous ranges).
+fn random_layout(rng: &mut impl Rng, masters: usize) -> Layout {
+    let mut cuts: Vec<u16> = (0..masters * 2 - 1)
+        .map(|_| rng.random_range(1..16384))
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut bounds = vec![0u16];
+    bounds.extend(cuts);
+    bounds.push(16384);
+    let mut owned: Vec<Vec<String>> = vec![Vec::new(); masters];
+    for (i, pair) in bounds.windows(2).enumerate() {
+        let owner = if i < masters {
+            i
+        } else {
+            rng.random_range(0..masters)
+        };
+        owned[owner].push(format!("{}-{}", pair[0], pair[1] - 1));
+    }
+    POOL[..masters]
+        .iter()
+        .zip(owned)
+        .map(|((name, ip), slots)| (*name, *ip, slots))
+        .collect()
+}
+
+/// Edits one after another (added and removed masters, ranges cut and dealt anew), each
+/// applied by `run` while it is SIGKILLed at a random point and started again. `TOPO_SEED`
+/// replays a run; the seed is printed.
+#[tokio::test]
+async fn a_random_sequence_of_edits_with_the_operator_killed_loses_nothing() {
+    let seed: u64 = std::env::var("TOPO_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("topology: random sequence, TOPO_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (cluster, mut operator, writer, preloaded) = running(
+        "topo-random",
+        64,
+        &layout(&REFERENCE),
+        &[0, 5000, 10000, 16000],
+    )
+    .await;
+    for step in 0..6 {
+        let masters = rng.random_range(3..=5);
+        let next = random_layout(&mut rng, masters);
+        let kill_after = Duration::from_millis(rng.random_range(0..400));
+        let shown: Vec<String> = next
+            .iter()
+            .map(|(n, _, s)| format!("{n} {}", s.join(",")))
+            .collect();
+        eprintln!(
+            "topology: seed {seed} step {step}: {}; SIGKILL {kill_after:?} into the work",
+            shown.join("; ")
+        );
+        let edited = SystemTime::now();
+        cluster.write(&toml_of(&cluster, &next));
+        // Killed while it carries the edit out: once it has acted on it, at a random point.
+        let since = humantime::format_rfc3339_millis(edited).to_string();
+        operator
+            .wait_for("the operator acting on the edit", READY, |s| {
+                s.events.iter().any(|e| e.at >= since)
+            })
+            .await;
+        tokio::time::sleep(kill_after).await;
+        operator.signal("KILL");
+        drop(operator);
+        operator = Operator::start(&cluster);
+        let took = operator.ready_after(edited, READY).await;
+        eprintln!(
+            "topology: step {step} → Ready {:.2} s after the edit",
+            took.as_secs_f64()
+        );
+    }
+    nothing_lost(&cluster, writer, &preloaded).await;
+}
