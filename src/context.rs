@@ -16,6 +16,8 @@ pub struct Context {
     pub password: Option<Secret>,
     /// The host fallback image's tag, when the spec allows it and the host has Redis.
     pub host_image_tag: Option<String>,
+    /// The slot moves in flight: progress, and the request to stop after the current round.
+    pub moves: crate::act::MoveTracker,
     pulled: AtomicBool,
 }
 
@@ -44,6 +46,7 @@ impl Context {
             docker,
             password,
             host_image_tag,
+            moves: crate::act::MoveTracker::default(),
             pulled: AtomicBool::new(false),
         })
     }

@@ -194,22 +194,38 @@ pub fn error_policy() -> impl Iterator<Item = Duration> {
         .build()
 }
 
-/// Runs passes until the cluster is healthy, a permanent error, or `timeout`.
+/// Runs passes until the cluster is healthy, a permanent error, or `timeout` without
+/// progress: a reshard that keeps handing slots over extends the deadline, and a cut-off
+/// leaves every slot of the round in flight resumable by the next run.
 pub async fn converge(
     ctx: &Context,
     timeout: Duration,
     observer: &mut dyn Observer,
 ) -> Result<(), ReconcileError> {
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
     let mut backoff = error_policy();
     let mut stall = Stall::default();
     let mut waiting: Vec<String> = Vec::new();
     loop {
-        let pass = tokio::time::timeout_at(deadline, reconcile(ctx, observer, &mut stall)).await;
-        let after = match pass {
-            Err(_elapsed) => break,
-            Ok(Ok(Next::Done)) => return Ok(()),
-            Ok(Ok(Next::Requeue {
+        let pass = reconcile(ctx, observer, &mut stall);
+        tokio::pin!(pass);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut pass => break Some(outcome),
+                _ = tokio::time::sleep_until(deadline) => {
+                    // A reshard that keeps handing slots over is progress, not a hang.
+                    let idle = ctx.moves.since_progress();
+                    if idle >= timeout {
+                        break None;
+                    }
+                    deadline = Instant::now() + (timeout - idle);
+                }
+            }
+        };
+        let after = match outcome {
+            None => break,
+            Some(Ok(Next::Done)) => return Ok(()),
+            Some(Ok(Next::Requeue {
                 after, waiting: w, ..
             })) => {
                 backoff = error_policy();
@@ -218,14 +234,14 @@ pub async fn converge(
                 }
                 after
             }
-            Ok(Err(e)) if e.is_permanent() => return Err(e),
-            Ok(Err(e)) => {
+            Some(Err(e)) if e.is_permanent() => return Err(e),
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "pass failed; retrying");
                 waiting = vec![e.to_string()];
                 backoff.next().unwrap_or(Duration::from_secs(2))
             }
         };
-        if Instant::now() + after >= deadline {
+        if Instant::now() + after >= deadline && ctx.moves.since_progress() >= timeout {
             break;
         }
         tokio::time::sleep(after).await;

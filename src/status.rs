@@ -66,7 +66,7 @@ pub struct LastReconcile {
     pub result: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperatorStatus {
     pub cluster: String,
     pub pid: u32,
@@ -77,6 +77,9 @@ pub struct OperatorStatus {
     #[serde(default)]
     pub reconciles: u64,
     pub events: VecDeque<Event>,
+    /// The slot moves of the pass in flight, while a long one runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving: Option<crate::act::MoveProgress>,
 }
 
 pub fn now() -> String {
@@ -105,6 +108,7 @@ impl OperatorStatus {
             last_reconcile: None,
             reconciles: 0,
             events: VecDeque::new(),
+            moving: None,
         }
     }
 

@@ -4,6 +4,9 @@
 mod docker;
 mod redis;
 mod slots;
+mod tracker;
+
+pub use tracker::{MoveProgress, MoveTracker};
 
 use std::time::{Duration, Instant};
 
@@ -107,6 +110,10 @@ pub async fn apply_all(
             .unwrap_or(rest.len());
         let (stage, later) = rest.split_at(split);
         rest = later;
+        let moving: usize = stage.iter().map(Action::slots_moved).sum();
+        if moving > 0 {
+            ctx.moves.begin(moving);
+        }
         let results = join_all(stage.iter().map(|action| async move {
             let started = Instant::now();
             let result = apply(ctx, action).await;
@@ -117,6 +124,9 @@ pub async fn apply_all(
             }
         }))
         .await;
+        if moving > 0 {
+            ctx.moves.finish();
+        }
         let mut failure = None;
         for applied in results {
             on_applied(&applied);

@@ -31,6 +31,7 @@ pub(super) async fn move_slots(
     let mut batch = KeyBatch::default();
     let mut keys = 0;
     for round in slots.chunks(SLOTS_PER_ROUND) {
+        let before = keys;
         // The target first: were the source to die now, the slots still have their owner.
         setslots(ctx, to, round, &["IMPORTING", &from.id]).await?;
         setslots(ctx, from, round, &["MIGRATING", &to.id]).await?;
@@ -42,6 +43,11 @@ pub(super) async fn move_slots(
         setslots(ctx, from, round, &node).await?;
         let told = rest.iter().map(|peer| setslots(ctx, peer, round, &node));
         futures_util::future::try_join_all(told).await?;
+        ctx.moves.round_done(round.len(), keys - before);
+        if ctx.moves.stopping() {
+            tracing::info!(from = %from.name, to = %to.name, "stopping after the round in flight");
+            break;
+        }
     }
     tracing::info!(from = %from.name, to = %to.name, slots = slots.len(), keys, "moved slots");
     Ok(())
@@ -60,6 +66,7 @@ pub(super) async fn close_slots(
     let mut batch = KeyBatch::default();
     let mut keys = 0;
     for round in slots.chunks(SLOTS_PER_ROUND) {
+        let before = keys;
         // The open nodes first, so none accepts another write for the slot (through an ASK
         // redirect) after its keys have been taken; MIGRATE still works there while the
         // slot is open, and the owner accepts what it owns.
@@ -73,6 +80,10 @@ pub(super) async fn close_slots(
             .filter(|p| !open_on.iter().any(|o| o.addr == p.addr))
         {
             setslots(ctx, peer, round, &["STABLE"]).await?;
+        }
+        ctx.moves.round_done(round.len(), keys - before);
+        if ctx.moves.stopping() {
+            break;
         }
     }
     tracing::info!(owner = %owner.name, keys, "closed open slots");
@@ -98,10 +109,11 @@ pub(super) async fn take_slots(
     Ok(())
 }
 
-/// Keys per GETKEYSINSLOT and per MIGRATE, sized by how long a MIGRATE takes rather than by
-/// a fixed count: MIGRATE blocks both nodes while it runs, so a batch that takes longer than
-/// [`KeyBatch::MAX_STALL`] halves, one done well under it doubles. Small keys move in big
-/// batches, big keys in small ones, and a client never waits long behind one.
+/// Keys per GETKEYSINSLOT and per round trip of MIGRATEs, sized by how long they take rather
+/// than by a fixed count: MIGRATE blocks the source for every other client while it runs,
+/// so a batch that takes longer than [`KeyBatch::MAX_STALL`] halves, one done well under it
+/// doubles. Small keys move in big batches, big keys in small ones, and a client never waits
+/// long behind one.
 struct KeyBatch {
     keys: usize,
 }
@@ -117,18 +129,19 @@ impl KeyBatch {
     const MAX: usize = 20_000;
     const MAX_STALL: std::time::Duration = std::time::Duration::from_millis(10);
 
-    fn adapt(&mut self, one_migrate_took: std::time::Duration) {
-        if one_migrate_took > Self::MAX_STALL {
+    fn adapt(&mut self, round_trip_took: std::time::Duration) {
+        if round_trip_took > Self::MAX_STALL {
             self.keys = (self.keys / 2).max(Self::MIN);
-        } else if one_migrate_took < Self::MAX_STALL / 4 {
+        } else if round_trip_took < Self::MAX_STALL / 2 {
             self.keys = (self.keys * 2).min(Self::MAX);
         }
     }
 }
 
 /// Moves every key `from` holds in `slots` to `to`; returns how many. Each round asks for
-/// the keys of every slot still holding some in one pipeline, then migrates them in one
-/// pipeline (a MIGRATE per slot: its keys must share one), until every slot is empty.
+/// the keys of every slot still holding some in one pipeline, then migrates them (a MIGRATE
+/// per slot: its keys must share one), a batch of keys per round trip, until every slot is
+/// empty.
 ///
 /// With `replace`, `from` is the slots' owner and its copy is the one clients saw; without,
 /// a key on both sides is replaced only when both copies are the same (as redis-cli does),
@@ -162,35 +175,57 @@ async fn empty_slots(
         if work.is_empty() {
             break;
         }
-        let started = std::time::Instant::now();
-        let mut migrate = redis::pipe();
-        migrate.ignore_errors();
-        for (_, keys) in &work {
-            migrate.add_command(migrate_cmd(ctx, &target, replace, keys));
-        }
-        let replies: Vec<redis::RedisResult<redis::Value>> =
-            run_pipe(ctx, from, "MIGRATE", &migrate).await?;
-        batch.adapt(started.elapsed() / work.len() as u32);
-        for ((slot, keys), reply) in work.iter().zip(replies) {
-            match reply {
-                Ok(_) => {}
-                Err(e) if e.code() == Some("BUSYKEY") => {
-                    settle_busy_keys(ctx, from, to, &target, *slot, keys).await?
-                }
-                Err(source) => {
-                    return Err(ActError::Redis {
-                        node: from.name.clone(),
-                        command: "MIGRATE".into(),
-                        source,
-                        permanent: false,
-                    })
-                }
+        // MIGRATE blocks the source for every other client while it runs, and a pipeline's
+        // MIGRATEs run back to back: each round trip carries at most a batch of keys.
+        for group in batches(&work, batch.keys) {
+            let started = std::time::Instant::now();
+            let mut migrate = redis::pipe();
+            migrate.ignore_errors();
+            for (_, keys) in group {
+                migrate.add_command(migrate_cmd(ctx, &target, replace, keys));
             }
-            moved += keys.len();
+            let replies: Vec<redis::RedisResult<redis::Value>> =
+                run_pipe(ctx, from, "MIGRATE", &migrate).await?;
+            batch.adapt(started.elapsed());
+            for ((slot, keys), reply) in group.iter().zip(replies) {
+                match reply {
+                    Ok(_) => {}
+                    Err(e) if e.code() == Some("BUSYKEY") => {
+                        settle_busy_keys(ctx, from, to, &target, *slot, keys).await?
+                    }
+                    Err(source) => {
+                        return Err(ActError::Redis {
+                            node: from.name.clone(),
+                            command: "MIGRATE".into(),
+                            source,
+                            permanent: false,
+                        })
+                    }
+                }
+                moved += keys.len();
+            }
         }
         pending = work.into_iter().map(|(slot, _)| slot).collect();
     }
     Ok(moved)
+}
+
+/// `work` cut into consecutive groups of at most `keys` keys (a slot with more is a group
+/// of its own).
+fn batches(work: &[(u16, Vec<Vec<u8>>)], keys: usize) -> Vec<&[(u16, Vec<Vec<u8>>)]> {
+    let mut groups = Vec::new();
+    let (mut start, mut in_group) = (0, 0);
+    for (i, (_, k)) in work.iter().enumerate() {
+        if i > start && in_group + k.len() > keys {
+            groups.push(&work[start..i]);
+            (start, in_group) = (i, 0);
+        }
+        in_group += k.len();
+    }
+    if start < work.len() {
+        groups.push(&work[start..]);
+    }
+    groups
 }
 
 /// Where MIGRATE sends keys: like cluster traffic, to the TLS port when the bus uses TLS.
@@ -348,4 +383,41 @@ fn declared_except(ctx: &Context, except: &[&Peer]) -> Vec<Peer> {
             name: n.name.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrate_batches_hold_at_most_the_batch_and_every_slot_once() {
+        let work: Vec<(u16, Vec<Vec<u8>>)> = [3usize, 4, 2, 9, 1]
+            .iter()
+            .enumerate()
+            .map(|(slot, n)| (slot as u16, vec![b"k".to_vec(); *n]))
+            .collect();
+        let groups = batches(&work, 6);
+        let slots: Vec<Vec<u16>> = groups
+            .iter()
+            .map(|g| g.iter().map(|(s, _)| *s).collect())
+            .collect();
+        assert_eq!(slots, vec![vec![0], vec![1, 2], vec![3], vec![4]]);
+        assert_eq!(batches(&work, 100).len(), 1);
+        assert!(batches(&[], 6).is_empty());
+    }
+
+    #[test]
+    fn the_batch_shrinks_when_slow_and_grows_when_fast() {
+        let mut batch = KeyBatch::default();
+        batch.adapt(std::time::Duration::from_millis(30));
+        assert_eq!(batch.keys, 500);
+        batch.adapt(std::time::Duration::from_millis(1));
+        assert_eq!(batch.keys, 1000);
+        batch.adapt(std::time::Duration::from_millis(7));
+        assert_eq!(batch.keys, 1000, "between half and all of the stall: kept");
+        for _ in 0..20 {
+            batch.adapt(std::time::Duration::ZERO);
+        }
+        assert_eq!(batch.keys, KeyBatch::MAX);
+    }
 }

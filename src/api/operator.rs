@@ -31,6 +31,8 @@ pub(super) struct StatusReply {
     conditions: Vec<Condition>,
     last_reconcile: Option<LastReconcile>,
     reconciles: u64,
+    /// The slot moves of the pass in flight (slots, keys, rate, ETA); null when none run.
+    moving: Option<crate::act::MoveProgress>,
     /// Desired against observed per node, the slot map and the findings (as `status -o
     /// json`); null before the first observation.
     #[schema(value_type = Option<Object>)]
@@ -84,6 +86,7 @@ pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Json<StatusRepl
         conditions: operator.conditions,
         last_reconcile: operator.last_reconcile,
         reconciles: operator.reconciles,
+        moving: shared.moves(),
         report,
     })
 }

@@ -200,6 +200,9 @@ fn print_operator(op: &OperatorView) {
         None => println!("operator: not running (last status below is from an earlier run)"),
     }
     let Some(status) = &op.status else { return };
+    if let Some(moving) = &status.moving {
+        println!("  {moving}");
+    }
     for c in &status.conditions {
         println!(
             "  {:<12} {:<6} {:<14} since {}  {}",

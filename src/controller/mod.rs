@@ -193,6 +193,24 @@ fn settle(
     }
 }
 
+/// How often the moves of a pass in flight are published (API, status file).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Publishes how far the moves in flight have got: to the API at once, and into the status
+/// file so `status` shows it while a long reshard runs.
+fn publish_moves(ctx: &Context, shared: &Shared, path: &Path) {
+    let Some(moving) = ctx.moves.snapshot() else {
+        return;
+    };
+    tracing::info!("{moving}");
+    shared.set_moves(Some(moving.clone()));
+    let mut status = shared.status();
+    status.moving = Some(moving);
+    if let Err(e) = status.write(path) {
+        tracing::warn!(error = %e, path = %path.display(), "cannot write the status file");
+    }
+}
+
 /// Runs the controller until `shutdown` turns true, publishing what it sees and does to
 /// `shared`.
 pub async fn run(
@@ -239,7 +257,20 @@ pub async fn run(
             shared: &shared,
             actions: 0,
         };
-        let outcome = reconcile::reconcile(&ctx, &mut recorder, &mut stall).await;
+        let outcome = {
+            let pass = reconcile::reconcile(&ctx, &mut recorder, &mut stall);
+            tokio::pin!(pass);
+            let mut tick = tokio::time::interval(PROGRESS_EVERY);
+            loop {
+                tokio::select! {
+                    outcome = &mut pass => break outcome,
+                    // SIGTERM during a reshard: finish the round in flight, then stop.
+                    _ = shutdown.changed(), if !ctx.moves.stopping() => ctx.moves.request_stop(),
+                    _ = tick.tick() => publish_moves(&ctx, &shared, &path),
+                }
+            }
+        };
+        shared.set_moves(None);
         let actions = recorder.actions;
         if outcome.is_ok() {
             backoff = reconcile::error_policy();

@@ -21,6 +21,8 @@ pub struct Shared {
     spec: RwLock<Arc<ClusterSpec>>,
     observed: RwLock<Option<Arc<Observed>>>,
     status: RwLock<OperatorStatus>,
+    /// The slot moves of the pass in flight, while there are.
+    moves: RwLock<Option<crate::act::MoveProgress>>,
     pub events: broadcast::Sender<Event>,
     /// Wakes the controller for a pass now (POST /reconcile, Docker events).
     pub wake: Arc<Notify>,
@@ -43,6 +45,7 @@ impl Shared {
             spec: RwLock::new(spec),
             observed: RwLock::new(None),
             status: RwLock::new(status),
+            moves: RwLock::new(None),
             events: broadcast::channel(EVENT_BACKLOG).0,
             wake: Arc::new(Notify::new()),
             token,
@@ -72,5 +75,13 @@ impl Shared {
 
     pub fn set_status(&self, status: OperatorStatus) {
         write(&self.status, status);
+    }
+
+    pub fn moves(&self) -> Option<crate::act::MoveProgress> {
+        read(&self.moves)
+    }
+
+    pub fn set_moves(&self, moves: Option<crate::act::MoveProgress>) {
+        write(&self.moves, moves);
     }
 }

@@ -175,6 +175,16 @@ impl Action {
         }
     }
 
+    /// How many slots this action hands from one node to another (for progress).
+    pub fn slots_moved(&self) -> usize {
+        match self {
+            Action::MoveSlots { ranges: r, .. } | Action::CloseSlots { ranges: r, .. } => {
+                r.iter().map(SlotRange::len).sum()
+            }
+            _ => 0,
+        }
+    }
+
     /// The drift that calls for this action, for events.
     pub fn why(&self) -> &'static str {
         match self {
