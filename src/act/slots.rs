@@ -166,7 +166,7 @@ async fn empty_slots(
                 .arg(batch.keys);
         }
         let found: Vec<Vec<Vec<u8>>> = run_pipe(ctx, from, "CLUSTER GETKEYSINSLOT", &ask).await?;
-        let work: Vec<(u16, Vec<Vec<u8>>)> = pending
+        let work: Vec<SlotKeys> = pending
             .iter()
             .copied()
             .zip(found)
@@ -210,9 +210,12 @@ async fn empty_slots(
     Ok(moved)
 }
 
+/// A slot and the keys asked of it.
+type SlotKeys = (u16, Vec<Vec<u8>>);
+
 /// `work` cut into consecutive groups of at most `keys` keys (a slot with more is a group
 /// of its own).
-fn batches(work: &[(u16, Vec<Vec<u8>>)], keys: usize) -> Vec<&[(u16, Vec<Vec<u8>>)]> {
+fn batches(work: &[SlotKeys], keys: usize) -> Vec<&[SlotKeys]> {
     let mut groups = Vec::new();
     let (mut start, mut in_group) = (0, 0);
     for (i, (_, k)) in work.iter().enumerate() {
@@ -391,7 +394,7 @@ mod tests {
 
     #[test]
     fn migrate_batches_hold_at_most_the_batch_and_every_slot_once() {
-        let work: Vec<(u16, Vec<Vec<u8>>)> = [3usize, 4, 2, 9, 1]
+        let work: Vec<SlotKeys> = [3usize, 4, 2, 9, 1]
             .iter()
             .enumerate()
             .map(|(slot, n)| (slot as u16, vec![b"k".to_vec(); *n]))
