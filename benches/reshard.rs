@@ -241,7 +241,7 @@ impl Writer {
             while !stop.load(Ordering::Relaxed) {
                 pace.tick().await;
                 // Every other write into the slots being moved (0-2047).
-                let key = if i % 2 == 0 {
+                let key = if i.is_multiple_of(2) {
                     format!("{{{}}}:w{i}", tag_for_slot((i % 2048) as u16))
                 } else {
                     format!("w:{i}")
