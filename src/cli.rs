@@ -63,6 +63,14 @@ pub enum Command {
     },
     /// Print what `up` would do; exit 0 when in sync, 3 when there is something to do.
     Plan,
+    /// Even slot ranges for the declared masters, moving the fewest slots: shown, and with
+    /// --write written into cluster.toml for review; exit 0 when already even, 3 when not
+    /// written yet.
+    Balance {
+        /// Write the ranges into the cluster file (its comments and layout kept).
+        #[arg(long)]
+        write: bool,
+    },
     /// Show every node and the slot map.
     Status {
         #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]

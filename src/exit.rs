@@ -41,12 +41,19 @@ pub enum CommandError {
     Certificates(Vec<crate::tls::CertProblem>),
     #[error(transparent)]
     Api(#[from] crate::api::ApiError),
+    #[error("{}: {reason}: fix the file and run `balance` again", file.display())]
+    Balance {
+        file: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 impl CommandError {
     pub fn exit(&self) -> Exit {
         match self {
-            CommandError::Spec(_) | CommandError::Certificates(_) => Exit::Invalid,
+            CommandError::Spec(_)
+            | CommandError::Certificates(_)
+            | CommandError::Balance { .. } => Exit::Invalid,
             CommandError::Api(e) if e.is_invalid_input() => Exit::Invalid,
             CommandError::Reconcile(ReconcileError::UnsupportedServer(_)) => Exit::Invalid,
             CommandError::Secret(SecretError::Io { .. }) => Exit::Unhealthy,

@@ -378,3 +378,54 @@ async fn a_random_sequence_of_edits_with_the_operator_killed_loses_nothing() {
     }
     nothing_lost(&cluster, writer, &preloaded).await;
 }
+
+/// A fourth master declared without slots, `balance --write`: a quarter of the slots move to
+/// it (a fresh contiguous cut would move half), and `run` carries it out losing nothing.
+#[tokio::test]
+async fn balance_gives_a_new_master_its_share_moving_the_fewest_slots() {
+    let (cluster, operator, writer, preloaded) =
+        running("topo-balance", 65, &layout(&REFERENCE), &[0, 5000, 16383]).await;
+    operator.signal("STOP");
+    let text = format!(
+        "{}\n[[nodes]]\nname = \"redis-4\"\nip = \"{}\"\n",
+        cluster.toml(&REFERENCE),
+        cluster.ip(18)
+    );
+    cluster.write(&text);
+    let shown = common::stdout(&cluster.expect(&["balance"], 3).await);
+    assert!(shown.contains("redis-4"), "{shown}");
+    assert!(shown.contains("not written"), "{shown}");
+    assert_eq!(
+        std::fs::read_to_string(&cluster.file).unwrap(),
+        text,
+        "a dry run writes nothing"
+    );
+    cluster.expect(&["balance", "--write"], 0).await;
+    let spec =
+        redis_keeper::spec::load(&cluster.file).expect("balance writes a valid cluster.toml");
+    let counts: Vec<usize> = spec.nodes.iter().map(|n| n.slot_count()).collect();
+    assert_eq!(counts, vec![4096; 4]);
+    let plan = common::stdout(&cluster.expect(&["plan"], 3).await);
+    let moving: usize = plan
+        .lines()
+        .filter(|l| l.contains("→ move slots"))
+        .filter_map(|l| {
+            l.split(" (")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(moving, 4096, "only the new master's quarter moves:\n{plan}");
+    cluster.expect(&["balance"], 0).await;
+    let edited = SystemTime::now();
+    operator.signal("CONT");
+    let took = operator.ready_after(edited, READY).await;
+    eprintln!(
+        "topology: balanced onto a fourth master in {:.2} s",
+        took.as_secs_f64()
+    );
+    nothing_lost(&cluster, writer, &preloaded).await;
+}

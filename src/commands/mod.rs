@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the exit code it ends with.
 
+mod balance;
 mod check;
 mod down;
 mod keyslot;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
             listen_tls,
         } => run::run(file, resync, listen, listen_tls).await,
         Command::Plan => plan::run(file).await,
+        Command::Balance { write } => balance::run(file, write),
         Command::Status { output } => status::run(file, output).await,
         Command::Check => check::run(file).await,
         Command::Keyslot { key } => keyslot::run(file, &key),

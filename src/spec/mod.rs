@@ -4,6 +4,7 @@
 //! ranges cover every slot exactly once, names are DNS-safe, addresses fit the subnet. That
 //! lets the planner and the actions trust it without re-checking.
 
+pub mod balance;
 mod file;
 pub mod net;
 pub mod slots;

@@ -1,0 +1,68 @@
+//! `balance`: even slot ranges for the declared masters, moving the fewest slots, shown and
+//! (with --write) written into cluster.toml for review. `up` or `run` then carries them out.
+
+use std::path::Path;
+
+use crate::exit::{CommandError, Exit};
+use crate::spec::balance::{balanced, masters, rewrite};
+use crate::spec::slots::abbreviated;
+use crate::spec::{ClusterSpec, SlotRange, SpecError};
+
+pub fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
+    let read = |source| SpecError::Read {
+        path: file.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(file).map_err(read)?;
+    let found = masters(&text).map_err(|reason| CommandError::Balance {
+        file: file.to_path_buf(),
+        reason,
+    })?;
+    let current: Vec<Vec<SlotRange>> = found.iter().map(|m| m.slots.clone()).collect();
+    let layout = balanced(&current);
+    if layout == current {
+        println!(
+            "{}: the slots are already even over {} masters",
+            file.display(),
+            found.len()
+        );
+        return Ok(Exit::Ok);
+    }
+    let count = |ranges: &[SlotRange]| ranges.iter().map(SlotRange::len).sum::<usize>();
+    for (master, ranges) in found.iter().zip(&layout) {
+        let kept = ranges
+            .iter()
+            .flat_map(SlotRange::slots)
+            .filter(|s| master.slots.iter().any(|r| r.contains(*s)))
+            .count();
+        println!(
+            "  {:<12} {} ({} slots; keeps {kept}, takes {}, gives up {})",
+            master.name,
+            abbreviated(ranges),
+            count(ranges),
+            count(ranges) - kept,
+            count(&master.slots) - kept,
+        );
+    }
+    let balanced_text = rewrite(&text, &found, &layout);
+    // What is written must be a cluster.toml `up` accepts.
+    ClusterSpec::parse(&balanced_text, file).map_err(|problems| SpecError::Invalid {
+        path: file.to_path_buf(),
+        problems,
+    })?;
+    if !write {
+        println!(
+            "not written: `redis-keeper balance --write` writes these ranges into {}",
+            file.display()
+        );
+        return Ok(Exit::Changes);
+    }
+    let aside = file.with_extension("toml.balancing");
+    std::fs::write(&aside, balanced_text).map_err(read)?;
+    std::fs::rename(&aside, file).map_err(read)?;
+    println!(
+        "wrote {}: review it (`git diff`), then `up` or `run` moves the slots",
+        file.display()
+    );
+    Ok(Exit::Ok)
+}
