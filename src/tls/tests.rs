@@ -12,8 +12,8 @@ use crate::spec::ClusterSpec;
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn spec_in(dir: &Path) -> ClusterSpec {
-    let text =
-        include_str!("../../cluster.toml").replace("[tls]\n", "[tls]\ncerts_dir = \"certs\"\n");
+    let text = crate::spec::test_support::REFERENCE_TOML
+        .replace("[tls]\n", "[tls]\ncerts_dir = \"certs\"\n");
     ClusterSpec::parse(&text, &dir.join("cluster.toml")).expect("valid spec")
 }
 
