@@ -31,7 +31,6 @@ pub(super) async fn move_slots(
     let mut batch = KeyBatch::default();
     let mut keys = 0;
     for round in slots.chunks(SLOTS_PER_ROUND) {
-        let before = keys;
         // The target first: were the source to die now, the slots still have their owner.
         setslots(ctx, to, round, &["IMPORTING", &from.id]).await?;
         setslots(ctx, from, round, &["MIGRATING", &to.id]).await?;
@@ -43,7 +42,7 @@ pub(super) async fn move_slots(
         setslots(ctx, from, round, &node).await?;
         let told = rest.iter().map(|peer| setslots(ctx, peer, round, &node));
         futures_util::future::try_join_all(told).await?;
-        ctx.moves.round_done(round.len(), keys - before);
+        ctx.moves.round_done(round.len());
         if ctx.moves.stopping() {
             tracing::info!(from = %from.name, to = %to.name, "stopping after the round in flight");
             break;
@@ -66,7 +65,6 @@ pub(super) async fn close_slots(
     let mut batch = KeyBatch::default();
     let mut keys = 0;
     for round in slots.chunks(SLOTS_PER_ROUND) {
-        let before = keys;
         // The open nodes first, so none accepts another write for the slot (through an ASK
         // redirect) after its keys have been taken; MIGRATE still works there while the
         // slot is open, and the owner accepts what it owns.
@@ -81,7 +79,7 @@ pub(super) async fn close_slots(
         {
             setslots(ctx, peer, round, &["STABLE"]).await?;
         }
-        ctx.moves.round_done(round.len(), keys - before);
+        ctx.moves.round_done(round.len());
         if ctx.moves.stopping() {
             break;
         }
@@ -204,6 +202,8 @@ async fn empty_slots(
                 }
                 moved += keys.len();
             }
+            let in_group: usize = group.iter().map(|(_, keys)| keys.len()).sum();
+            ctx.moves.keys_moved(in_group);
         }
         pending = work.into_iter().map(|(slot, _)| slot).collect();
     }

@@ -74,11 +74,19 @@ impl MoveTracker {
         };
     }
 
-    /// A round of `slots` slots is handed over, with `keys` keys.
-    pub fn round_done(&self, slots: usize, keys: usize) {
-        let mut m = self.moves();
-        m.slots_done += slots;
-        m.keys_moved += keys;
+    /// `keys` more keys reached their target.
+    pub fn keys_moved(&self, keys: usize) {
+        self.moves().keys_moved += keys;
+        self.progressed();
+    }
+
+    /// A round of `slots` slots is handed over.
+    pub fn round_done(&self, slots: usize) {
+        self.moves().slots_done += slots;
+        self.progressed();
+    }
+
+    fn progressed(&self) {
         *self.last_progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
@@ -133,7 +141,8 @@ mod tests {
         t.begin(256);
         let first = t.snapshot().unwrap();
         assert_eq!((first.slots_done, first.eta_seconds), (0, None));
-        t.round_done(128, 1000);
+        t.keys_moved(1000);
+        t.round_done(128);
         let half = t.snapshot().unwrap();
         assert_eq!((half.slots_done, half.keys_moved), (128, 1000));
         let eta = half.eta_seconds.unwrap();

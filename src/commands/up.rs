@@ -17,8 +17,24 @@ pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, Com
     crate::tls::prepare(&spec, std::time::SystemTime::now()).map_err(CommandError::Certificates)?;
     let ctx = Context::connect(spec, password).await?;
     let mut progress = Progress::for_stderr(json_logs);
+    let live = matches!(progress, Progress::Terminal { .. });
     let started = Instant::now();
-    let result = reconcile::converge(&ctx, Duration::from_secs(timeout), &mut progress).await;
+    let result = {
+        let converging = reconcile::converge(&ctx, Duration::from_secs(timeout), &mut progress);
+        tokio::pin!(converging);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                result = &mut converging => break result,
+                // A long reshard: how far it has got, on the live line.
+                _ = tick.tick(), if live => {
+                    if let Some(moving) = ctx.moves.snapshot() {
+                        eprint!("\r\x1b[2K  … {moving}");
+                    }
+                }
+            }
+        }
+    };
     progress.finish();
     result?;
     println!(
