@@ -883,3 +883,96 @@ async fn an_action_without_effect_backs_off_and_says_so() {
     let status = operator.status().unwrap();
     assert!(!status.condition(ConditionType::Degraded).unwrap().status);
 }
+
+/// Runs `cmd` on a node that imports the key's slot, as a client redirected by ASK would.
+async fn asking(conn: &mut redis::aio::MultiplexedConnection, cmd: &mut redis::Cmd) {
+    let mut pipe = redis::pipe();
+    pipe.cmd("ASKING")
+        .ignore()
+        .add_command(cmd.clone())
+        .ignore();
+    let () = pipe
+        .query_async(conn)
+        .await
+        .expect("ASKING and the command");
+}
+
+/// A key on both sides of an open slot, as redis-cli's fix meets it: equal copies (compared
+/// by DUMP) are replaced and the slot closes; different copies stop the close naming the
+/// key, the owner's copy untouched, until a person keeps one.
+#[tokio::test]
+async fn a_key_on_both_sides_of_an_open_slot_is_replaced_when_equal_and_named_when_not() {
+    use redis::AsyncCommands;
+    let (cluster, operator, writer) = healthy("heal-busykey", 57).await;
+    let (r1_id, mut r1, mut r2) = (
+        node_id(&cluster, 13).await,
+        cluster.node(13).await,
+        cluster.node(16).await,
+    );
+    let (same, differs) = (
+        format!("{{{}}}:same", common::tag_for_slot(600)),
+        format!("{{{}}}:differs", common::tag_for_slot(700)),
+    );
+    let mut client = cluster.cluster_client().await;
+    let () = client.set(&same, "owner's").await.unwrap();
+    let () = client.set(&differs, "owner's").await.unwrap();
+    operator.signal("STOP");
+    // redis-2 imports both slots (an interrupted reshard that gave up on the source's side)
+    // and holds a copy of each key: the same value for one, another for the other.
+    for (slot, key) in [(600, &same), (700, &differs)] {
+        setslot(&mut r2, slot, &["IMPORTING", &r1_id]).await;
+        let _: () = redis::cmd("MIGRATE")
+            .arg(cluster.ip(16))
+            .arg(6379)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("COPY")
+            .arg("AUTH")
+            .arg(cluster.password())
+            .arg("KEYS")
+            .arg(key)
+            .query_async(&mut r1)
+            .await
+            .unwrap();
+    }
+    asking(&mut r2, redis::cmd("SET").arg(&differs).arg("importer's")).await;
+    let fault = SystemTime::now();
+    operator.signal("CONT");
+    operator
+        .wait_for(
+            "the close of slot 700 stopped, naming the key",
+            READY,
+            |s| {
+                s.events
+                    .iter()
+                    .any(|e| e.outcome.contains(&format!("key '{differs}'")))
+            },
+        )
+        .await;
+    let owner_copy: String = r1.get(&differs).await.unwrap();
+    assert_eq!(
+        owner_copy, "owner's",
+        "the owner's copy is never overwritten on a guess"
+    );
+    // A person keeps the owner's copy: the close finishes.
+    asking(&mut r2, redis::cmd("DEL").arg(&differs)).await;
+    recovered(
+        "a key on both sides of an open slot",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+    for key in [&same, &differs] {
+        let value: String = client.get(key).await.unwrap();
+        assert_eq!(value, "owner's", "{key}");
+    }
+    assert_eq!(
+        keys_in_slot(&mut r2, 600).await,
+        0,
+        "the equal copy went home"
+    );
+}

@@ -188,7 +188,9 @@ async fn empty_slots(
             for ((slot, keys), reply) in group.iter().zip(replies) {
                 match reply {
                     Ok(_) => {}
-                    Err(e) if e.code() == Some("BUSYKEY") => {
+                    // The target's BUSYKEY comes back wrapped ("ERR Target instance replied
+                    // with error: BUSYKEY …").
+                    Err(e) if e.to_string().contains("BUSYKEY") => {
                         settle_busy_keys(ctx, from, to, &target, *slot, keys).await?
                     }
                     Err(source) => {
@@ -277,9 +279,10 @@ async fn settle_busy_keys(
     slot: u16,
     keys: &[Vec<u8>],
 ) -> Result<(), ActError> {
+    // ASKING: a node that imports the slot answers only then (it is not the slot's owner).
     let mut dump = redis::pipe();
     for key in keys {
-        dump.cmd("DUMP").arg(key);
+        dump.cmd("ASKING").ignore().cmd("DUMP").arg(key);
     }
     let ours: Vec<Option<Vec<u8>>> = run_pipe(ctx, from, "DUMP", &dump).await?;
     let theirs: Vec<Option<Vec<u8>>> = run_pipe(ctx, to, "DUMP", &dump).await?;
