@@ -429,3 +429,92 @@ async fn balance_gives_a_new_master_its_share_moving_the_fewest_slots() {
     );
     nothing_lost(&cluster, writer, &preloaded).await;
 }
+
+/// Keys in the whole cluster (every node's DBSIZE).
+async fn total_keys(cluster: &TestCluster) -> u64 {
+    let mut total = 0;
+    for ip in [13, 16, 17] {
+        let n: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut cluster.node(ip).await)
+            .await
+            .expect("DBSIZE");
+        total += n;
+    }
+    total
+}
+
+/// SIGTERM in the middle of a long reshard: the round of slots in flight is handed over,
+/// the operator exits 0 leaving no slot open, and `up` finishes the move although it takes
+/// longer than `--timeout` (which counts time without progress).
+#[tokio::test]
+async fn sigterm_mid_reshard_stops_after_the_round_in_flight_and_run_resumes() {
+    let cluster = TestCluster::new("topo-term", 66, &REFERENCE).await;
+    cluster.write(&toml_of(&cluster, &layout(&REFERENCE)));
+    let operator = Operator::start(&cluster);
+    operator.ready_after(SystemTime::UNIX_EPOCH, READY).await;
+    // 300,000 keys over redis-1's first 4096 slots, written straight to it.
+    let mut redis_1 = cluster.node(13).await;
+    let tags = common::tags_for_slots(0..4096);
+    for chunk in (0..300_000usize).collect::<Vec<_>>().chunks(5000) {
+        let mut pipe = redis::pipe();
+        for i in chunk {
+            pipe.cmd("SET")
+                .arg(format!("{{{}}}:{i}", tags[i % tags.len()]))
+                .arg(i)
+                .ignore();
+        }
+        let () = pipe.query_async(&mut redis_1).await.expect("load");
+    }
+    let keys = total_keys(&cluster).await;
+    cluster.write(&toml_of(
+        &cluster,
+        &layout(&[
+            ("redis-1", 13, &["4096-5460"]),
+            ("redis-2", 16, &["0-4095", "5461-10922"]),
+            ("redis-3", 17, &["10923-16383"]),
+        ]),
+    ));
+    operator
+        .wait_for("the reshard under way", READY, |s| {
+            s.moving.as_ref().is_some_and(|m| m.slots_done > 0)
+        })
+        .await;
+    let stopping = std::time::Instant::now();
+    assert_eq!(operator.terminate(), Some(0), "SIGTERM exits 0");
+    eprintln!(
+        "topology: SIGTERM mid-reshard → exit in {:.2} s",
+        stopping.elapsed().as_secs_f64()
+    );
+    for ip in [13, 16, 17] {
+        let mut conn = cluster.node(ip).await;
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            !nodes.contains("->-") && !nodes.contains("-<-"),
+            "no slot left open on .{ip}: {nodes}"
+        );
+    }
+    let plan = common::stdout(&cluster.expect(&["plan"], 3).await);
+    assert!(
+        plan.contains("from redis-1 to redis-2"),
+        "the rest is still to move:\n{plan}"
+    );
+    // `up` resumes it, its --timeout counting time without progress: the rest of the move
+    // takes longer than the timeout, but keys keep moving.
+    let resumed = std::time::Instant::now();
+    cluster.expect(&["up", "--timeout", "1"], 0).await;
+    let took = resumed.elapsed();
+    eprintln!(
+        "topology: up --timeout 1 finished the reshard in {:.2} s",
+        took.as_secs_f64()
+    );
+    assert!(
+        took > Duration::from_secs(1),
+        "the rest of the move outlasts the timeout, or this test shows nothing: {took:?}"
+    );
+    assert_eq!(total_keys(&cluster).await, keys, "every key is still there");
+    cluster.expect(&["check"], 0).await;
+}

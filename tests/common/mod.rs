@@ -521,6 +521,28 @@ pub fn tag_for_slot(slot: u16) -> String {
         .expect("every slot has a tag")
 }
 
+/// A hash tag for each slot of `slots`, found in one sweep (asking [`tag_for_slot`] slot by
+/// slot would search from the start each time).
+pub fn tags_for_slots(slots: std::ops::Range<u16>) -> Vec<String> {
+    let mut tags: Vec<Option<String>> = vec![None; slots.len()];
+    let mut missing = tags.len();
+    for n in 0u32.. {
+        if missing == 0 {
+            break;
+        }
+        let tag = format!("t{n}");
+        let slot = redis_keeper::keyslot::key_slot(tag.as_bytes());
+        if slots.contains(&slot) {
+            let place = &mut tags[usize::from(slot - slots.start)];
+            if place.is_none() {
+                *place = Some(tag);
+                missing -= 1;
+            }
+        }
+    }
+    tags.into_iter().flatten().collect()
+}
+
 /// The node's own id.
 pub async fn node_id(cluster: &TestCluster, last: u8) -> String {
     let mut conn = cluster.node(last).await;
