@@ -294,6 +294,7 @@ async fn bad_certificates_are_refused_naming_the_file_and_nothing_starts() {
 /// reporting cluster_state:ok, or any cluster-bus link down, is recorded.
 struct ClusterWatch {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    looks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<(usize, Vec<String>)>,
 }
 
@@ -305,6 +306,8 @@ impl ClusterWatch {
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
+        let looked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = looked.clone();
         let task = tokio::spawn(async move {
             let (mut looks, mut trouble) = (0, Vec::new());
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
@@ -324,14 +327,25 @@ impl ClusterWatch {
                     }
                 }
                 looks += 1;
+                counter.store(looks, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             (looks, trouble)
         });
-        ClusterWatch { stop, task }
+        ClusterWatch {
+            stop,
+            looks: looked,
+            task,
+        }
     }
 
-    async fn stop(self) -> (usize, Vec<String>) {
+    /// Stops once it has looked `more` more times (so it also watches the cluster settle
+    /// after the last change); returns how often it looked and what went wrong.
+    async fn stop_after(self, more: usize) -> (usize, Vec<String>) {
+        let target = self.looks.load(std::sync::atomic::Ordering::Relaxed) + more;
+        while self.looks.load(std::sync::atomic::Ordering::Relaxed) < target {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.task.await.unwrap()
     }
@@ -406,7 +420,7 @@ async fn certificates_replaced_or_expiring_are_loaded_live_without_a_restart() {
     .await;
     assert_ne!(renewed, short_lived);
 
-    let (looks, trouble) = watch.stop().await;
+    let (looks, trouble) = watch.stop_after(10).await;
     assert!(looks > 10, "the watch looked {looks} times");
     assert!(
         trouble.is_empty(),
