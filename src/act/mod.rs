@@ -75,6 +75,7 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
         Action::RemoveContainer { container, .. } => docker::remove_container(ctx, container).await,
         Action::TakeSlots { node, ranges } => slots::take_slots(ctx, node, ranges).await,
         Action::Forget { id, on, .. } => redis::forget(ctx, id, on).await,
+        Action::ResetNode { node } => redis::reset_hard(ctx, node).await,
         Action::SetConfig { node, settings } => redis::set_config(ctx, node, settings).await,
         Action::SetConfigEpoch { node, epoch } => redis::set_config_epoch(ctx, node, *epoch).await,
         Action::AddSlots { node, ranges } => redis::add_slots(ctx, node, ranges).await,

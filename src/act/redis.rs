@@ -112,6 +112,14 @@ pub(super) async fn forget(ctx: &Context, id: &str, on: &[String]) -> Result<(),
     results.into_iter().collect()
 }
 
+/// CLUSTER RESET HARD: the node forgets every peer and its slots and takes a new id. Redis
+/// refuses it for a master that holds keys, which keeps any data safe.
+pub(super) async fn reset_hard(ctx: &Context, node: &str) -> Result<(), ActError> {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("RESET").arg("HARD");
+    run(ctx, node, "CLUSTER RESET HARD", cmd).await
+}
+
 /// Has the node re-read its TLS files (same paths, new contents), all three at once so the
 /// certificate and key never disagree.
 pub(super) async fn reload_tls(ctx: &Context, node: &str) -> Result<(), ActError> {

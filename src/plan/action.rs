@@ -63,6 +63,11 @@ pub enum Action {
         lost_slots: usize,
         on: Vec<String>,
     },
+    /// CLUSTER RESET HARD a declared node the cluster forgot (it holds no slot): it starts
+    /// over with a new id, which no ban keeps out, and joins as a fresh node.
+    ResetNode {
+        node: String,
+    },
     /// CONFIG SET the `[redis]` parameters that differ on this node.
     SetConfig {
         node: String,
@@ -164,7 +169,7 @@ impl Action {
             | Action::RecreateContainer { .. }
             | Action::RemoveContainer { .. }
             | Action::ReattachNetwork { .. } => Stage::Containers,
-            Action::Forget { .. } => Stage::Forget,
+            Action::Forget { .. } | Action::ResetNode { .. } => Stage::Forget,
             Action::SetConfig { .. } => Stage::Config,
             Action::SetConfigEpoch { .. } => Stage::Epochs,
             Action::AddSlots { .. } | Action::TakeSlots { .. } => Stage::Slots,
@@ -210,6 +215,9 @@ impl Action {
                 "the cluster still knows a node id that is gone or not in cluster.toml"
             }
             Action::SetConfig { .. } => "a [redis] parameter differs from cluster.toml",
+            Action::ResetNode { .. } => {
+                "the cluster forgot this node's id (it was removed and is declared again)"
+            }
             Action::SetConfigEpoch { .. } => "the node has never joined a cluster",
             Action::AddSlots { .. } => "declared slots are served by no node",
             Action::Meet { .. } => "two nodes do not know each other",
@@ -243,6 +251,7 @@ impl Action {
             Action::TakeSlots { .. } => "take-slots",
             Action::Forget { .. } => "forget",
             Action::SetConfig { .. } => "set-config",
+            Action::ResetNode { .. } => "reset-node",
             Action::SetConfigEpoch { .. } => "set-config-epoch",
             Action::AddSlots { .. } => "add-slots",
             Action::Meet { .. } => "meet",
@@ -305,6 +314,10 @@ impl fmt::Display for Action {
                 let shown: Vec<String> = settings.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 write!(f, "set {} on {node} (CONFIG SET, no restart)", shown.join(", "))
             }
+            Action::ResetNode { node } => write!(
+                f,
+                "reset {node} (CLUSTER RESET HARD): the cluster forgot its id, it joins under a new one"
+            ),
             Action::SetConfigEpoch { node, epoch } => {
                 write!(f, "give {node} config epoch {epoch} before it joins")
             }

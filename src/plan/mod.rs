@@ -189,6 +189,12 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
 
 fn redis_actions(topology: &Topology, plan: &mut Plan) {
     forgets(topology, plan);
+    let forgotten = forgotten(topology);
+    for member in &forgotten {
+        plan.actions.push(Action::ResetNode {
+            node: member.spec.name.clone(),
+        });
+    }
     // A fresh node joins only once every declared node answers: then epochs, slots and
     // introductions happen in one pass, and a node that is slow to start cannot end up with
     // its slots taken or its epoch out of order.
@@ -201,10 +207,44 @@ fn redis_actions(topology: &Topology, plan: &mut Plan) {
         .members()
         .iter()
         .filter(|m| all_answer || !m.view.is_fresh())
+        .filter(|m| !forgotten.iter().any(|f| f.id() == m.id()))
         .collect();
     meets(topology, &joinable, plan);
     configs(topology, plan);
     certificates(topology.observed, plan);
+}
+
+/// Declared nodes the cluster forgot: a node that knows other declared nodes (it was part of
+/// the cluster: a master removed from cluster.toml and declared again, its volume kept)
+/// while none of them has any entry at its address, not even a handshake, and that serves no
+/// slot and has none open. Redis bans a forgotten id for 60 s and Valkey 8.0 keeps it out
+/// even through MEET until then, with writes it acknowledged in between lost; a node reset
+/// to a new id joins at once. (CLUSTER RESET refuses a master that holds keys: a node drained
+/// before its removal holds none.)
+fn forgotten<'t, 'a>(topology: &'t Topology<'a>) -> Vec<&'t Member<'a>> {
+    topology
+        .members()
+        .iter()
+        .filter(|m| {
+            let knows_peers = m
+                .view
+                .nodes
+                .iter()
+                .any(|e| !e.is_myself() && matches!(topology.identify(e), Who::Declared(_)));
+            let known = topology.members().iter().any(|other| {
+                other.id() != m.id()
+                    && other
+                        .view
+                        .nodes
+                        .iter()
+                        .any(|e| topology.declared_at(e) == Some(m.spec))
+            });
+            let idle = m.myself.slots.is_empty()
+                && m.myself.migrating.is_empty()
+                && m.myself.importing.is_empty();
+            knows_peers && !known && idle
+        })
+        .collect()
 }
 
 /// A node serving another certificate than its (valid) files hold loads them live.

@@ -1414,3 +1414,48 @@ fn a_ghost_without_address_that_some_node_forgot_is_forgotten_everywhere() {
         plan.actions
     );
 }
+
+/// redis-3 was removed (drained, forgotten) and is declared again: its volume's nodes.conf
+/// still knows redis-1 and redis-2, which know nothing at its address. It is reset to a new
+/// id instead of being met: a forgotten id is banned for 60 s, and Valkey 8.0 keeps it out
+/// even through MEET.
+#[test]
+fn a_declared_node_the_cluster_forgot_is_reset_not_met() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        for n in v.nodes.iter_mut() {
+            if n.id == id(1) {
+                n.slots = vec![SlotRange::new(5461, 16383)];
+            }
+            if n.id == id(2) {
+                n.slots.clear();
+            }
+        }
+        if i != 2 {
+            v.nodes.retain(|n| n.id != id(2));
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![Action::ResetNode {
+            node: "redis-3".into()
+        }],
+        "reset first; it meets the others once it is fresh"
+    );
+    // While the cluster is being formed, nodes that know only themselves are not reset.
+    let forming = with_views(&spec, |i| {
+        let mut v = fresh_view(&spec, i);
+        v.nodes[0].config_epoch = i as u64 + 1;
+        v
+    });
+    assert!(
+        !plan_of(&spec, &forming)
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::ResetNode { .. })),
+        "formation resets nothing"
+    );
+}
