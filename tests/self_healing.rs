@@ -10,8 +10,7 @@ use std::time::{Duration, SystemTime};
 use bollard::models::NetworkDisconnectRequest;
 use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptions};
 use common::{
-    keys_in_slot, lost_writes, node_id, reshard, stderr, Operator, Stranger, TestCluster, Writer,
-    REFERENCE,
+    keys_in_slot, node_id, reshard, stderr, Operator, Stranger, TestCluster, Writer, REFERENCE,
 };
 use redis_keeper::keyslot::key_slot;
 
@@ -67,14 +66,8 @@ async fn recovered(
     );
     writer.wait_for_writes(200, WRITES).await;
     let acked = writer.stop().await;
-    let lost = lost_writes(cluster, &acked).await;
-    let unexpected: Vec<&String> = lost.iter().filter(|k| !may_lose(k)).collect();
-    assert!(
-        unexpected.is_empty(),
-        "{scenario}: {} acknowledged writes lost: {:?}",
-        unexpected.len(),
-        &unexpected[..unexpected.len().min(10)]
-    );
+    let what = format!("{scenario}: acknowledged writes");
+    common::assert_kept(cluster, &what, &acked, may_lose).await;
     cluster.expect(&["check"], 0).await;
 }
 

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{lost_writes, node_id, Operator, TestCluster, Writer, REFERENCE};
+use common::{node_id, Operator, TestCluster, Writer, REFERENCE};
 use rand::{Rng, SeedableRng};
 
 const READY: Duration = Duration::from_secs(120);
@@ -117,20 +117,9 @@ async fn edit(
 async fn nothing_lost(cluster: &TestCluster, writer: Writer, preloaded: &[(String, u64)]) {
     writer.wait_for_writes(200, WRITES).await;
     let acked = writer.stop().await;
-    let lost = lost_writes(cluster, &acked).await;
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged writes lost: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
-    let lost = lost_writes(cluster, preloaded).await;
-    assert!(
-        lost.is_empty(),
-        "{} preloaded keys lost: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
+    let kept_all = |_: &str| false;
+    common::assert_kept(cluster, "acknowledged writes", &acked, kept_all).await;
+    common::assert_kept(cluster, "preloaded keys", preloaded, kept_all).await;
     cluster.expect(&["check"], 0).await;
 }
 

@@ -501,6 +501,24 @@ pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<
     lost
 }
 
+/// Reads `written` back and fails naming the first keys missing or wrong, except those
+/// `may_lose` allows.
+pub async fn assert_kept(
+    cluster: &TestCluster,
+    what: &str,
+    written: &[(String, u64)],
+    may_lose: impl Fn(&str) -> bool,
+) {
+    let lost = lost_writes(cluster, written).await;
+    let unexpected: Vec<&String> = lost.iter().filter(|k| !may_lose(k)).collect();
+    assert!(
+        unexpected.is_empty(),
+        "{what}: {} lost: {:?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(10)]
+    );
+}
+
 /// `docker kill` of a container.
 pub async fn kill(container: &str) {
     docker()
