@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use crate::observe::topology::shown_addr;
-use crate::observe::{same_setting, ClusterNode, NodeView, RedisState, RunState, Topology, Who};
+use crate::observe::{
+    same_setting, ClusterNode, NodeView, RedisState, RunState, Standing, Topology, Who,
+};
 use crate::spec::slots::{abbreviated, ranges_of};
 use crate::spec::SLOT_COUNT;
 
@@ -127,6 +129,7 @@ pub fn findings(topology: &Topology) -> Vec<Finding> {
             }
         }
     }
+    shard_findings(topology, &mut out);
     for (node, cert) in &observed.certificates {
         if let Some(problem) = &cert.problem {
             out.push(blocked(format!(
@@ -142,6 +145,45 @@ pub fn findings(topology: &Topology) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Nodes of a shard that do not (yet) replicate the node serving its slots.
+fn shard_findings(topology: &Topology, out: &mut Vec<Finding>) {
+    for master in topology.spec.masters() {
+        let shard = topology.shard(master);
+        let Some(leader) = shard.leader() else {
+            continue;
+        };
+        let leader_name = &leader.spec.name;
+        for member in &shard.members {
+            let name = &member.spec.name;
+            let finding = match shard.standing(topology, member) {
+                None | Some(Standing::Leads | Standing::ServesOther) => continue,
+                Some(Standing::Follows { in_sync: true })
+                    if member.spec.is_replica() || !topology.spec.failback =>
+                {
+                    continue
+                }
+                Some(Standing::Follows { in_sync: true }) => settling(format!(
+                    "{name}: replicates {leader_name}, which serves its slots until it takes them back"
+                )),
+                Some(Standing::Follows { in_sync: false }) => {
+                    settling(format!("{name}: syncing from {leader_name}"))
+                }
+                Some(Standing::FollowsOther(other)) => settling(format!(
+                    "{name}: replicates {other}, not {leader_name}, which serves {}'s slots",
+                    master.name
+                )),
+                Some(Standing::Idle { keys: 0 }) => {
+                    settling(format!("{name}: not yet a replica of {leader_name}"))
+                }
+                Some(Standing::Idle { keys }) => blocked(format!(
+                    "{name} is a master without slots that holds {keys} key(s): it cannot replicate {leader_name} without losing them; move them into the cluster, or FLUSHALL it"
+                )),
+            };
+            out.push(finding);
+        }
+    }
 }
 
 /// What is wrong with how `viewer` sees one other node, if anything.
@@ -207,7 +249,8 @@ fn slot_map_findings(topology: &Topology, viewer: &str, view: &NodeView, out: &m
         let declared = topology.spec.owner_of(slot);
         let seen = owners[usize::from(slot)];
         let at_home = match (seen.map(|e| topology.identify(e)), declared) {
-            (Some(Who::Declared(n)), Some(d)) => n == d,
+            // A promoted replica serves its shard's slots as well as the master would.
+            (Some(Who::Declared(n)), Some(d)) => n.shard() == d.name,
             (None, None) => true,
             _ => false,
         };

@@ -2,6 +2,7 @@
 //! stage in parallel. Every action is idempotent, so a crash anywhere and a re-run converge.
 
 mod docker;
+mod failover;
 mod redis;
 mod slots;
 mod tracker;
@@ -85,6 +86,9 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
             crate::tls::issue::ensure(&ctx.spec, std::time::SystemTime::now())?;
             Ok(())
         }
+        Action::Promote { node, .. } => failover::promote(ctx, node).await,
+        Action::Failover { node, .. } => failover::coordinated(ctx, node).await,
+        Action::Replicate { node, master } => failover::replicate(ctx, node, master).await,
         Action::MoveSlots {
             ranges, from, to, ..
         } => slots::move_slots(ctx, ranges, from, to).await,

@@ -7,7 +7,8 @@
 //! and `0` for a peer learned through gossip (7.2+, Valkey 8). A declared node that answers
 //! is the authority on its own id; any other id at its address is an old identity.
 
-use super::{ClusterNode, NodeView, Observed, ObservedContainer};
+use super::replication::Replication;
+use super::{ClusterNode, NodeView, Observed, ObservedContainer, RunState};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT};
 
 /// What a `CLUSTER NODES` entry is, against cluster.toml.
@@ -57,6 +58,30 @@ impl Member<'_> {
 
     pub fn is_open(&self, slot: u16) -> bool {
         self.migrating(slot).is_some() || self.importing(slot)
+    }
+
+    /// A replica, by its own word.
+    pub fn is_replica(&self) -> bool {
+        self.myself.has_flag("slave")
+    }
+
+    /// The id of the master it replicates, if it is a replica.
+    pub fn master_id(&self) -> Option<&str> {
+        self.myself
+            .master_id
+            .as_deref()
+            .filter(|_| self.is_replica())
+    }
+
+    pub fn replication(&self) -> Replication {
+        Replication::of(&self.view.server)
+    }
+
+    /// Serves no slot and has none open.
+    pub fn holds_no_slots(&self) -> bool {
+        self.myself.slots.is_empty()
+            && self.myself.migrating.is_empty()
+            && self.myself.importing.is_empty()
     }
 
     /// Knows the node with this id, past the handshake.
@@ -134,6 +159,35 @@ impl<'a> Topology<'a> {
         self.members.iter().find(|m| m.id() == id)
     }
 
+    /// A declared master's shard.
+    pub fn shard<'t>(&'t self, master: &'a NodeSpec) -> Shard<'t, 'a> {
+        let members: Vec<&'t Member<'a>> = self
+            .spec
+            .shard(&master.name)
+            .filter_map(|n| self.member(&n.name))
+            .collect();
+        let leaders = members
+            .iter()
+            .filter(|m| {
+                !m.is_replica() && master.slots.iter().any(|r| r.slots().any(|s| m.owns(s)))
+            })
+            .copied()
+            .collect();
+        Shard {
+            master,
+            members,
+            leaders,
+        }
+    }
+
+    /// The node's container is running (Docker's word; its Redis may still be starting).
+    pub fn runs(&self, node: &NodeSpec) -> bool {
+        self.observed
+            .containers
+            .get(&node.name)
+            .is_some_and(|c| c.state == RunState::Running)
+    }
+
     /// Every declared node answers.
     pub fn all_answer(&self) -> bool {
         self.members.len() == self.spec.nodes.len()
@@ -183,6 +237,98 @@ impl<'a> Topology<'a> {
             }
         }
         owners
+    }
+}
+
+/// A declared master's shard as observed: which of its nodes serves its slots.
+pub struct Shard<'t, 'a> {
+    pub master: &'a NodeSpec,
+    /// The shard's nodes that answered, the declared master first.
+    pub members: Vec<&'t Member<'a>>,
+    /// The members serving some of the shard's declared slots by their own word: normally
+    /// one, none while the node serving them is down, two while a restarted master has not
+    /// yet heard that its replica was promoted.
+    pub leaders: Vec<&'t Member<'a>>,
+}
+
+/// Where a shard member stands against the shard's one leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Leads,
+    /// Replicates the leader.
+    Follows {
+        in_sync: bool,
+    },
+    /// Replicates another node, named.
+    FollowsOther(String),
+    /// A master without slots (fresh, reset, or cut loose): it can become a replica.
+    Idle {
+        keys: u64,
+    },
+    /// A master serving or moving other slots: they are moved to their owners first.
+    ServesOther,
+}
+
+impl<'t, 'a> Shard<'t, 'a> {
+    /// The one member serving the shard's slots, if exactly one does.
+    pub fn leader(&self) -> Option<&'t Member<'a>> {
+        match self.leaders.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+
+    pub fn standing(&self, topology: &Topology, member: &Member) -> Option<Standing> {
+        let leader = self.leader()?;
+        Some(if member.id() == leader.id() {
+            Standing::Leads
+        } else if let Some(master) = member.master_id() {
+            if master == leader.id() {
+                Standing::Follows {
+                    in_sync: member.replication().in_sync(),
+                }
+            } else {
+                let entry = member.view.nodes.iter().find(|e| e.id == master);
+                Standing::FollowsOther(entry.map_or_else(
+                    || master[..master.len().min(8)].to_string(),
+                    |e| topology.name_of(e),
+                ))
+            }
+        } else if member.holds_no_slots() {
+            Standing::Idle {
+                keys: member.replication().keys,
+            }
+        } else {
+            Standing::ServesOther
+        })
+    }
+
+    /// The replica to promote: the shard's slots were served by a node whose container has
+    /// stopped (or that came back under a new id, its volume lost), and this replica followed
+    /// it with a complete copy until at most `within_s` seconds ago. Of several, the one with
+    /// the most data.
+    pub fn successor(&self, topology: &Topology, within_s: u64) -> Option<&'t Member<'a>> {
+        if !self.leaders.is_empty() {
+            return None;
+        }
+        self.members
+            .iter()
+            .filter(|m| {
+                let Some(master) = m.master_id() else {
+                    return false;
+                };
+                let Some(entry) = m.view.nodes.iter().find(|e| e.id == master) else {
+                    return false;
+                };
+                let gone = match topology.identify(entry) {
+                    Who::Declared(n) => n.shard() == self.master.name && !topology.runs(n),
+                    Who::OldIdentity(n) => n.shard() == self.master.name,
+                    _ => false,
+                };
+                gone && entry.slot_count() > 0 && m.replication().was_in_sync(within_s)
+            })
+            .max_by_key(|m| m.replication().offset)
+            .copied()
     }
 }
 

@@ -121,6 +121,27 @@ pub enum Action {
         served: String,
         file: String,
     },
+    /// `CLUSTER FAILOVER FORCE` on the in-sync replica of a shard whose master died: it
+    /// takes the slots at once, without the wait for `cluster-node-timeout` and an election
+    /// delay that Redis's own failover needs.
+    Promote {
+        node: Peer,
+        /// The declared master of the shard.
+        shard: String,
+    },
+    /// A coordinated `CLUSTER FAILOVER` on an in-sync replica: its master pauses its clients
+    /// until the replica has every write, then they swap roles. No write is lost.
+    Failover {
+        node: Peer,
+        /// The master it takes over from.
+        from: String,
+    },
+    /// `CLUSTER REPLICATE`: `node` becomes a replica of `master` (the node serving its shard's
+    /// slots) and copies its data.
+    Replicate {
+        node: String,
+        master: Peer,
+    },
     /// Close slots left open by an interrupted reshard: keys left on the nodes that have them
     /// open go to `owner` (MIGRATE works there while a slot is open), then SETSLOT STABLE
     /// everywhere. (Open slots nobody serves are first given to their declared owner with
@@ -145,6 +166,8 @@ pub struct Peer {
 /// Actions run stage by stage; actions of one stage are independent and run in parallel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
+    /// First: a shard without a master accepts no write until its replica is promoted.
+    Failover,
     Image,
     Network,
     Volumes,
@@ -153,6 +176,7 @@ pub enum Stage {
     Epochs,
     Slots,
     Meet,
+    Replicate,
     Move,
     Config,
 }
@@ -174,6 +198,8 @@ impl Action {
             Action::SetConfigEpoch { .. } => Stage::Epochs,
             Action::AddSlots { .. } | Action::TakeSlots { .. } => Stage::Slots,
             Action::Meet { .. } => Stage::Meet,
+            Action::Promote { .. } | Action::Failover { .. } => Stage::Failover,
+            Action::Replicate { .. } => Stage::Replicate,
             Action::MoveSlots { .. } | Action::CloseSlots { .. } => Stage::Move,
             Action::LoadCertificates { .. } => Stage::Config,
             Action::IssueCertificates { .. } => Stage::Image,
@@ -221,6 +247,15 @@ impl Action {
             Action::SetConfigEpoch { .. } => "the node has never joined a cluster",
             Action::AddSlots { .. } => "declared slots are served by no node",
             Action::Meet { .. } => "two nodes do not know each other",
+            Action::Promote { .. } => {
+                "a master's container died and its replica holds all of its data"
+            }
+            Action::Failover { .. } => {
+                "a declared master is in sync as a replica of the node serving its slots (failback)"
+            }
+            Action::Replicate { .. } => {
+                "a node of a shard does not replicate the node serving the shard's slots"
+            }
             Action::LoadCertificates { .. } => {
                 "the node serves another certificate than its files hold (renewed or replaced)"
             }
@@ -255,6 +290,9 @@ impl Action {
             Action::SetConfigEpoch { .. } => "set-config-epoch",
             Action::AddSlots { .. } => "add-slots",
             Action::Meet { .. } => "meet",
+            Action::Promote { .. } => "promote",
+            Action::Failover { .. } => "failover",
+            Action::Replicate { .. } => "replicate",
             Action::MoveSlots { .. } => "move-slots",
             Action::LoadCertificates { .. } => "load-certificates",
             Action::IssueCertificates { .. } => "issue-certificates",
@@ -338,6 +376,21 @@ impl fmt::Display for Action {
                 ranges(r),
                 from.name,
                 to.name
+            ),
+            Action::Promote { node, shard } => write!(
+                f,
+                "promote {}, in sync with {shard}'s shard until its master died (CLUSTER FAILOVER FORCE)",
+                node.name
+            ),
+            Action::Failover { node, from } => write!(
+                f,
+                "give {}'s slots back to {} (coordinated CLUSTER FAILOVER, no write lost)",
+                from, node.name
+            ),
+            Action::Replicate { node, master } => write!(
+                f,
+                "make {node} a replica of {} (CLUSTER REPLICATE)",
+                master.name
             ),
             Action::IssueCertificates { nodes } => {
                 let shown: Vec<String> = nodes.iter().map(|(n, why)| format!("{n} ({why})")).collect();

@@ -9,6 +9,7 @@
 mod action;
 mod changes;
 mod moves;
+mod replicas;
 
 pub use action::{Action, Peer, Stage};
 pub use changes::{shape_change, ShapeChange, SlotMove};
@@ -210,6 +211,7 @@ fn redis_actions(topology: &Topology, plan: &mut Plan) {
         .filter(|m| !forgotten.iter().any(|f| f.id() == m.id()))
         .collect();
     meets(topology, &joinable, plan);
+    replicas::replicas(topology, plan);
     configs(topology, plan);
     certificates(topology.observed, plan);
 }
@@ -360,7 +362,8 @@ fn slots(topology: &Topology, plan: &mut Plan) {
             }
         }
     }
-    for member in topology.members() {
+    // A replica takes no slot: its shard's slots come to it only by failover.
+    for member in topology.members().iter().filter(|m| !m.is_replica()) {
         let owners = Topology::slot_owners(member.view);
         let (mut free, mut taken) = (Vec::new(), Vec::new());
         for slot in member.spec.slots.iter().flat_map(|r| r.slots()) {

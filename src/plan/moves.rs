@@ -186,8 +186,15 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
             open_on: open_on.clone(),
         }));
     }
+    // A node of the slot's own shard serving it (a promoted replica) is at home: roles
+    // within a shard change by failover, never by moving keys.
+    let in_shard = |o: &Peer| {
+        topology
+            .member_by_id(&o.id)
+            .is_some_and(|m| m.spec.shard() == home.spec.name)
+    };
     match owner {
-        Some(owner) if owner.id != home.id() => {
+        Some(owner) if !in_shard(&owner) => {
             let to = peer(home);
             Some(when_ready(topology, &[&owner, &to], || {
                 hand_over(topology, owner.clone(), to.clone(), false)

@@ -1459,3 +1459,5 @@ fn a_declared_node_the_cluster_forgot_is_reset_not_met() {
         "formation resets nothing"
     );
 }
+
+mod replicas;

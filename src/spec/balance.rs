@@ -93,6 +93,8 @@ pub fn masters(text: &str) -> Result<Vec<FileMaster>, String> {
     nodes
         .into_iter()
         .map(Spanned::into_inner)
+        // Replicas serve no slots of their own.
+        .filter(|node| node.replica_of.is_none())
         .map(|node| {
             let name = node.name.ok_or("a [[nodes]] table has no name")?;
             let slots = match &node.slots {

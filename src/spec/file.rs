@@ -27,6 +27,7 @@ pub struct RawCluster {
     pub password_file: Option<Spanned<String>>,
     pub no_password: Option<Spanned<bool>>,
     pub state_dir: Option<Spanned<String>>,
+    pub failback: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +73,7 @@ pub struct RawNode {
     pub port: Option<Spanned<i64>>,
     pub slots: Option<Spanned<Vec<Spanned<String>>>>,
     pub host_port: Option<Spanned<i64>>,
+    pub replica_of: Option<Spanned<String>>,
 }
 
 /// The keys each table accepts; anything else is a typo that would otherwise be ignored.
@@ -85,12 +87,16 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "password_file",
             "no_password",
             "state_dir",
+            "failback",
         ],
     ),
     ("image", &["name", "pull", "fallback"]),
     ("network", &["name", "subnet"]),
     ("persistence", &["appendonly"]),
-    ("nodes", &["name", "ip", "port", "slots", "host_port"]),
+    (
+        "nodes",
+        &["name", "ip", "port", "slots", "host_port", "replica_of"],
+    ),
     (
         "tls",
         &[

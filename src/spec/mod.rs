@@ -24,6 +24,10 @@ pub const CLUSTER_BUS_OFFSET: u16 = 10000;
 pub struct ClusterSpec {
     pub name: String,
     pub node_timeout_ms: u64,
+    /// A declared master whose replica was promoted while it was down takes its slots back
+    /// (a coordinated `CLUSTER FAILOVER`) once it is in sync again; `false` keeps the promoted
+    /// replica serving them.
+    pub failback: bool,
     pub auth: AuthSpec,
     pub image: ImageSpec,
     pub network: NetworkSpec,
@@ -138,11 +142,24 @@ pub struct NodeSpec {
     pub cluster_port: u16,
     /// The TLS port, with `[tls]`.
     pub tls_port: Option<u16>,
+    /// A master's slots; empty for a replica.
     pub slots: Vec<SlotRange>,
     pub host_port: Option<u16>,
+    /// The master this node replicates (`replica_of`); None for a master. Validation
+    /// guarantees it names a master that owns slots.
+    pub replica_of: Option<String>,
 }
 
 impl NodeSpec {
+    pub fn is_replica(&self) -> bool {
+        self.replica_of.is_some()
+    }
+
+    /// The declared master of this node's shard: its `replica_of`, or itself.
+    pub fn shard(&self) -> &str {
+        self.replica_of.as_deref().unwrap_or(&self.name)
+    }
+
     pub fn owns(&self, slot: u16) -> bool {
         self.slots.iter().any(|r| r.contains(slot))
     }
@@ -189,6 +206,22 @@ impl ClusterSpec {
 
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The declared masters, in file order.
+    pub fn masters(&self) -> impl Iterator<Item = &NodeSpec> {
+        self.nodes.iter().filter(|n| !n.is_replica())
+    }
+
+    /// The nodes of `master`'s shard: the master first, then its replicas in file order.
+    pub fn shard(&self, master: &str) -> impl Iterator<Item = &NodeSpec> {
+        let master = master.to_string();
+        let (first, rest): (Vec<&NodeSpec>, Vec<&NodeSpec>) = self
+            .nodes
+            .iter()
+            .filter(|n| n.shard() == master)
+            .partition(|n| !n.is_replica());
+        first.into_iter().chain(rest)
     }
 
     /// The declared owner of a slot. Validation guarantees there is exactly one.
@@ -268,6 +301,30 @@ slots = ["10923-16383"]
 enabled = true
 port = 6390
 "#;
+
+    /// The reference layout with a replica per master (the seed's 3 + 3): redis-4, -5 and -6
+    /// replicate redis-1, -2 and -3.
+    pub const REPLICAS_TOML: &str = r#"
+[[nodes]]
+name = "redis-4"
+ip = "172.20.2.14"
+replica_of = "redis-1"
+
+[[nodes]]
+name = "redis-5"
+ip = "172.20.2.15"
+replica_of = "redis-2"
+
+[[nodes]]
+name = "redis-6"
+ip = "172.20.2.18"
+replica_of = "redis-3"
+"#;
+
+    pub fn replicated_spec() -> ClusterSpec {
+        let text = format!("{REFERENCE_TOML}{REPLICAS_TOML}");
+        ClusterSpec::parse(&text, Path::new("cluster.toml")).expect("the 3 + 3 fixture is valid")
+    }
 
     pub fn reference_spec() -> ClusterSpec {
         ClusterSpec::parse(REFERENCE_TOML, Path::new("cluster.toml"))

@@ -218,6 +218,7 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
     Some(ClusterSpec {
         name: name?,
         node_timeout_ms,
+        failback: cluster.failback.as_ref().is_none_or(|f| *f.get_ref()),
         auth: auth?,
         image,
         network: network?,
@@ -638,6 +639,7 @@ fn nodes(
     let mut host_ports: HashMap<u16, String> = HashMap::new();
     let mut out = Vec::new();
     let mut owners: Vec<(String, Range<usize>, Vec<SlotRange>)> = Vec::new();
+    let mut replicas: Vec<(String, Spanned<String>)> = Vec::new();
     for (index, node) in raw.into_inner().into_iter().enumerate() {
         let at = node.span();
         let node = node.into_inner();
@@ -725,8 +727,28 @@ fn nodes(
                 None
             }
         };
-        let slots = node_slots(&node, &label, at.clone(), report);
-        owners.push((label, at, slots.clone()));
+        let slots = match (&node.replica_of, &node.slots) {
+            (Some(master), Some(slots)) => {
+                report.add(
+                    slots.span(),
+                    format!(
+                        "{label} is a replica of {} and declares slots",
+                        master.get_ref()
+                    ),
+                    "remove slots: a replica serves its master's slots only once promoted",
+                );
+                Vec::new()
+            }
+            (Some(master), None) => {
+                replicas.push((label.clone(), master.clone()));
+                Vec::new()
+            }
+            (None, _) => {
+                let slots = node_slots(&node, &label, at.clone(), report);
+                owners.push((label.clone(), at, slots.clone()));
+                slots
+            }
+        };
         if let (Some(name), Some(ip), Some(port)) = (name, ip, port) {
             out.push(NodeSpec {
                 name,
@@ -737,11 +759,39 @@ fn nodes(
                 tls_port: None,
                 slots,
                 host_port,
+                replica_of: node.replica_of.map(Spanned::into_inner),
             });
         }
     }
     check_coverage(&owners, report);
+    check_replicas(&replicas, &owners, report);
     out
+}
+
+/// Each replica names a master of this file: not itself, not another replica (no chains).
+fn check_replicas(
+    replicas: &[(String, Spanned<String>)],
+    masters: &[(String, Range<usize>, Vec<SlotRange>)],
+    report: &mut Report<'_>,
+) {
+    let names: Vec<&str> = masters.iter().map(|(n, _, _)| n.as_str()).collect();
+    let hint = format!("name one of the masters: {}", names.join(", "));
+    for (label, master) in replicas {
+        let named = master.get_ref();
+        let message = if named == label {
+            format!("{label} names itself in replica_of")
+        } else if let Some((_, of)) = replicas.iter().find(|(r, _)| r == named) {
+            format!(
+                "{label} replicates {named}, itself a replica of {}: replicas do not chain",
+                of.get_ref()
+            )
+        } else if !names.contains(&named.as_str()) {
+            format!("{label}: replica_of names '{named}', which is not a node of this file")
+        } else {
+            continue;
+        };
+        report.add(master.span(), message, hint.clone());
+    }
 }
 
 fn node_ip(
@@ -818,7 +868,7 @@ fn node_slots(
         report.add(
             at,
             format!("{label} has no slots"),
-            "add slots = [\"START-END\", ...]; every master in this cluster owns slots",
+            "add slots = [\"START-END\", ...] (every master owns slots), or replica_of = \"<master>\" for a replica",
         );
         return Vec::new();
     };
@@ -934,6 +984,68 @@ slots = ["10923-16383"]
         assert_eq!(spec.nodes[0].port, 6379);
         assert_eq!(spec.auth, AuthSpec::File("/etc/k/pw".into()));
         assert_eq!(spec.state_dir, Path::new("/etc/k/.redis-keeper"));
+    }
+
+    fn with_replica(extra: &str) -> String {
+        format!("{VALID}\n[[nodes]]\nname = \"redis-4\"\nip = \"172.20.2.18\"\n{extra}\n")
+    }
+
+    #[test]
+    fn a_replica_names_its_master_and_declares_no_slots() {
+        let spec = parse(
+            &with_replica("replica_of = \"redis-2\""),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let replica = spec.node("redis-4").unwrap();
+        assert!(replica.is_replica() && replica.slots.is_empty());
+        assert_eq!(replica.shard(), "redis-2");
+        let shard: Vec<&str> = spec.shard("redis-2").map(|n| n.name.as_str()).collect();
+        assert_eq!(shard, ["redis-2", "redis-4"]);
+        assert_eq!(spec.masters().count(), 3);
+        assert!(spec.failback, "failback is the default");
+    }
+
+    #[test]
+    fn replicas_with_slots_unknown_masters_chains_and_self_references_are_refused() {
+        let text = with_replica("replica_of = \"redis-2\"\nslots = [\"0-1\"]");
+        has(
+            &problems(&text),
+            29,
+            "redis-4 is a replica of redis-2 and declares slots",
+        );
+        let text = with_replica("replica_of = \"redis-9\"");
+        has(
+            &problems(&text),
+            28,
+            "replica_of names 'redis-9', which is not a node",
+        );
+        let text = with_replica("replica_of = \"redis-4\"");
+        has(&problems(&text), 28, "redis-4 names itself");
+        let chain = format!(
+            "{}\n[[nodes]]\nname = \"redis-5\"\nip = \"172.20.2.19\"\nreplica_of = \"redis-4\"\n",
+            with_replica("replica_of = \"redis-1\"")
+        );
+        let found = problems(&chain);
+        has(
+            &found,
+            33,
+            "redis-5 replicates redis-4, itself a replica of redis-1",
+        );
+        has(
+            &found,
+            33,
+            "name one of the masters: redis-1, redis-2, redis-3",
+        );
+    }
+
+    #[test]
+    fn failback_can_be_turned_off() {
+        let text = VALID.replace(
+            "password_file = \"pw\"",
+            "password_file = \"pw\"\nfailback = false",
+        );
+        assert!(!parse(&text, Path::new("c.toml")).unwrap().failback);
     }
 
     #[test]

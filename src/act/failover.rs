@@ -1,0 +1,83 @@
+//! Actions on a shard's roles: attach a replica, promote a dead master's replica, hand the
+//! slots back with a coordinated failover. Each waits until the node's role has changed, so
+//! the next pass observes the shard as it now is.
+
+use std::time::Duration;
+
+use super::redis::run_at;
+use super::ActError;
+use crate::context::Context;
+use crate::plan::Peer;
+
+/// A forced failover wins its election in tens of milliseconds on a local network; a
+/// coordinated one waits for the replica to catch up, and Redis gives that 5 s.
+const PROMOTE_WITHIN: Duration = Duration::from_secs(5);
+const FAILOVER_WITHIN: Duration = Duration::from_secs(10);
+const ROLE_POLL: Duration = Duration::from_millis(10);
+
+pub(super) async fn replicate(ctx: &Context, node: &str, master: &Peer) -> Result<(), ActError> {
+    let Some(spec) = ctx.spec.node(node) else {
+        return Ok(());
+    };
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("REPLICATE").arg(&master.id);
+    run_at::<()>(ctx, node, &spec.addr(), "CLUSTER REPLICATE", &cmd).await
+}
+
+/// `CLUSTER FAILOVER FORCE`: no handshake with the (dead) master, but still an election the
+/// other masters vote in, so the promoted node's claim carries a new config epoch.
+pub(super) async fn promote(ctx: &Context, node: &Peer) -> Result<(), ActError> {
+    failover(ctx, node, Some("FORCE"), PROMOTE_WITHIN).await
+}
+
+/// A coordinated `CLUSTER FAILOVER`: the master stops its clients until the replica has its
+/// every write, so none is lost.
+pub(super) async fn coordinated(ctx: &Context, node: &Peer) -> Result<(), ActError> {
+    failover(ctx, node, None, FAILOVER_WITHIN).await
+}
+
+async fn failover(
+    ctx: &Context,
+    node: &Peer,
+    mode: Option<&str>,
+    within: Duration,
+) -> Result<(), ActError> {
+    let what = match mode {
+        Some(m) => format!("CLUSTER FAILOVER {m}"),
+        None => "CLUSTER FAILOVER".to_string(),
+    };
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("FAILOVER");
+    if let Some(m) = mode {
+        cmd.arg(m);
+    }
+    run_at::<()>(ctx, &node.name, &node.addr, &what, &cmd).await?;
+    // The command returns at once; the election follows.
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let role: Vec<redis::Value> =
+            run_at(ctx, &node.name, &node.addr, "ROLE", &redis::cmd("ROLE")).await?;
+        let first = role.into_iter().next();
+        if first
+            .and_then(|v| redis::from_redis_value::<String>(v).ok())
+            .as_deref()
+            == Some("master")
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let e = redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "the node is still a replica",
+                format!("{} s after {what}", within.as_secs()),
+            ));
+            return Err(ActError::Redis {
+                node: node.name.clone(),
+                command: what,
+                source: e,
+                permanent: false,
+            });
+        }
+        tokio::time::sleep(ROLE_POLL).await;
+    }
+}

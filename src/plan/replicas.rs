@@ -1,0 +1,67 @@
+//! Replicas and failover, shard by shard: a dead master's in-sync replica is promoted at once
+//! (Redis itself would wait out `cluster-node-timeout` and an election), every other node of
+//! the shard follows the node serving its slots, and a declared master takes its slots back
+//! with a coordinated failover once its copy is complete (`[cluster] failback`).
+//!
+//! Replica migration stays off (`cluster-allow-replica-migration no`): a replica belongs to
+//! the shard cluster.toml puts it in, and the operator, not Redis, moves it back there.
+
+use super::{peer, Action, Plan};
+use crate::observe::{Shard, Standing, Topology};
+
+/// How long after its master died a replica still counts as holding its master's data: the
+/// operator hears of a death from Docker within a second; a replica cut off longer may have
+/// missed writes its master acknowledged alone.
+fn promotion_window_s(topology: &Topology) -> u64 {
+    (topology.spec.node_timeout_ms / 1000).max(2)
+}
+
+/// Adds each shard's role changes to `plan`.
+pub(super) fn replicas(topology: &Topology, plan: &mut Plan) {
+    for master in topology.spec.masters() {
+        if topology.spec.shard(&master.name).nth(1).is_none() {
+            continue;
+        }
+        let shard = topology.shard(master);
+        if let Some(successor) = shard.successor(topology, promotion_window_s(topology)) {
+            plan.actions.push(Action::Promote {
+                node: peer(successor),
+                shard: master.name.clone(),
+            });
+            continue;
+        }
+        follow(topology, &shard, plan);
+    }
+}
+
+/// Every member of a shard with one leader: replicas attach to it, and the declared master
+/// takes the slots back once in sync. Only actions: what a shard waits for (a sync, a node
+/// still to be met, keys in the way) is health's to report.
+fn follow(topology: &Topology, shard: &Shard, plan: &mut Plan) {
+    let Some(leader) = shard.leader() else {
+        return;
+    };
+    for member in &shard.members {
+        let Some(standing) = shard.standing(topology, member) else {
+            continue;
+        };
+        match standing {
+            Standing::Follows { in_sync: true }
+                if !member.spec.is_replica() && topology.spec.failback =>
+            {
+                plan.actions.push(Action::Failover {
+                    node: peer(member),
+                    from: leader.spec.name.clone(),
+                })
+            }
+            Standing::Idle { keys: 0 } | Standing::FollowsOther(_) if member.knows(leader.id()) => {
+                plan.actions.push(Action::Replicate {
+                    node: member.spec.name.clone(),
+                    master: peer(leader),
+                })
+            }
+            // In sync, syncing, leading, or not ready: what health reports.
+            _ => {}
+        }
+    }
+}

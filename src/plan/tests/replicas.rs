@@ -1,0 +1,283 @@
+//! Planner cases for shards with replicas: attachment, promotion, failback, on hand-built
+//! 3 + 3 states (redis-4, -5, -6 declared as replicas of redis-1, -2, -3).
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::spec::test_support::replicated_spec;
+
+/// How a node stands in the hand-built cluster.
+#[derive(Clone)]
+enum Role {
+    Master(Vec<SlotRange>),
+    /// Replica of node `usize`, its link up or down for some seconds.
+    Replica(usize, Link),
+}
+
+#[derive(Clone, Copy)]
+enum Link {
+    Up,
+    Syncing,
+    DownFor(u64),
+}
+
+/// The declared roles: redis-1..3 masters of their slots, redis-4..6 their in-sync replicas.
+fn declared(spec: &ClusterSpec) -> Vec<Role> {
+    (0..6)
+        .map(|i| match i {
+            0..=2 => Role::Master(spec.nodes[i].slots.clone()),
+            _ => Role::Replica(i - 3, Link::Up),
+        })
+        .collect()
+}
+
+fn role_entry(spec: &ClusterSpec, i: usize, me: usize, role: &Role) -> ClusterNode {
+    let mut e = entry(spec, i, i == me, Vec::new(), i as u64 + 1);
+    match role {
+        Role::Master(slots) => e.slots = slots.clone(),
+        Role::Replica(of, _) => {
+            e.flags.retain(|f| f != "master");
+            e.flags.push("slave".into());
+            e.master_id = Some(id(*of));
+        }
+    }
+    e
+}
+
+/// Node `me`'s view when every node stands as `roles` says.
+fn roles_view(spec: &ClusterSpec, me: usize, roles: &[Role]) -> NodeView {
+    let nodes = roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| role_entry(spec, i, me, r))
+        .collect();
+    let mut server = BTreeMap::new();
+    match &roles[me] {
+        Role::Master(_) => {
+            server.insert("role".to_string(), "master".to_string());
+        }
+        Role::Replica(_, link) => {
+            server.insert("role".into(), "slave".into());
+            let (status, syncing, down) = match link {
+                Link::Up => ("up", "0", None),
+                Link::Syncing => ("down", "1", Some(0)),
+                Link::DownFor(s) => ("down", "0", Some(*s)),
+            };
+            server.insert("master_link_status".into(), status.into());
+            server.insert("master_sync_in_progress".into(), syncing.into());
+            if let Some(s) = down {
+                server.insert("master_link_down_since_seconds".into(), s.to_string());
+            }
+            server.insert("slave_repl_offset".into(), "100".into());
+        }
+    }
+    NodeView {
+        nodes,
+        info: info("ok", roles.len(), roles.len() as u64),
+        server,
+        config: BTreeMap::new(),
+        version: None,
+    }
+}
+
+fn observed_with(spec: &ClusterSpec, roles: &[Role]) -> Observed {
+    with_views(spec, |i| roles_view(spec, i, roles))
+}
+
+/// redis-1's container died; redis-4's link to it went down `down_for` seconds ago.
+fn master_died(spec: &ClusterSpec, down_for: u64) -> Observed {
+    let mut roles = declared(spec);
+    roles[3] = Role::Replica(0, Link::DownFor(down_for));
+    let mut observed = observed_with(spec, &roles);
+    observed.redis.remove("redis-1");
+    if let Some(c) = observed.containers.get_mut("redis-1") {
+        c.state = RunState::Exited;
+    }
+    observed
+}
+
+fn peer_of(spec: &ClusterSpec, i: usize) -> Peer {
+    Peer {
+        id: id(i),
+        addr: spec.nodes[i].addr(),
+        name: spec.nodes[i].name.clone(),
+    }
+}
+
+#[test]
+fn three_masters_with_in_sync_replicas_are_converged() {
+    let spec = replicated_spec();
+    let plan = plan(&spec, &observed_with(&spec, &declared(&spec)));
+    assert!(plan.is_converged(), "{plan:?}");
+}
+
+#[test]
+fn a_node_declared_replica_that_is_an_empty_master_replicates_its_master() {
+    let spec = replicated_spec();
+    let mut roles = declared(&spec);
+    roles[4] = Role::Master(Vec::new());
+    let plan = plan(&spec, &observed_with(&spec, &roles));
+    assert_eq!(
+        plan.actions,
+        [Action::Replicate {
+            node: "redis-5".into(),
+            master: peer_of(&spec, 1)
+        }]
+    );
+}
+
+#[test]
+fn a_replica_following_the_wrong_master_is_moved_back() {
+    let spec = replicated_spec();
+    let mut roles = declared(&spec);
+    roles[5] = Role::Replica(0, Link::Up);
+    let plan = plan(&spec, &observed_with(&spec, &roles));
+    assert_eq!(
+        plan.actions,
+        [Action::Replicate {
+            node: "redis-6".into(),
+            master: peer_of(&spec, 2)
+        }]
+    );
+}
+
+#[test]
+fn a_replica_still_syncing_is_waited_for() {
+    let spec = replicated_spec();
+    let mut roles = declared(&spec);
+    roles[3] = Role::Replica(0, Link::Syncing);
+    let plan = plan(&spec, &observed_with(&spec, &roles));
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert_eq!(plan.waiting, ["redis-4: syncing from redis-1"]);
+}
+
+#[test]
+fn a_dead_masters_in_sync_replica_is_promoted_before_the_master_restarts() {
+    let spec = replicated_spec();
+    let plan = plan(&spec, &master_died(&spec, 1));
+    assert_eq!(kinds(&plan), ["promote", "start-container"]);
+    assert_eq!(
+        plan.actions[0],
+        Action::Promote {
+            node: peer_of(&spec, 3),
+            shard: "redis-1".into()
+        }
+    );
+}
+
+#[test]
+fn a_replica_cut_off_long_before_its_master_died_is_not_promoted() {
+    let spec = replicated_spec();
+    let plan = plan(&spec, &master_died(&spec, 60));
+    assert_eq!(kinds(&plan), ["start-container"]);
+}
+
+#[test]
+fn a_master_that_lost_its_volume_is_replaced_by_its_replica_and_rejoins_as_its_replica() {
+    let spec = replicated_spec();
+    // redis-1 came back empty under a new id; redis-4 still follows the old one.
+    let mut roles = declared(&spec);
+    roles[3] = Role::Replica(0, Link::DownFor(1));
+    let mut observed = observed_with(&spec, &roles);
+    let fresh = NodeView {
+        nodes: vec![ClusterNode {
+            id: id(99),
+            ..entry(&spec, 0, true, Vec::new(), 0)
+        }],
+        ..fresh_view(&spec, 0)
+    };
+    observed
+        .redis
+        .insert("redis-1".into(), RedisState::Up(fresh));
+    let plan = plan(&spec, &observed);
+    assert_eq!(kinds(&plan)[0], "promote", "{plan:?}");
+
+    // Promoted: redis-4 serves 0-5460; redis-1 (new id, met) is an empty master.
+    let mut roles = declared(&spec);
+    roles[3] = Role::Master(spec.nodes[0].slots.clone());
+    roles[0] = Role::Master(Vec::new());
+    let plan = super::plan(&spec, &observed_with(&spec, &roles));
+    assert_eq!(
+        plan.actions,
+        [Action::Replicate {
+            node: "redis-1".into(),
+            master: peer_of(&spec, 3)
+        }]
+    );
+}
+
+/// redis-4 was promoted; redis-1 came back as its replica.
+fn promoted(spec: &ClusterSpec, link: Link) -> Observed {
+    let mut roles = declared(spec);
+    roles[3] = Role::Master(spec.nodes[0].slots.clone());
+    roles[0] = Role::Replica(3, link);
+    observed_with(spec, &roles)
+}
+
+#[test]
+fn a_declared_master_in_sync_takes_its_slots_back_with_a_coordinated_failover() {
+    let spec = replicated_spec();
+    let plan = plan(&spec, &promoted(&spec, Link::Up));
+    assert_eq!(
+        plan.actions,
+        [Action::Failover {
+            node: peer_of(&spec, 0),
+            from: "redis-4".into()
+        }]
+    );
+    let plan = super::plan(&spec, &promoted(&spec, Link::Syncing));
+    assert!(plan.actions.is_empty());
+    assert_eq!(plan.waiting, ["redis-1: syncing from redis-4"]);
+}
+
+#[test]
+fn without_failback_the_promoted_replica_keeps_the_slots_and_nothing_moves() {
+    let mut spec = replicated_spec();
+    spec.failback = false;
+    let plan = plan(&spec, &promoted(&spec, Link::Up));
+    assert!(plan.is_converged(), "{plan:?}");
+}
+
+#[test]
+fn a_restarted_master_and_its_promoted_replica_claiming_the_slots_at_once_are_waited_for() {
+    let spec = replicated_spec();
+    let mut roles = declared(&spec);
+    roles[3] = Role::Master(spec.nodes[0].slots.clone());
+    let plan = plan(&spec, &observed_with(&spec, &roles));
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert!(
+        plan.waiting[0].contains("claimed by redis-1 and redis-4 at once"),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn an_empty_master_holding_keys_is_not_made_a_replica() {
+    let spec = replicated_spec();
+    let mut roles = declared(&spec);
+    roles[4] = Role::Master(Vec::new());
+    let mut observed = observed_with(&spec, &roles);
+    if let Some(RedisState::Up(view)) = observed.redis.get_mut("redis-5") {
+        view.server.insert("db0".into(), "keys=7,expires=0".into());
+    }
+    let plan = plan(&spec, &observed);
+    assert!(plan.actions.is_empty());
+    assert!(plan.blocked[0].contains("holds 7 key(s)"), "{plan:?}");
+}
+
+#[test]
+fn a_replica_gets_no_slots_even_when_its_view_has_none_assigned() {
+    let spec = replicated_spec();
+    let mut roles = declared(&spec);
+    roles[0] = Role::Replica(3, Link::Syncing);
+    roles[3] = Role::Master(Vec::new());
+    // Nobody serves 0-5460: the declared owner is a replica, so no ADDSLOTS goes to it.
+    let plan = plan(&spec, &observed_with(&spec, &roles));
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::AddSlots { node, .. } if node == "redis-1")),
+        "{plan:?}"
+    );
+}
