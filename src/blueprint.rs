@@ -87,9 +87,14 @@ pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
     set("cluster-config-file", "nodes.conf".into());
     set("cluster-node-timeout", spec.node_timeout_ms.to_string());
     set("cluster-announce-ip", node.ip.to_string());
-    // Every declared node is a master. Without this, a master that loses its last slot (to
-    // SETSLOT NODE while slots are moved) turns itself into a replica of the new owner.
+    // Replicas stay in the shard cluster.toml puts them in (the operator moves them back, not
+    // Redis), and a master that loses its last slot to SETSLOT NODE while slots are moved does
+    // not turn itself into a replica of the new owner.
     set("cluster-allow-replica-migration", "no".into());
+    // A replica (re)joining gets its copy at once: the default waits 5 s for more replicas
+    // to share one transfer, and while no replica holds a copy, writes that wait for one
+    // (`WAIT 1`) stall.
+    set("repl-diskless-sync-delay", "0".into());
     set("dir", DATA_DIR.into());
     if let Some(tls) = &spec.tls {
         let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();

@@ -10,9 +10,10 @@ use crate::context::Context;
 use crate::plan::Peer;
 
 /// A forced failover wins its election in tens of milliseconds on a local network; a
-/// coordinated one waits for the replica to catch up, and Redis gives that 5 s.
+/// coordinated one waits for the replica to catch up, and Redis gives that 5 s
+/// (`CLUSTER_MF_TIMEOUT`) before it gives up.
 const PROMOTE_WITHIN: Duration = Duration::from_secs(5);
-const FAILOVER_WITHIN: Duration = Duration::from_secs(10);
+const FAILOVER_WITHIN: Duration = Duration::from_secs(6);
 const ROLE_POLL: Duration = Duration::from_millis(10);
 
 pub(super) async fn replicate(ctx: &Context, node: &str, master: &Peer) -> Result<(), ActError> {
@@ -63,7 +64,7 @@ async fn failover(
             .as_deref()
             == Some("master")
         {
-            return Ok(());
+            return outrank(ctx, node).await;
         }
         if tokio::time::Instant::now() >= deadline {
             let e = redis::RedisError::from((
@@ -80,4 +81,20 @@ async fn failover(
         }
         tokio::time::sleep(ROLE_POLL).await;
     }
+}
+
+/// Makes sure the new master's claim carries the cluster's highest config epoch.
+///
+/// A replica that won an election less than `max(2 × node_timeout, 2 s)` before keeps that
+/// election's state: its next manual failover is "won" at once, without a vote, with the old
+/// epoch (seen on Redis 7.0.15, `clusterHandleSlaveFailover`), lower than its old master's.
+/// When the old master comes back, its claim wins and the writes the promoted node took are
+/// lost in the resync. `CLUSTER BUMPEPOCH` raises the node's epoch above every other when it
+/// is not the highest already (else it answers STILL and changes nothing).
+async fn outrank(ctx: &Context, node: &Peer) -> Result<(), ActError> {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("BUMPEPOCH");
+    run_at::<String>(ctx, &node.name, &node.addr, "CLUSTER BUMPEPOCH", &cmd)
+        .await
+        .map(drop)
 }

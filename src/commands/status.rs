@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::cli::Output;
 use crate::exit::{CommandError, Exit};
 use crate::health;
-use crate::observe::{self, Observed, RedisState, Topology};
+use crate::observe::{self, Member, Observed, RedisState, Topology};
 use crate::spec::slots::ranges_of;
 use crate::spec::{ClusterSpec, SlotRange, SLOT_COUNT};
 
@@ -58,6 +58,11 @@ pub struct NodeStatus {
     /// The server and version the node runs (`Valkey 8.1.1`), from INFO.
     pub server: Option<String>,
     pub role: Option<String>,
+    /// The declared master of a replica (`replica_of`).
+    pub replica_of: Option<String>,
+    /// For a replica: the node it replicates, its link, and how many bytes of the master's
+    /// replication stream it has yet to apply.
+    pub replication: Option<ReplicaStatus>,
     pub cluster_state: Option<String>,
     pub slots: Vec<SlotRange>,
     pub slot_count: usize,
@@ -65,6 +70,33 @@ pub struct NodeStatus {
     /// Links from this node to its peers that are connected, as "up/known".
     pub links: Option<String>,
     pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReplicaStatus {
+    pub master: String,
+    /// "up", "syncing" (a full sync in flight) or "down".
+    pub link: &'static str,
+    /// Bytes behind its master's replication offset; None when the master does not answer.
+    pub lag_bytes: Option<u64>,
+}
+
+impl ReplicaStatus {
+    fn of(topology: &Topology, member: &Member) -> Option<ReplicaStatus> {
+        let master_id = member.master_id()?;
+        let entry = member.view.nodes.iter().find(|e| e.id == master_id);
+        let replication = member.replication();
+        let master = topology.member_by_id(master_id);
+        Some(ReplicaStatus {
+            master: entry.map_or_else(|| master_id.to_string(), |e| topology.name_of(e)),
+            link: match (replication.link_up, replication.syncing) {
+                (_, true) => "syncing",
+                (true, false) => "up",
+                (false, false) => "down",
+            },
+            lag_bytes: master.map(|m| m.replication().offset.saturating_sub(replication.offset)),
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -76,6 +108,7 @@ pub struct SlotSpan {
 }
 
 pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
+    let topology = Topology::new(spec, observed);
     let nodes = spec
         .nodes
         .iter()
@@ -91,6 +124,10 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
                 node_id: None,
                 server: None,
                 role: None,
+                replica_of: n.replica_of.clone(),
+                replication: topology
+                    .member(&n.name)
+                    .and_then(|m| ReplicaStatus::of(&topology, m)),
                 cluster_state: None,
                 slots: Vec::new(),
                 slot_count: 0,
@@ -119,7 +156,6 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
             status
         })
         .collect();
-    let topology = Topology::new(spec, observed);
     let findings: Vec<String> = health::findings(&topology)
         .into_iter()
         .map(|f| f.message)
@@ -281,7 +317,10 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
     );
     let dash = || "-".to_string();
     for n in &r.nodes {
-        let slots = if n.slots.is_empty() {
+        let slots = if let Some(r) = &n.replication {
+            let lag = r.lag_bytes.map_or_else(dash, |b| format!("{b} B"));
+            format!("replicates {} (link {}, lag {lag})", r.master, r.link)
+        } else if n.slots.is_empty() {
             "-".to_string()
         } else {
             let shown: Vec<String> = n.slots.iter().map(ToString::to_string).collect();

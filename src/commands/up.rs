@@ -37,10 +37,15 @@ pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, Com
     };
     progress.finish();
     result?;
+    let masters = ctx.spec.masters().count();
+    let replicas = match ctx.spec.nodes.len() - masters {
+        0 => String::new(),
+        1 => ", 1 replica in sync".to_string(),
+        n => format!(", {n} replicas in sync"),
+    };
     println!(
-        "cluster {} is healthy: {} masters, all 16384 slots as declared ({:.1} s)",
+        "cluster {} is healthy: {masters} masters{replicas}, all 16384 slots as declared ({:.1} s)",
         ctx.spec.name,
-        ctx.spec.nodes.len(),
         started.elapsed().as_secs_f64()
     );
     Ok(Exit::Ok)

@@ -7,7 +7,7 @@
 //! the shard cluster.toml puts it in, and the operator, not Redis, moves it back there.
 
 use super::{peer, Action, Plan};
-use crate::observe::{Shard, Standing, Topology};
+use crate::observe::{Member, Shard, Standing, Topology};
 
 /// How long after its master died a replica still counts as holding its master's data: the
 /// operator hears of a death from Docker within a second; a replica cut off longer may have
@@ -47,7 +47,9 @@ fn follow(topology: &Topology, shard: &Shard, plan: &mut Plan) {
         };
         match standing {
             Standing::Follows { in_sync: true }
-                if !member.spec.is_replica() && topology.spec.failback =>
+                if !member.spec.is_replica()
+                    && topology.spec.failback
+                    && known_as_replica(topology, member, leader) =>
             {
                 plan.actions.push(Action::Failover {
                     node: peer(member),
@@ -64,4 +66,17 @@ fn follow(topology: &Topology, shard: &Shard, plan: &mut Plan) {
             _ => {}
         }
     }
+}
+
+/// Every node that answers sees `member` as a replica of `leader`. A failover needs their
+/// votes, and a node that still takes the candidate for a master (it restarted a moment ago
+/// and the news is still spreading) denies its vote: the failover would time out.
+fn known_as_replica(topology: &Topology, member: &Member, leader: &Member) -> bool {
+    topology.members().iter().all(|m| {
+        m.view.nodes.iter().any(|e| {
+            e.id == member.id()
+                && e.has_flag("slave")
+                && e.master_id.as_deref() == Some(leader.id())
+        })
+    })
 }

@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod http;
+pub mod replicated;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -152,6 +153,22 @@ impl TestCluster {
                 "\n[[nodes]]\nname = \"{name}\"\nip = \"{}\"\nslots = [{}]\n",
                 self.ip(*last),
                 slots.join(", ")
+            ));
+        }
+        text
+    }
+
+    /// [`TestCluster::toml`] with replicas: (name, last octet, master).
+    pub fn toml_with_replicas(
+        &self,
+        nodes: &[(&str, u8, &[&str])],
+        replicas: &[(&str, u8, &str)],
+    ) -> String {
+        let mut text = self.toml(nodes);
+        for (name, last, master) in replicas {
+            text.push_str(&format!(
+                "\n[[nodes]]\nname = \"{name}\"\nip = \"{}\"\nreplica_of = \"{master}\"\n",
+                self.ip(*last)
             ));
         }
         text

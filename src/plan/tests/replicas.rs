@@ -281,3 +281,23 @@ fn a_replica_gets_no_slots_even_when_its_view_has_none_assigned() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn no_failback_while_some_node_still_takes_the_restarted_master_for_a_master() {
+    let spec = replicated_spec();
+    let mut observed = promoted(&spec, Link::Up);
+    // redis-2 has not heard yet that redis-1 came back as redis-4's replica: it would deny
+    // its vote.
+    let mut stale = declared(&spec);
+    stale[3] = Role::Master(spec.nodes[0].slots.clone());
+    stale[0] = Role::Master(Vec::new());
+    observed.redis.insert(
+        "redis-2".into(),
+        RedisState::Up(roles_view(&spec, 1, &stale)),
+    );
+    let plan = plan(&spec, &observed);
+    assert!(
+        !plan.actions.iter().any(|a| a.kind() == "failover"),
+        "{plan:?}"
+    );
+}

@@ -1,0 +1,233 @@
+//! Replicas and failover on real Docker and Redis: the seed's 3 + 3 layout. Each scenario
+//! keeps a writer going whose acknowledgement is `WAIT 1` (a write a replica holds), injects
+//! a fault, waits until every node stands in its declared role again, then reads every
+//! acknowledged write back and runs `check`. Each prints the affected shard's write outage,
+//! the longest gap between two acknowledged writes ("failover: …" lines, with --nocapture).
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptions};
+use common::replicated::ReplicatedWriter;
+use common::{node_id, Operator, TestCluster, REFERENCE};
+
+const REPLICAS: [(&str, u8, &str); 3] = [
+    ("redis-4", 14, "redis-1"),
+    ("redis-5", 15, "redis-2"),
+    ("redis-6", 18, "redis-3"),
+];
+const SETTLE: Duration = Duration::from_secs(90);
+const WRITES: Duration = Duration::from_secs(30);
+/// The first shard's slots (redis-1 and redis-4), where the faults strike.
+const SHARD_1: std::ops::Range<u16> = 0..5461;
+
+/// A 3 + 3 cluster brought up by `run`, with a replicated writer on the first shard.
+async fn replicated(name: &str, octet: u8) -> (TestCluster, Operator, ReplicatedWriter) {
+    let cluster = TestCluster::new(name, octet, &REFERENCE).await;
+    cluster.write(&cluster.toml_with_replicas(&REFERENCE, &REPLICAS));
+    let started = SystemTime::now();
+    let operator = Operator::start(&cluster);
+    operator.ready_after(started, SETTLE).await;
+    declared_roles(&cluster, SETTLE).await;
+    let writer = ReplicatedWriter::start(&cluster, name, SHARD_1).await;
+    writer.wait_for_writes(200, WRITES).await;
+    (cluster, operator, writer)
+}
+
+/// Waits until `status` shows a healthy cluster with every master serving its declared slots
+/// and every replica following its declared master with its link up.
+async fn declared_roles(cluster: &TestCluster, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let status = cluster.status().await;
+        let nodes = status["nodes"].as_array().cloned().unwrap_or_default();
+        let as_declared = nodes.iter().all(|n| match n["replica_of"].as_str() {
+            Some(master) => {
+                n["role"] == "replica"
+                    && n["replication"]["master"] == master
+                    && n["replication"]["link"] == "up"
+            }
+            None => n["role"] == "master" && n["slots"] == n["declared_slots"],
+        });
+        if as_declared && status["healthy"] == true {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "roles not as declared within {timeout:?}: {:#}",
+            status["nodes"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// After the fault: declared roles, writes replicated again, every acknowledged write
+/// intact, `check` green. Returns the shard's write outage.
+async fn recovered(
+    scenario: &str,
+    cluster: &TestCluster,
+    writer: ReplicatedWriter,
+    fault: SystemTime,
+) -> Duration {
+    declared_roles(cluster, SETTLE).await;
+    writer.wait_for_writes(200, WRITES).await;
+    let (acked, outage) = writer.stop().await;
+    eprintln!(
+        "failover: {scenario}: declared roles back {:.2} s after the fault; longest write outage {} ms over {} replicated writes",
+        fault.elapsed().unwrap_or_default().as_secs_f64(),
+        outage.as_millis(),
+        acked.len()
+    );
+    let what = format!("{scenario}: replicated writes");
+    common::assert_kept(cluster, &what, &acked, |_| false).await;
+    cluster.expect(&["check"], 0).await;
+    outage
+}
+
+/// The id of the master `last`'s node replicates; None while it is a master.
+async fn master_of(cluster: &TestCluster, last: u8) -> Option<String> {
+    let mut conn = cluster.node(last).await;
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO replication");
+    if !info.contains("role:slave") {
+        return None;
+    }
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut conn)
+        .await
+        .expect("CLUSTER NODES");
+    nodes
+        .lines()
+        .find(|l| l.contains("myself"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn three_masters_and_three_replicas_form_from_nothing() {
+    let cluster = TestCluster::new("rep-form", 90, &REFERENCE).await;
+    cluster.write(&cluster.toml_with_replicas(&REFERENCE, &REPLICAS));
+    let out = cluster.up().await;
+    assert!(
+        common::stdout(&out).contains("3 masters, 3 replicas in sync"),
+        "{}",
+        common::stdout(&out)
+    );
+    declared_roles(&cluster, SETTLE).await;
+    for (replica, last, master) in REPLICAS {
+        let master_last = REFERENCE.iter().find(|(n, _, _)| *n == master).unwrap().1;
+        assert_eq!(
+            master_of(&cluster, last).await,
+            Some(node_id(&cluster, master_last).await),
+            "{replica} replicates {master}"
+        );
+    }
+    cluster.expect(&["check"], 0).await;
+    cluster.expect(&["plan"], 0).await;
+}
+
+#[tokio::test]
+async fn a_killed_master_is_replaced_by_its_replica_at_once_and_takes_its_slots_back() {
+    let (cluster, operator, writer) = replicated("rep-kill", 91).await;
+    let fault = SystemTime::now();
+    common::kill(&cluster.container("redis-1")).await;
+    let outage = recovered("master docker-killed", &cluster, writer, fault).await;
+    let events = operator.status().map(|s| s.events).unwrap_or_default();
+    let shown: Vec<String> = events
+        .iter()
+        .map(|e| format!("{} {} ({}, {} ms)", e.at, e.action, e.outcome, e.took_ms))
+        .collect();
+    eprintln!("failover: master docker-killed: {}", shown.join("; "));
+    let actions: Vec<String> = events.into_iter().map(|e| e.action).collect();
+    for kind in ["promote", "start-container", "failover"] {
+        assert!(
+            actions.iter().any(|a| a == kind),
+            "no {kind} in {actions:?}"
+        );
+    }
+    // Redis's own failover cannot start before node_timeout (5 s) has passed.
+    assert!(
+        outage < Duration::from_secs(5),
+        "writes stopped for {outage:?}: the promotion was not faster than Redis's own failover"
+    );
+}
+
+#[tokio::test]
+async fn a_master_removed_with_its_volume_loses_no_key() {
+    let (cluster, _operator, writer) = replicated("rep-vol", 92).await;
+    let docker = common::docker().await;
+    let fault = SystemTime::now();
+    let options = RemoveContainerOptionsBuilder::new().force(true).build();
+    docker
+        .remove_container(&cluster.container("redis-1"), Some(options))
+        .await
+        .expect("remove redis-1");
+    docker
+        .remove_volume(
+            &format!("{}-redis-1-data", cluster.name),
+            None::<RemoveVolumeOptions>,
+        )
+        .await
+        .expect("remove redis-1's volume");
+    recovered("master removed with its volume", &cluster, writer, fault).await;
+}
+
+#[tokio::test]
+async fn a_killed_replica_and_a_replica_of_the_wrong_master_are_put_back() {
+    let (cluster, _operator, writer) = replicated("rep-replica", 93).await;
+    let fault = SystemTime::now();
+    common::kill(&cluster.container("redis-4")).await;
+    declared_roles(&cluster, SETTLE).await;
+    // Someone attaches redis-6 to redis-1 by hand.
+    let redis_1 = node_id(&cluster, 13).await;
+    let mut conn = cluster.node(18).await;
+    let _: () = redis::cmd("CLUSTER")
+        .arg("REPLICATE")
+        .arg(&redis_1)
+        .query_async(&mut conn)
+        .await
+        .expect("CLUSTER REPLICATE");
+    recovered(
+        "replica killed, then one attached to the wrong master",
+        &cluster,
+        writer,
+        fault,
+    )
+    .await;
+    assert_eq!(
+        master_of(&cluster, 18).await,
+        Some(node_id(&cluster, 17).await),
+        "redis-6 follows redis-3 again"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_sigkilled_during_a_failback_is_replaced_and_finishes_it() {
+    let (cluster, operator, writer) = replicated("rep-sigkill", 94).await;
+    let fault = SystemTime::now();
+    common::kill(&cluster.container("redis-1")).await;
+    // Promoted: redis-4 serves the shard; the failback is still to come.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while master_of(&cluster, 14).await.is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "redis-4 never promoted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    operator.signal("KILL");
+    drop(operator);
+    let _successor = Operator::start(&cluster);
+    recovered(
+        "operator SIGKILLed during a failback",
+        &cluster,
+        writer,
+        fault,
+    )
+    .await;
+}
