@@ -159,14 +159,9 @@ fn shard_findings(topology: &Topology, out: &mut Vec<Finding>) {
             let name = &member.spec.name;
             let finding = match shard.standing(topology, member) {
                 None | Some(Standing::Leads | Standing::ServesOther) => continue,
-                Some(Standing::Follows { in_sync: true })
-                    if member.spec.is_replica() || !topology.spec.failback =>
-                {
-                    continue
-                }
-                Some(Standing::Follows { in_sync: true }) => settling(format!(
-                    "{name}: replicates {leader_name}, which serves its slots until it takes them back"
-                )),
+                // A declared master in sync under its promoted replica is healthy; the
+                // planner's failback (or a rolling change) decides when it takes over.
+                Some(Standing::Follows { in_sync: true }) => continue,
                 Some(Standing::Follows { in_sync: false }) => {
                     settling(format!("{name}: syncing from {leader_name}"))
                 }

@@ -251,7 +251,7 @@ impl Action {
                 "a master's container died and its replica holds all of its data"
             }
             Action::Failover { .. } => {
-                "a declared master is in sync as a replica of the node serving its slots (failback)"
+                "a declared master is back in sync (failback), or a master's container is to be recreated"
             }
             Action::Replicate { .. } => {
                 "a node of a shard does not replicate the node serving the shard's slots"
@@ -384,8 +384,8 @@ impl fmt::Display for Action {
             ),
             Action::Failover { node, from } => write!(
                 f,
-                "give {}'s slots back to {} (coordinated CLUSTER FAILOVER, no write lost)",
-                from, node.name
+                "hand {from}'s slots to {} (coordinated CLUSTER FAILOVER, no write lost)",
+                node.name
             ),
             Action::Replicate { node, master } => write!(
                 f,

@@ -54,7 +54,7 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
     let topology = Topology::new(spec, observed);
     let mut plan = Plan::default();
     let drifted = docker_actions(&topology, &mut plan);
-    redis_actions(&topology, &mut plan);
+    redis_actions(&topology, &drifted, &mut plan);
     plan.actions.sort_by_key(Action::stage);
     if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
         moves::slot_moves(&topology, &mut plan);
@@ -69,9 +69,10 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
                 Severity::Blocked => plan.blocked.push(finding.message),
             }
         }
-        // Replace drifted containers one at a time, and only while the cluster is healthy.
+        // Replace drifted containers one at a time, and only while the cluster is healthy:
+        // replicas first, a master only once its replica has taken over its slots.
         if plan.waiting.is_empty() && plan.blocked.is_empty() {
-            if let Some(action) = drifted.into_iter().next() {
+            if let Some(action) = replicas::rolling(&topology, drifted) {
                 plan.actions.push(action);
             }
         }
@@ -188,7 +189,7 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
     drifted
 }
 
-fn redis_actions(topology: &Topology, plan: &mut Plan) {
+fn redis_actions(topology: &Topology, drifted: &[Action], plan: &mut Plan) {
     forgets(topology, plan);
     let forgotten = forgotten(topology);
     for member in &forgotten {
@@ -211,7 +212,7 @@ fn redis_actions(topology: &Topology, plan: &mut Plan) {
         .filter(|m| !forgotten.iter().any(|f| f.id() == m.id()))
         .collect();
     meets(topology, &joinable, plan);
-    replicas::replicas(topology, plan);
+    replicas::replicas(topology, drifted, plan);
     configs(topology, plan);
     certificates(topology.observed, plan);
 }

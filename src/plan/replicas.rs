@@ -16,8 +16,10 @@ fn promotion_window_s(topology: &Topology) -> u64 {
     (topology.spec.node_timeout_ms / 1000).max(2)
 }
 
-/// Adds each shard's role changes to `plan`.
-pub(super) fn replicas(topology: &Topology, plan: &mut Plan) {
+/// Adds each shard's role changes to `plan`. `drifted` holds the recreations a rolling
+/// change waits to make: a declared master among them does not take its slots back before
+/// its container is new (it handed them over to be recreated).
+pub(super) fn replicas(topology: &Topology, drifted: &[Action], plan: &mut Plan) {
     for master in topology.spec.masters() {
         if topology.spec.shard(&master.name).nth(1).is_none() {
             continue;
@@ -30,14 +32,14 @@ pub(super) fn replicas(topology: &Topology, plan: &mut Plan) {
             });
             continue;
         }
-        follow(topology, &shard, plan);
+        follow(topology, &shard, drifted, plan);
     }
 }
 
 /// Every member of a shard with one leader: replicas attach to it, and the declared master
 /// takes the slots back once in sync. Only actions: what a shard waits for (a sync, a node
 /// still to be met, keys in the way) is health's to report.
-fn follow(topology: &Topology, shard: &Shard, plan: &mut Plan) {
+fn follow(topology: &Topology, shard: &Shard, drifted: &[Action], plan: &mut Plan) {
     let Some(leader) = shard.leader() else {
         return;
     };
@@ -49,7 +51,8 @@ fn follow(topology: &Topology, shard: &Shard, plan: &mut Plan) {
             Standing::Follows { in_sync: true }
                 if !member.spec.is_replica()
                     && topology.spec.failback
-                    && known_as_replica(topology, member, leader) =>
+                    && known_as_replica(topology, member, leader)
+                    && !drifted.iter().any(|a| matches!(a, Action::RecreateContainer { node, .. } if *node == member.spec.name)) =>
             {
                 plan.actions.push(Action::Failover {
                     node: peer(member),
@@ -78,5 +81,34 @@ fn known_as_replica(topology: &Topology, member: &Member, leader: &Member) -> bo
                 && e.has_flag("slave")
                 && e.master_id.as_deref() == Some(leader.id())
         })
+    })
+}
+
+/// The next step of a rolling change, given the containers that differ from their spec
+/// (each a [`Action::RecreateContainer`]): a replica is recreated first; a node serving slots
+/// first hands them to an in-sync replica of its shard with a coordinated failover, and is
+/// recreated once it is a replica itself (failback makes it master again). A shard without
+/// a replica is recreated in place, as without replicas.
+pub(super) fn rolling(topology: &Topology, mut drifted: Vec<Action>) -> Option<Action> {
+    let member = |a: &Action| match a {
+        Action::RecreateContainer { node, .. } => topology.member(node),
+        _ => None,
+    };
+    drifted.sort_by_key(|a| !member(a).is_some_and(|m| m.is_replica()));
+    let next = drifted.into_iter().next()?;
+    let Some(serving) = member(&next).filter(|m| !m.is_replica()) else {
+        return Some(next);
+    };
+    let shard = topology.shard(topology.spec.node(serving.spec.shard())?);
+    let successor = shard.members.iter().find(|m| {
+        shard.standing(topology, m) == Some(Standing::Follows { in_sync: true })
+            && known_as_replica(topology, m, serving)
+    });
+    Some(match successor {
+        Some(successor) => Action::Failover {
+            node: peer(successor),
+            from: serving.spec.name.clone(),
+        },
+        None => next,
     })
 }

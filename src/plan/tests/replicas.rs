@@ -301,3 +301,47 @@ fn no_failback_while_some_node_still_takes_the_restarted_master_for_a_master() {
         "{plan:?}"
     );
 }
+
+/// `observed` with the containers of `nodes` made from an older spec.
+fn drifted(mut observed: Observed, nodes: &[&str]) -> Observed {
+    for node in nodes {
+        if let Some(c) = observed.containers.get_mut(*node) {
+            c.spec_hash = Some("an older spec".into());
+        }
+    }
+    observed
+}
+
+#[test]
+fn a_rolling_change_recreates_replicas_first() {
+    let spec = replicated_spec();
+    let observed = drifted(
+        observed_with(&spec, &declared(&spec)),
+        &["redis-1", "redis-4"],
+    );
+    let plan = plan(&spec, &observed);
+    assert!(
+        matches!(&plan.actions[..], [Action::RecreateContainer { node, .. }] if node == "redis-4"),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn a_rolling_change_hands_a_masters_slots_to_its_replica_before_recreating_it() {
+    let spec = replicated_spec();
+    let observed = drifted(observed_with(&spec, &declared(&spec)), &["redis-1"]);
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        [Action::Failover {
+            node: peer_of(&spec, 3),
+            from: "redis-1".into()
+        }]
+    );
+    // Once it is redis-4's replica, redis-1 is recreated; failback waits for that.
+    let plan = super::plan(&spec, &drifted(promoted(&spec, Link::Up), &["redis-1"]));
+    assert!(
+        matches!(&plan.actions[..], [Action::RecreateContainer { node, .. }] if node == "redis-1"),
+        "{plan:?}"
+    );
+}
