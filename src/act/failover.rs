@@ -9,10 +9,11 @@ use super::ActError;
 use crate::context::Context;
 use crate::plan::Peer;
 
-/// A forced failover wins its election in tens of milliseconds on a local network; a
+/// A forced failover wins its election in tens of milliseconds on a local network. A
 /// coordinated one waits for the replica to catch up, and Redis gives that 5 s
 /// (`CLUSTER_MF_TIMEOUT`) before it gives up.
-const PROMOTE_WITHIN: Duration = Duration::from_secs(5);
+const ELECTION_WITHIN: Duration = Duration::from_millis(500);
+const TAKEOVER_WITHIN: Duration = Duration::from_secs(2);
 const FAILOVER_WITHIN: Duration = Duration::from_secs(6);
 const ROLE_POLL: Duration = Duration::from_millis(10);
 
@@ -25,24 +26,55 @@ pub(super) async fn replicate(ctx: &Context, node: &str, master: &Peer) -> Resul
     run_at::<()>(ctx, node, &spec.addr(), "CLUSTER REPLICATE", &cmd).await
 }
 
-/// `CLUSTER FAILOVER FORCE`: no handshake with the (dead) master, but still an election the
-/// other masters vote in, so the promoted node's claim carries a new config epoch.
+/// Promotes the replica of a master whose container Docker reports dead.
+///
+/// First `CLUSTER FAILOVER FORCE`: no handshake with the dead master, but an election the
+/// other masters vote in. A replica that ran an election less than 4 × node_timeout before
+/// cannot start another (Redis's `auth_retry_time`; "Failover attempt expired" in its log),
+/// so after half a second without a win it takes the slots with `TAKEOVER`, which needs no vote.
+/// That is safe here as it is not in a partition: the old master's process is gone, so no
+/// other node can be taking writes for these slots.
 pub(super) async fn promote(ctx: &Context, node: &Peer) -> Result<(), ActError> {
-    failover(ctx, node, Some("FORCE"), PROMOTE_WITHIN).await
+    if !switch(ctx, node, Some("FORCE"), ELECTION_WITHIN).await? {
+        let what = "CLUSTER FAILOVER TAKEOVER";
+        if !switch(ctx, node, Some("TAKEOVER"), TAKEOVER_WITHIN).await? {
+            return Err(still_replica(node, what, TAKEOVER_WITHIN));
+        }
+    }
+    outrank(ctx, node).await
 }
 
 /// A coordinated `CLUSTER FAILOVER`: the master stops its clients until the replica has its
 /// every write, so none is lost.
 pub(super) async fn coordinated(ctx: &Context, node: &Peer) -> Result<(), ActError> {
-    failover(ctx, node, None, FAILOVER_WITHIN).await
+    if !switch(ctx, node, None, FAILOVER_WITHIN).await? {
+        return Err(still_replica(node, "CLUSTER FAILOVER", FAILOVER_WITHIN));
+    }
+    outrank(ctx, node).await
 }
 
-async fn failover(
+fn still_replica(node: &Peer, what: &str, within: Duration) -> ActError {
+    let e = redis::RedisError::from((
+        redis::ErrorKind::Client,
+        "the node is still a replica",
+        format!("{} s after {what}", within.as_secs()),
+    ));
+    ActError::Redis {
+        node: node.name.clone(),
+        command: what.to_string(),
+        source: e,
+        permanent: false,
+    }
+}
+
+/// Sends `CLUSTER FAILOVER [mode]` and waits until the node is a master (the command returns
+/// at once; the election follows); false if it is not within `within`.
+async fn switch(
     ctx: &Context,
     node: &Peer,
     mode: Option<&str>,
     within: Duration,
-) -> Result<(), ActError> {
+) -> Result<bool, ActError> {
     let what = match mode {
         Some(m) => format!("CLUSTER FAILOVER {m}"),
         None => "CLUSTER FAILOVER".to_string(),
@@ -53,7 +85,6 @@ async fn failover(
         cmd.arg(m);
     }
     run_at::<()>(ctx, &node.name, &node.addr, &what, &cmd).await?;
-    // The command returns at once; the election follows.
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let role: Vec<redis::Value> =
@@ -64,20 +95,10 @@ async fn failover(
             .as_deref()
             == Some("master")
         {
-            return outrank(ctx, node).await;
+            return Ok(true);
         }
         if tokio::time::Instant::now() >= deadline {
-            let e = redis::RedisError::from((
-                redis::ErrorKind::Client,
-                "the node is still a replica",
-                format!("{} s after {what}", within.as_secs()),
-            ));
-            return Err(ActError::Redis {
-                node: node.name.clone(),
-                command: what,
-                source: e,
-                permanent: false,
-            });
+            return Ok(false);
         }
         tokio::time::sleep(ROLE_POLL).await;
     }

@@ -121,9 +121,9 @@ pub enum Action {
         served: String,
         file: String,
     },
-    /// `CLUSTER FAILOVER FORCE` on the in-sync replica of a shard whose master died: it
-    /// takes the slots at once, without the wait for `cluster-node-timeout` and an election
-    /// delay that Redis's own failover needs.
+    /// `CLUSTER FAILOVER FORCE` (TAKEOVER when no election can start) on the in-sync replica
+    /// of a shard whose master died: it takes the slots at once, without the wait for
+    /// `cluster-node-timeout` and an election delay that Redis's own failover needs.
     Promote {
         node: Peer,
         /// The declared master of the shard.
@@ -379,7 +379,7 @@ impl fmt::Display for Action {
             ),
             Action::Promote { node, shard } => write!(
                 f,
-                "promote {}, in sync with {shard}'s shard until its master died (CLUSTER FAILOVER FORCE)",
+                "promote {}, in sync with {shard}'s shard until its master died (CLUSTER FAILOVER FORCE, or TAKEOVER when no election can start)",
                 node.name
             ),
             Action::Failover { node, from } => write!(

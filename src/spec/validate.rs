@@ -1040,6 +1040,28 @@ slots = ["10923-16383"]
     }
 
     #[test]
+    fn the_shipped_manifests_are_valid() {
+        let shipped = [
+            (
+                "replicas.toml",
+                include_str!("../../manifests/replicas.toml"),
+            ),
+            ("uneven.toml", include_str!("../../manifests/uneven.toml")),
+            (
+                "ci-nopassword.toml",
+                include_str!("../../manifests/ci-nopassword.toml"),
+            ),
+        ];
+        for (name, text) in shipped {
+            if let Err(problems) = parse(text, Path::new(name)) {
+                panic!("manifests/{name}: {problems:?}");
+            }
+        }
+        let spec = parse(shipped[0].1, Path::new("replicas.toml")).unwrap();
+        assert_eq!((spec.masters().count(), spec.nodes.len()), (3, 6));
+    }
+
+    #[test]
     fn failback_can_be_turned_off() {
         let text = VALID.replace(
             "password_file = \"pw\"",
