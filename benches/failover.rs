@@ -65,6 +65,19 @@ async fn kill_and_time(password: &str) -> Duration {
         .get_multiplexed_async_connection_with_config(&config)
         .await
         .expect("connect to redis-4");
+    let role: Vec<redis::Value> = redis::cmd("ROLE")
+        .query_async(&mut conn)
+        .await
+        .expect("ROLE of redis-4");
+    let role: Option<String> = role
+        .into_iter()
+        .next()
+        .and_then(|v| redis::from_redis_value(v).ok());
+    assert_eq!(
+        role.as_deref(),
+        Some("slave"),
+        "redis-4 must be a replica before the kill"
+    );
     let docker = redis_keeper::docker::connect().await.expect("Docker");
     let killed = Instant::now();
     docker
@@ -93,15 +106,27 @@ async fn kill_and_time(password: &str) -> Duration {
     }
 }
 
-fn operator(dir: &Path) -> Child {
-    Command::new(BIN)
-        .args(["run", "-f"])
-        .arg(dir.join("cluster.toml"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-keeper run")
+/// A `redis-keeper run`, killed when dropped (a failed round must not leave it running).
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn operator(dir: &Path) -> Operator {
+    Operator(
+        Command::new(BIN)
+            .args(["run", "-f"])
+            .arg(dir.join("cluster.toml"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-keeper run"),
+    )
 }
 
 /// Brings the declared roles back (redis-1 master again) and waits out the vote ban.
@@ -124,7 +149,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (mut promoted, mut redis_own) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let mut run = operator(dir.path());
+        let run = operator(dir.path());
         // The operator is up and has observed the healthy cluster.
         converged(dir.path());
         let took = rt.block_on(kill_and_time(&password));
@@ -133,7 +158,7 @@ fn main() {
             took.as_secs_f64()
         );
         promoted.push(took);
-        restore_with(&mut run, dir.path());
+        restore_with(run, dir.path());
 
         let took = rt.block_on(kill_and_time(&password));
         eprintln!(
@@ -175,9 +200,9 @@ fn converged(dir: &Path) {
 }
 
 /// Lets the running operator fail back, then stops it.
-fn restore_with(run: &mut Child, dir: &Path) {
+fn restore_with(run: Operator, dir: &Path) {
     converged(dir);
-    let _ = Command::new("kill").arg(run.id().to_string()).status();
-    let _ = run.wait();
+    let _ = Command::new("kill").arg(run.0.id().to_string()).status();
+    drop(run);
     std::thread::sleep(ELECTION_BAN);
 }

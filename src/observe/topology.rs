@@ -305,8 +305,8 @@ impl<'t, 'a> Shard<'t, 'a> {
 
     /// The replica to promote: the shard's slots were served by a node whose container has
     /// stopped (or that came back under a new id, its volume lost), and this replica followed
-    /// it with a complete copy until at most `within_s` seconds ago. Of several, the one with
-    /// the most data.
+    /// it with a complete copy until at most `within_s` seconds ago; or the node it follows is
+    /// a ghost every other node forgot. Of several, the one with the most data.
     pub fn successor(&self, topology: &Topology, within_s: u64) -> Option<&'t Member<'a>> {
         if !self.leaders.is_empty() {
             return None;
@@ -320,12 +320,19 @@ impl<'t, 'a> Shard<'t, 'a> {
                 let Some(entry) = m.view.nodes.iter().find(|e| e.id == master) else {
                     return false;
                 };
+                // What is left of an id the other nodes forgot: it can never come back with
+                // newer writes, so the replica's copy is the best there is.
+                let ghost = entry.ip().is_none()
+                    && topology
+                        .members()
+                        .iter()
+                        .all(|o| o.id() == m.id() || !o.view.nodes.iter().any(|e| e.id == master));
                 let gone = match topology.identify(entry) {
                     Who::Declared(n) => n.shard() == self.master.name && !topology.runs(n),
                     Who::OldIdentity(n) => n.shard() == self.master.name,
-                    _ => false,
+                    _ => ghost,
                 };
-                gone && entry.slot_count() > 0 && m.replication().was_in_sync(within_s)
+                gone && entry.slot_count() > 0 && (ghost || m.replication().was_in_sync(within_s))
             })
             .max_by_key(|m| m.replication().offset)
             .copied()

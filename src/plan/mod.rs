@@ -272,7 +272,15 @@ fn certificates(observed: &Observed, plan: &mut Plan) {
 fn forgets(topology: &Topology, plan: &mut Plan) {
     let mut ghosts: BTreeMap<&str, (String, usize, Vec<String>)> = BTreeMap::new();
     for viewer in topology.members().iter().filter(|m| !m.view.is_fresh()) {
-        for entry in viewer.view.nodes.iter().filter(|e| !e.is_myself()) {
+        // A replica refuses to forget its own master: it is promoted or attached to the
+        // node serving its shard first (the replicas pass), and forgets it on a later pass.
+        let own_master = viewer.master_id();
+        for entry in viewer
+            .view
+            .nodes
+            .iter()
+            .filter(|e| !e.is_myself() && Some(e.id.as_str()) != own_master)
+        {
             let was = match topology.identify(entry) {
                 Who::OldIdentity(node) => format!("{}'s old identity", node.name),
                 who @ (Who::Foreign | Who::Retired(_))

@@ -37,8 +37,8 @@ pub(super) fn replicas(topology: &Topology, drifted: &[Action], plan: &mut Plan)
 }
 
 /// Every member of a shard with one leader: replicas attach to it, and the declared master
-/// takes the slots back once in sync. Only actions: what a shard waits for (a sync, a node
-/// still to be met, keys in the way) is health's to report.
+/// takes the slots back once in sync. What a shard waits for otherwise (a sync, a node still
+/// to be met, keys in the way) is health's to report.
 fn follow(topology: &Topology, shard: &Shard, drifted: &[Action], plan: &mut Plan) {
     let Some(leader) = shard.leader() else {
         return;
@@ -47,17 +47,26 @@ fn follow(topology: &Topology, shard: &Shard, drifted: &[Action], plan: &mut Pla
         let Some(standing) = shard.standing(topology, member) else {
             continue;
         };
+        let recreating = drifted.iter().any(
+            |a| matches!(a, Action::RecreateContainer { node, .. } if *node == member.spec.name),
+        );
         match standing {
+            // A declared master in sync under the node serving its slots takes them back,
+            // unless a rolling change handed them over to recreate it.
             Standing::Follows { in_sync: true }
-                if !member.spec.is_replica()
-                    && topology.spec.failback
-                    && known_as_replica(topology, member, leader)
-                    && !drifted.iter().any(|a| matches!(a, Action::RecreateContainer { node, .. } if *node == member.spec.name)) =>
+                if !member.spec.is_replica() && topology.spec.failback && !recreating =>
             {
-                plan.actions.push(Action::Failover {
-                    node: peer(member),
-                    from: leader.spec.name.clone(),
-                })
+                if known_as_replica(topology, member, leader) {
+                    plan.actions.push(Action::Failover {
+                        node: peer(member),
+                        from: leader.spec.name.clone(),
+                    });
+                } else {
+                    plan.waiting.push(format!(
+                        "{}: takes its slots back from {} once every node sees it as a replica",
+                        member.spec.name, leader.spec.name
+                    ));
+                }
             }
             Standing::Idle { keys: 0 } | Standing::FollowsOther(_) if member.knows(leader.id()) => {
                 plan.actions.push(Action::Replicate {

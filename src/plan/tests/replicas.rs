@@ -300,6 +300,11 @@ fn no_failback_while_some_node_still_takes_the_restarted_master_for_a_master() {
         !plan.actions.iter().any(|a| a.kind() == "failover"),
         "{plan:?}"
     );
+    // Not converged meanwhile: `plan` and `up` wait for the failback.
+    assert_eq!(
+        plan.waiting,
+        ["redis-1: takes its slots back from redis-4 once every node sees it as a replica"]
+    );
 }
 
 /// `observed` with the containers of `nodes` made from an older spec.
@@ -343,5 +348,42 @@ fn a_rolling_change_hands_a_masters_slots_to_its_replica_before_recreating_it() 
     assert!(
         matches!(&plan.actions[..], [Action::RecreateContainer { node, .. }] if node == "redis-1"),
         "{plan:?}"
+    );
+}
+
+#[test]
+fn a_replica_following_a_ghost_every_other_node_forgot_is_promoted_not_told_to_forget_it() {
+    let spec = replicated_spec();
+    let mut roles = declared(&spec);
+    roles[2] = Role::Master(Vec::new());
+    roles[5] = Role::Replica(2, Link::DownFor(300));
+    let mut observed = observed_with(&spec, &roles);
+    let ghost = ClusterNode {
+        id: id(77),
+        addr: String::new(),
+        bus_port: None,
+        slots: spec.nodes[2].slots.clone(),
+        ..entry(&spec, 2, false, Vec::new(), 9)
+    };
+    if let Some(RedisState::Up(view)) = observed.redis.get_mut("redis-6") {
+        view.nodes.push(ghost);
+        if let Some(me) = view.nodes.iter_mut().find(|e| e.is_myself()) {
+            me.master_id = Some(id(77));
+        }
+    }
+    let plan = plan(&spec, &observed);
+    assert!(
+        plan.actions.contains(&Action::Promote {
+            node: peer_of(&spec, 5),
+            shard: "redis-3".into()
+        }),
+        "{plan:?}"
+    );
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Forget { on, .. } if on.contains(&"redis-6".to_string()))),
+        "a replica is never told to forget its own master: {plan:?}"
     );
 }
