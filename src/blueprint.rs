@@ -127,6 +127,18 @@ pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
     args
 }
 
+/// The `requirepass` of a private config's text (as [`private_conf`] writes it).
+pub fn password_in(conf: &str) -> Option<String> {
+    let quoted = conf.lines().find_map(|l| l.strip_prefix("requirepass "))?;
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' { chars.next()? } else { c });
+    }
+    Some(out)
+}
+
 /// Quotes a value for a Redis config file (double quotes, backslash escapes).
 fn quoted(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
@@ -315,6 +327,9 @@ mod tests {
         let none = std::collections::BTreeMap::new();
         assert!(private_conf(Some("s3cr\"et"), &none).contains("requirepass \"s3cr\\\"et\""));
         assert!(!private_conf(None, &none).contains("requirepass"));
+        let conf = private_conf(Some("s3cr\"e\\t"), &none);
+        assert_eq!(password_in(&conf).as_deref(), Some("s3cr\"e\\t"));
+        assert_eq!(password_in(&private_conf(None, &none)), None);
     }
 
     #[test]

@@ -68,6 +68,13 @@ pub fn findings(topology: &Topology) -> Vec<Finding> {
         }
         let view = match observed.redis.get(&node.name) {
             Some(RedisState::Up(view)) => view,
+            Some(RedisState::RefusesPassword) => {
+                out.push(settling(format!(
+                    "{}: refuses the declared password (a rotation is due)",
+                    node.name
+                )));
+                continue;
+            }
             Some(RedisState::Unreachable(why)) => {
                 out.push(settling(format!(
                     "{}: Redis does not answer ({why})",
@@ -77,6 +84,12 @@ pub fn findings(topology: &Topology) -> Vec<Finding> {
             }
             None => continue,
         };
+        if view.password_stale {
+            out.push(settling(format!(
+                "{}: still accepts or uses the password from before the rotation",
+                node.name
+            )));
+        }
         if !view.info.state_ok() {
             out.push(settling(format!(
                 "{}: reports cluster_state:{}",

@@ -39,6 +39,13 @@ impl NodeClients {
         }
     }
 
+    /// Clients with the same TLS identity that authenticate with `password` instead (for a
+    /// node that still holds the password from before a rotation).
+    pub fn with_password(&self, password: Secret) -> NodeClients {
+        let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        NodeClients::new(Some(password), tls)
+    }
+
     /// Takes a renewed TLS identity: later connections present it (open ones keep the one
     /// they were made with until they fail).
     pub async fn renew_identity(&self, material: NodeMaterial) {

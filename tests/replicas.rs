@@ -273,3 +273,72 @@ async fn a_rolling_change_recreates_every_container_with_no_write_lost() {
         outage.as_millis()
     );
 }
+
+/// A fresh connection to the node at `last` authenticating with `password`: Ok if accepted.
+async fn auth_with(cluster: &TestCluster, last: u8, password: &str) -> redis::RedisResult<()> {
+    let client = redis::Client::open(format!("redis://:{password}@{}:6379", cluster.ip(last)))?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    redis::cmd("PING").query_async(&mut conn).await
+}
+
+#[tokio::test]
+async fn the_password_is_rotated_live_with_no_write_lost() {
+    let (cluster, operator, writer) = replicated("rep-pass", 96).await;
+    let old = cluster.password();
+    let new = "a-new-password-rotated-live-42";
+    let fault = SystemTime::now();
+    std::fs::write(cluster.dir.path().join("pw"), new).expect("write the new password");
+    let all = [13u8, 16, 17, 14, 15, 18];
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let mut rotated = true;
+        for last in all {
+            rotated &= auth_with(&cluster, last, new).await.is_ok()
+                && auth_with(&cluster, last, &old).await.is_err();
+        }
+        if rotated && cluster.run(&["plan"]).await.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new password is not in force"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    recovered("password rotated", &cluster, writer, fault).await;
+    // Replication kept authenticating (every replica's link is up: declared_roles checked it)
+    // and nothing restarted: the same containers, the same ids.
+    let events = operator.status().map(|s| s.events).unwrap_or_default();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "rotate-password" && e.outcome == "ok"),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| e.action.contains("container")
+        && e.at >= humantime::format_rfc3339_millis(fault).to_string()));
+    // The password shows nowhere: not in the operator's log or events, nor in `docker inspect`.
+    let log = std::fs::read_to_string(cluster.dir.path().join("run.log")).expect("run.log");
+    let status = serde_json::to_string(&operator.status().map(|s| s.events).unwrap_or_default())
+        .unwrap_or_default();
+    let docker = common::docker().await;
+    for node in ["redis-1", "redis-4"] {
+        let inspect = docker
+            .inspect_container(
+                &cluster.container(node),
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .expect("inspect");
+        let text = format!("{inspect:?}");
+        assert!(
+            !text.contains(new) && !text.contains(&old),
+            "a password in docker inspect of {node}"
+        );
+    }
+    assert!(
+        !log.contains(new) && !log.contains(&old),
+        "a password in the operator's log"
+    );
+    assert!(!status.contains(new), "a password in the events");
+}

@@ -186,24 +186,7 @@ pub(super) async fn create_container(
         Err(e) if status_of(&e) == Some(409) => {}
         Err(e) => return Err(DockerError::api(format!("create container {name}"))(e).into()),
     }
-    let material = tls_material(ctx, node)?;
-    let tar = private_tar(
-        ctx.password.as_ref().map(|p| p.expose()),
-        &ctx.spec.redis,
-        material.as_ref(),
-    )
-    .map_err(|e| {
-        DockerError::api(format!("pack the config of {name}"))(bollard::errors::Error::IOError {
-            err: e,
-        })
-    })?;
-    let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
-    ctx.docker
-        .upload_to_container(&name, Some(options), bollard::body_full(tar.into()))
-        .await
-        .map_err(DockerError::api(format!(
-            "write the private config into {name}"
-        )))?;
+    write_private_config(ctx, node, &name).await?;
     if let Err(e) = start(ctx, node, &name).await {
         if e.is_permanent() {
             // Leave nothing half-made behind a setup error; the next run starts clean.
@@ -212,6 +195,70 @@ pub(super) async fn create_container(
         return Err(e);
     }
     Ok(())
+}
+
+/// Writes the node's private config (the password, the `[redis]` parameters, the TLS files)
+/// into its container, where Redis reads it when it starts.
+pub(super) async fn write_private_config(
+    ctx: &Context,
+    node: &str,
+    container: &str,
+) -> Result<(), ActError> {
+    let material = tls_material(ctx, node)?;
+    let tar = private_tar(
+        ctx.password.as_ref().map(|p| p.expose()),
+        &ctx.spec.redis,
+        material.as_ref(),
+    )
+    .map_err(|e| {
+        DockerError::api(format!("pack the config of {container}"))(
+            bollard::errors::Error::IOError { err: e },
+        )
+    })?;
+    let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
+    ctx.docker
+        .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
+        .await
+        .map_err(DockerError::api(format!(
+            "write the private config into {container}"
+        )))?;
+    Ok(())
+}
+
+/// The password the node's private config holds: the one Redis started with, before a
+/// rotation. None when the config sets none.
+pub(super) async fn private_password(
+    ctx: &Context,
+    container: &str,
+) -> Result<Option<String>, ActError> {
+    use futures_util::TryStreamExt;
+    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+        .path(&format!("{PRIVATE_CONF_DIR}/{PRIVATE_CONF_FILE}"))
+        .build();
+    let tar: Vec<u8> = ctx
+        .docker
+        .download_from_container(container, Some(options))
+        .try_fold(Vec::new(), |mut tar, chunk| async move {
+            tar.extend_from_slice(&chunk);
+            Ok(tar)
+        })
+        .await
+        .map_err(DockerError::api(format!(
+            "read the private config of {container}"
+        )))?;
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let unreadable = |e: std::io::Error| {
+        ActError::from(DockerError::api(format!(
+            "read the private config of {container}"
+        ))(bollard::errors::Error::IOError { err: e }))
+    };
+    for entry in archive.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut text).map_err(unreadable)?;
+        return Ok(blueprint::password_in(&text));
+    }
+    Ok(None)
 }
 
 pub(super) async fn start(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {

@@ -3,6 +3,7 @@
 
 mod docker;
 mod failover;
+mod password;
 mod redis;
 mod slots;
 mod tracker;
@@ -89,6 +90,7 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
         Action::Promote { node, .. } => failover::promote(ctx, node).await,
         Action::Failover { node, .. } => failover::coordinated(ctx, node).await,
         Action::Replicate { node, master } => failover::replicate(ctx, node, master).await,
+        Action::RotatePassword { nodes } => password::rotate(ctx, nodes).await,
         Action::MoveSlots {
             ranges, from, to, ..
         } => slots::move_slots(ctx, ranges, from, to).await,

@@ -151,6 +151,9 @@ pub fn report(spec: &ClusterSpec, observed: &Observed) -> StatusReport {
                     status.links = Some(format!("{up}/{}", peers.len()));
                 }
                 Some(RedisState::Unreachable(e)) => status.error = Some(e.clone()),
+                Some(RedisState::RefusesPassword) => {
+                    status.error = Some("refuses the declared password (a rotation is due)".into())
+                }
                 None => {}
             }
             status

@@ -46,10 +46,29 @@ impl SpecWatch {
         std::fs::metadata(file).and_then(|m| m.modified()).ok()
     }
 
+    /// The same spec with the password its source holds now, when that changed (a rotation:
+    /// the planner then puts it in force on every node).
+    async fn password_changed(ctx: &Arc<Context>) -> Option<Arc<Context>> {
+        let now = crate::secret::resolve(&ctx.spec.auth, crate::secret::Missing::Fail).ok()?;
+        if now == ctx.password {
+            return None;
+        }
+        match Context::connect(ctx.spec.clone(), now).await {
+            Ok(new) => {
+                tracing::info!("the cluster password changed: putting it in force on every node");
+                Some(Arc::new(new))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot apply the new password yet");
+                None
+            }
+        }
+    }
+
     async fn reload(&mut self, ctx: &Arc<Context>) -> Option<Arc<Context>> {
         let now = Self::modified(&self.file);
         if now == self.modified {
-            return None;
+            return Self::password_changed(ctx).await;
         }
         self.modified = now;
         let spec = match crate::spec::load(&self.file) {

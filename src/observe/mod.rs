@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 
 pub use certificates::NodeCertificate;
 pub use cluster_nodes::{ClusterInfo, ClusterNode};
-pub use redis::keys_in_slots;
+pub use redis::{keys_in_slots, refused_password};
 pub use replication::Replication;
 pub use server::{ServerKind, ServerVersion};
 pub use settings::same_setting;
@@ -93,6 +93,9 @@ pub struct ObservedContainer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedisState {
     Unreachable(String),
+    /// Answers, but not to the declared password: it still has the one from before a
+    /// rotation (cluster.toml's password file or variable changed).
+    RefusesPassword,
     Up(NodeView),
 }
 
@@ -107,6 +110,10 @@ pub struct NodeView {
     pub config: BTreeMap<String, String>,
     /// Which server it runs, from INFO; None if INFO named none.
     pub version: Option<ServerVersion>,
+    /// Accepts another password beside the declared one, or authenticates to its master
+    /// with another (`masterauth`): a rotation is not finished. The passwords themselves are
+    /// never kept here.
+    pub password_stale: bool,
 }
 
 impl NodeView {

@@ -39,21 +39,78 @@ async fn view_of(ctx: &Context, ip: &str, port: u16) -> RedisState {
     if !keys.is_empty() {
         pipe.cmd("CONFIG").arg("GET").arg(&keys);
     }
+    if ctx.password.is_some() {
+        pipe.cmd("CONFIG")
+            .arg("GET")
+            .arg("masterauth")
+            .cmd("ACL")
+            .arg("GETUSER")
+            .arg("default");
+    }
     let replies = match ctx
         .redis
         .query_pipe::<Vec<redis::Value>>(ip, port, &pipe)
         .await
     {
         Ok(r) => r,
+        Err(e) if refused_password(&e) => return RedisState::RefusesPassword,
         Err(e) => return RedisState::Unreachable(e.to_string()),
     };
-    match parse_replies(replies) {
-        Ok(view) => RedisState::Up(view),
+    let (replies, password) = match ctx.password.as_ref() {
+        Some(p) if replies.len() >= 2 => {
+            let mut replies = replies;
+            let acl = replies.pop();
+            let masterauth = replies.pop();
+            (replies, Some((p, masterauth, acl)))
+        }
+        _ => (replies, None),
+    };
+    match parse_replies(replies, !keys.is_empty()) {
+        Ok(mut view) => {
+            view.password_stale = password
+                .is_some_and(|(p, masterauth, acl)| password_stale(p.expose(), masterauth, acl));
+            RedisState::Up(view)
+        }
         Err(e) => RedisState::Unreachable(e),
     }
 }
 
-fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
+/// The node answered, but not to the password it was given.
+pub fn refused_password(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || text.contains("WRONGPASS")
+        || text.contains("NOAUTH")
+}
+
+/// Whether a node that took `declared` still keeps another password (`ACL GETUSER default`
+/// lists one hash per password) or authenticates to its master with another (`masterauth`).
+fn password_stale(
+    declared: &str,
+    masterauth: Option<redis::Value>,
+    acl: Option<redis::Value>,
+) -> bool {
+    let masterauth: Option<Vec<String>> = masterauth.and_then(|v| redis::from_redis_value(v).ok());
+    let masterauth_ok =
+        masterauth.is_some_and(|kv| kv.get(1).map(String::as_str) == Some(declared));
+    let fields: Vec<redis::Value> = acl
+        .and_then(|v| redis::from_redis_value(v).ok())
+        .unwrap_or_default();
+    let passwords = fields
+        .chunks(2)
+        .find(|kv| {
+            kv.first()
+                .and_then(|k| redis::from_redis_value::<String>(k.clone()).ok())
+                .as_deref()
+                == Some("passwords")
+        })
+        .and_then(|kv| kv.get(1).cloned())
+        .and_then(|v| redis::from_redis_value::<Vec<redis::Value>>(v).ok())
+        .map_or(0, |p| p.len());
+    !masterauth_ok || passwords != 1
+}
+
+fn parse_replies(replies: Vec<redis::Value>, with_config: bool) -> Result<NodeView, String> {
     let mut replies = replies.into_iter();
     let mut next_string = || -> Result<String, String> {
         let value = replies.next().ok_or("missing reply")?;
@@ -62,7 +119,7 @@ fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
     let nodes = parse_cluster_nodes(&next_string()?).map_err(|e| e.to_string())?;
     let info = ClusterInfo::parse(&next_string()?);
     let server = info_fields(&next_string()?);
-    let config = match replies.next() {
+    let config = match replies.next().filter(|_| with_config) {
         None => BTreeMap::new(),
         Some(v) => {
             redis::from_redis_value::<BTreeMap<String, String>>(v).map_err(|e| e.to_string())?
@@ -74,6 +131,7 @@ fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
         version: ServerVersion::from_info(&server),
         server,
         config,
+        password_stale: false,
     })
 }
 

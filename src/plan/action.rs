@@ -142,6 +142,14 @@ pub enum Action {
         node: String,
         master: Peer,
     },
+    /// Put the declared password (cluster.toml's file or variable changed) in force on these
+    /// nodes, live: each accepts it beside its old one, every node authenticates to its master
+    /// with it, the containers' private configs get it, then the old one is dropped. Nobody is
+    /// locked out at any step: not the operator, the replicas or the health check (its own
+    /// PING-only user).
+    RotatePassword {
+        nodes: Vec<String>,
+    },
     /// Close slots left open by an interrupted reshard: keys left on the nodes that have them
     /// open go to `owner` (MIGRATE works there while a slot is open), then SETSLOT STABLE
     /// everywhere. (Open slots nobody serves are first given to their declared owner with
@@ -172,6 +180,8 @@ pub enum Stage {
     Network,
     Volumes,
     Containers,
+    /// Before anything else talks to Redis: a node that refuses the password answers nothing.
+    Password,
     Forget,
     Epochs,
     Slots,
@@ -200,6 +210,7 @@ impl Action {
             Action::Meet { .. } => Stage::Meet,
             Action::Promote { .. } | Action::Failover { .. } => Stage::Failover,
             Action::Replicate { .. } => Stage::Replicate,
+            Action::RotatePassword { .. } => Stage::Password,
             Action::MoveSlots { .. } | Action::CloseSlots { .. } => Stage::Move,
             Action::LoadCertificates { .. } => Stage::Config,
             Action::IssueCertificates { .. } => Stage::Image,
@@ -256,6 +267,9 @@ impl Action {
             Action::Replicate { .. } => {
                 "a node of a shard does not replicate the node serving the shard's slots"
             }
+            Action::RotatePassword { .. } => {
+                "nodes refuse the declared password, or still keep the one before it"
+            }
             Action::LoadCertificates { .. } => {
                 "the node serves another certificate than its files hold (renewed or replaced)"
             }
@@ -293,6 +307,7 @@ impl Action {
             Action::Promote { .. } => "promote",
             Action::Failover { .. } => "failover",
             Action::Replicate { .. } => "replicate",
+            Action::RotatePassword { .. } => "rotate-password",
             Action::MoveSlots { .. } => "move-slots",
             Action::LoadCertificates { .. } => "load-certificates",
             Action::IssueCertificates { .. } => "issue-certificates",
@@ -391,6 +406,11 @@ impl fmt::Display for Action {
                 f,
                 "make {node} a replica of {} (CLUSTER REPLICATE)",
                 master.name
+            ),
+            Action::RotatePassword { nodes } => write!(
+                f,
+                "put the declared password in force on {} (live: both accepted, masterauth, private configs, then the old one dropped)",
+                nodes.join(", ")
             ),
             Action::IssueCertificates { nodes } => {
                 let shown: Vec<String> = nodes.iter().map(|(n, why)| format!("{n} ({why})")).collect();

@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 use crate::blueprint::spec_hash;
 use crate::health::{self, Severity};
 use crate::observe::topology::shown_addr;
-use crate::observe::{same_setting, ClusterNode, Member, Observed, RunState, Topology, Who};
+use crate::observe::{
+    same_setting, ClusterNode, Member, Observed, RedisState, RunState, Topology, Who,
+};
 use crate::spec::slots::ranges_of;
 use crate::spec::{ClusterSpec, SLOT_COUNT};
 
@@ -190,6 +192,7 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
 }
 
 fn redis_actions(topology: &Topology, drifted: &[Action], plan: &mut Plan) {
+    passwords(topology, plan);
     forgets(topology, plan);
     let forgotten = forgotten(topology);
     for member in &forgotten {
@@ -248,6 +251,24 @@ fn forgotten<'t, 'a>(topology: &'t Topology<'a>) -> Vec<&'t Member<'a>> {
             knows_peers && !known && idle
         })
         .collect()
+}
+
+/// Nodes that refuse the declared password, or keep the one before it, get it in force.
+fn passwords(topology: &Topology, plan: &mut Plan) {
+    let nodes: Vec<String> = topology
+        .spec
+        .nodes
+        .iter()
+        .filter(|n| match topology.observed.redis.get(&n.name) {
+            Some(RedisState::RefusesPassword) => true,
+            Some(RedisState::Up(view)) => view.password_stale,
+            _ => false,
+        })
+        .map(|n| n.name.clone())
+        .collect();
+    if !nodes.is_empty() {
+        plan.actions.push(Action::RotatePassword { nodes });
+    }
 }
 
 /// A node serving another certificate than its (valid) files hold loads them live.

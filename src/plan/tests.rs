@@ -58,6 +58,7 @@ fn fresh_view(spec: &ClusterSpec, i: usize) -> NodeView {
         server: BTreeMap::new(),
         config: BTreeMap::new(),
         version: None,
+        password_stale: false,
     }
 }
 
@@ -72,6 +73,7 @@ fn formed_view(spec: &ClusterSpec, i: usize) -> NodeView {
         server: BTreeMap::new(),
         config: BTreeMap::new(),
         version: None,
+        password_stale: false,
     }
 }
 
@@ -302,6 +304,7 @@ fn half_formed_cluster_is_finished_not_recreated() {
             server: BTreeMap::new(),
             config: BTreeMap::new(),
             version: None,
+            password_stale: false,
         },
     });
     let plan = plan(&spec, &observed);
@@ -1457,6 +1460,26 @@ fn a_declared_node_the_cluster_forgot_is_reset_not_met() {
             .iter()
             .any(|a| matches!(a, Action::ResetNode { .. })),
         "formation resets nothing"
+    );
+}
+
+#[test]
+fn nodes_refusing_the_declared_password_or_keeping_the_old_one_get_it_first() {
+    let spec = reference_spec();
+    let mut observed = with_views(&spec, |i| formed_view(&spec, i));
+    observed
+        .redis
+        .insert("redis-2".into(), RedisState::RefusesPassword);
+    if let Some(RedisState::Up(view)) = observed.redis.get_mut("redis-3") {
+        view.password_stale = true;
+    }
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions.first(),
+        Some(&Action::RotatePassword {
+            nodes: vec!["redis-2".into(), "redis-3".into()]
+        }),
+        "{plan:?}"
     );
 }
 

@@ -77,6 +77,7 @@ fn roles_view(spec: &ClusterSpec, me: usize, roles: &[Role]) -> NodeView {
         server,
         config: BTreeMap::new(),
         version: None,
+        password_stale: false,
     }
 }
 
