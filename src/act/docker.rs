@@ -252,13 +252,14 @@ pub(super) async fn private_password(
             "read the private config of {container}"
         ))(bollard::errors::Error::IOError { err: e }))
     };
-    for entry in archive.entries().map_err(unreadable)? {
-        let mut entry = entry.map_err(unreadable)?;
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut entry, &mut text).map_err(unreadable)?;
-        return Ok(blueprint::password_in(&text));
-    }
-    Ok(None)
+    // The archive holds the one file asked for.
+    let Some(entry) = archive.entries().map_err(unreadable)?.next() else {
+        return Ok(None);
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut entry.map_err(unreadable)?, &mut text)
+        .map_err(unreadable)?;
+    Ok(blueprint::password_in(&text))
 }
 
 pub(super) async fn start(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {
