@@ -85,6 +85,16 @@ async fn recovered(
     outage
 }
 
+/// `plan` has nothing to do and nothing to wait for; else what it says.
+async fn in_sync(cluster: &TestCluster) -> Result<(), String> {
+    let out = cluster.run(&["plan"]).await;
+    let said = common::stdout(&out);
+    match out.status.code() == Some(0) && said.contains("is in sync with") {
+        true => Ok(()),
+        false => Err(said),
+    }
+}
+
 /// The id of the master `last`'s node replicates; None while it is a master.
 async fn master_of(cluster: &TestCluster, last: u8) -> Option<String> {
     let mut conn = cluster.node(last).await;
@@ -250,10 +260,10 @@ async fn a_rolling_change_recreates_every_container_with_no_write_lost() {
     cluster.write(&text.replace("node_timeout_ms = 5000", "node_timeout_ms = 6000"));
     // Ready only counts once the change has been made: plan has nothing left.
     let deadline = tokio::time::Instant::now() + SETTLE;
-    while cluster.run(&["plan"]).await.status.code() != Some(0) {
+    while let Err(said) = in_sync(&cluster).await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the rolling change did not finish"
+            "the rolling change did not finish: plan says {said}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -270,16 +280,17 @@ async fn a_rolling_change_recreates_every_container_with_no_write_lost() {
         .await;
         stalls.push(stall);
     }
-    let recreated = operator
-        .status()
-        .map(|s| {
-            s.events
-                .iter()
-                .filter(|e| e.action == "recreate-container")
-                .count()
-        })
-        .unwrap_or(0);
-    assert_eq!(recreated, 6, "every container recreated once");
+    let events = operator.status().map(|s| s.events).unwrap_or_default();
+    let recreations: Vec<String> = events
+        .iter()
+        .filter(|e| e.action == "recreate-container")
+        .map(|e| format!("{} x{}", e.message, e.repeats))
+        .collect();
+    let recreated = recreations.len();
+    assert_eq!(
+        recreated, 6,
+        "every container recreated once: {recreations:#?}"
+    );
     let after: Vec<String> = futures_util::future::join_all(
         [13u8, 16, 17, 14, 15, 18].map(|last| node_id(&cluster, last)),
     )
@@ -318,7 +329,7 @@ async fn the_password_is_rotated_live_with_no_write_lost() {
             rotated &= auth_with(&cluster, last, new).await.is_ok()
                 && auth_with(&cluster, last, &old).await.is_err();
         }
-        if rotated && cluster.run(&["plan"]).await.status.code() == Some(0) {
+        if rotated && in_sync(&cluster).await.is_ok() {
             break;
         }
         assert!(

@@ -225,17 +225,17 @@ pub(super) async fn write_private_config(
     Ok(())
 }
 
-/// The password the node's private config holds: the one Redis started with, before a
-/// rotation. None when the config sets none.
-pub(super) async fn private_password(
+/// The text of one file in the container (running or not); None when it is empty or absent.
+pub(super) async fn read_file(
     ctx: &Context,
     container: &str,
+    path: &str,
 ) -> Result<Option<String>, ActError> {
     use futures_util::TryStreamExt;
     let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
-        .path(&format!("{PRIVATE_CONF_DIR}/{PRIVATE_CONF_FILE}"))
+        .path(path)
         .build();
-    let tar: Vec<u8> = ctx
+    let tar: Vec<u8> = match ctx
         .docker
         .download_from_container(container, Some(options))
         .try_fold(Vec::new(), |mut tar, chunk| async move {
@@ -243,15 +243,17 @@ pub(super) async fn private_password(
             Ok(tar)
         })
         .await
-        .map_err(DockerError::api(format!(
-            "read the private config of {container}"
-        )))?;
-    let mut archive = tar::Archive::new(tar.as_slice());
-    let unreadable = |e: std::io::Error| {
-        ActError::from(DockerError::api(format!(
-            "read the private config of {container}"
-        ))(bollard::errors::Error::IOError { err: e }))
+    {
+        Ok(tar) => tar,
+        Err(e) if status_of(&e) == Some(404) => return Ok(None),
+        Err(e) => return Err(DockerError::api(format!("read {path} in {container}"))(e).into()),
     };
+    let unreadable = |e: std::io::Error| {
+        ActError::from(DockerError::api(format!("read {path} in {container}"))(
+            bollard::errors::Error::IOError { err: e },
+        ))
+    };
+    let mut archive = tar::Archive::new(tar.as_slice());
     // The archive holds the one file asked for.
     let Some(entry) = archive.entries().map_err(unreadable)?.next() else {
         return Ok(None);
@@ -259,7 +261,18 @@ pub(super) async fn private_password(
     let mut text = String::new();
     std::io::Read::read_to_string(&mut entry.map_err(unreadable)?, &mut text)
         .map_err(unreadable)?;
-    Ok(blueprint::password_in(&text))
+    Ok(Some(text).filter(|t| !t.is_empty()))
+}
+
+/// The password the node's private config holds: the one Redis started with, before a
+/// rotation. None when the config sets none.
+pub(super) async fn private_password(
+    ctx: &Context,
+    container: &str,
+) -> Result<Option<String>, ActError> {
+    let path = format!("{PRIVATE_CONF_DIR}/{PRIVATE_CONF_FILE}");
+    let text = read_file(ctx, container, &path).await?;
+    Ok(text.as_deref().and_then(blueprint::password_in))
 }
 
 pub(super) async fn start(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {

@@ -3,6 +3,7 @@
 
 mod docker;
 mod failover;
+mod nodes_conf;
 mod password;
 mod redis;
 mod slots;
@@ -91,6 +92,10 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
         Action::Failover { node, .. } => failover::coordinated(ctx, node).await,
         Action::Replicate { node, master } => failover::replicate(ctx, node, master).await,
         Action::RotatePassword { nodes } => password::rotate(ctx, nodes).await,
+        Action::Detach { node } => redis::reset_soft(ctx, node).await,
+        Action::RepairNodesConf { node, container } => {
+            nodes_conf::repair(ctx, node, container).await
+        }
         Action::MoveSlots {
             ranges, from, to, ..
         } => slots::move_slots(ctx, ranges, from, to).await,

@@ -120,6 +120,14 @@ pub(super) async fn reset_hard(ctx: &Context, node: &str) -> Result<(), ActError
     run(ctx, node, "CLUSTER RESET HARD", cmd).await
 }
 
+/// CLUSTER RESET SOFT on a replica: it turns into an empty master (its copy is flushed),
+/// forgets its peers and keeps its id.
+pub(super) async fn reset_soft(ctx: &Context, node: &str) -> Result<(), ActError> {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("RESET").arg("SOFT");
+    run(ctx, node, "CLUSTER RESET SOFT", cmd).await
+}
+
 /// Has the node re-read its TLS files (same paths, new contents), all three at once so the
 /// certificate and key never disagree.
 pub(super) async fn reload_tls(ctx: &Context, node: &str) -> Result<(), ActError> {

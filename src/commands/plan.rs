@@ -27,10 +27,16 @@ pub async fn run(file: &Path) -> Result<Exit, CommandError> {
         print_change(&ctx, &change).await;
     }
     if plan.actions.is_empty() {
-        if !change.is_empty() {
+        if !change.is_empty() || !plan.held_back.is_empty() {
             println!("nothing to do this instant; waiting for:");
             for w in &plan.waiting {
                 println!("  … {w}");
+            }
+            if !plan.held_back.is_empty() {
+                println!(
+                    "then recreate from the current spec, one at a time: {}",
+                    plan.held_back.join(", ")
+                );
             }
             return Ok(Exit::Changes);
         }

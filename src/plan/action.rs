@@ -47,6 +47,13 @@ pub enum Action {
         node: String,
         container: String,
     },
+    /// A container that keeps restarting: its `nodes.conf` gets every replica's shard id set
+    /// to its primary's (Valkey up to 8.1.1 can write a file it then refuses to load), and
+    /// Docker's restart policy starts it on the repaired file.
+    RepairNodesConf {
+        node: String,
+        container: String,
+    },
     /// Attach a running container to the cluster network with its declared address (after a
     /// disconnect, a removed and recreated network, or a wrong address).
     ReattachNetwork {
@@ -142,6 +149,12 @@ pub enum Action {
         node: String,
         master: Peer,
     },
+    /// `CLUSTER RESET SOFT` a node declared master that still replicates another shard's
+    /// node: it becomes an empty master with the same id (its copy of the other shard's data
+    /// is dropped; the other shard keeps it).
+    Detach {
+        node: String,
+    },
     /// Put the declared password (cluster.toml's file or variable changed) in force on these
     /// nodes, live: each accepts it beside its old one, every node authenticates to its master
     /// with it, the containers' private configs get it, then the old one is dropped. Nobody is
@@ -202,6 +215,7 @@ impl Action {
             | Action::UnpauseContainer { .. }
             | Action::RecreateContainer { .. }
             | Action::RemoveContainer { .. }
+            | Action::RepairNodesConf { .. }
             | Action::ReattachNetwork { .. } => Stage::Containers,
             Action::Forget { .. } | Action::ResetNode { .. } => Stage::Forget,
             Action::SetConfig { .. } => Stage::Config,
@@ -211,6 +225,7 @@ impl Action {
             Action::Promote { .. } | Action::Failover { .. } => Stage::Failover,
             Action::Replicate { .. } => Stage::Replicate,
             Action::RotatePassword { .. } => Stage::Password,
+            Action::Detach { .. } => Stage::Forget,
             Action::MoveSlots { .. } | Action::CloseSlots { .. } => Stage::Move,
             Action::LoadCertificates { .. } => Stage::Config,
             Action::IssueCertificates { .. } => Stage::Image,
@@ -270,6 +285,10 @@ impl Action {
             Action::RotatePassword { .. } => {
                 "nodes refuse the declared password, or still keep the one before it"
             }
+            Action::RepairNodesConf { .. } => "the node's container keeps restarting",
+            Action::Detach { .. } => {
+                "a node declared master still replicates another shard's node"
+            }
             Action::LoadCertificates { .. } => {
                 "the node serves another certificate than its files hold (renewed or replaced)"
             }
@@ -308,6 +327,8 @@ impl Action {
             Action::Failover { .. } => "failover",
             Action::Replicate { .. } => "replicate",
             Action::RotatePassword { .. } => "rotate-password",
+            Action::RepairNodesConf { .. } => "repair-nodes-conf",
+            Action::Detach { .. } => "detach",
             Action::MoveSlots { .. } => "move-slots",
             Action::LoadCertificates { .. } => "load-certificates",
             Action::IssueCertificates { .. } => "issue-certificates",
@@ -406,6 +427,14 @@ impl fmt::Display for Action {
                 f,
                 "make {node} a replica of {} (CLUSTER REPLICATE)",
                 master.name
+            ),
+            Action::RepairNodesConf { node, container } => write!(
+                f,
+                "align the shard ids in {container}'s nodes.conf ({node} keeps restarting on it)"
+            ),
+            Action::Detach { node } => write!(
+                f,
+                "make {node} a master of its own (CLUSTER RESET SOFT): cluster.toml declares it one"
             ),
             Action::RotatePassword { nodes } => write!(
                 f,

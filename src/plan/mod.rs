@@ -33,6 +33,9 @@ pub struct Plan {
     pub waiting: Vec<String>,
     /// Drift the operator will not repair: stop and tell the user.
     pub blocked: Vec<String>,
+    /// Containers that differ from their spec and wait their turn in a rolling change (one
+    /// at a time, only while the cluster is healthy), by node name.
+    pub held_back: Vec<String>,
 }
 
 impl Plan {
@@ -74,11 +77,20 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
         // Replace drifted containers one at a time, and only while the cluster is healthy:
         // replicas first, a master only once its replica has taken over its slots.
         if plan.waiting.is_empty() && plan.blocked.is_empty() {
-            if let Some(action) = replicas::rolling(&topology, drifted) {
+            if let Some(action) = replicas::rolling(&topology, drifted.clone()) {
                 plan.actions.push(action);
             }
         }
     }
+    plan.held_back = drifted
+        .iter()
+        .filter_map(|a| match a {
+            Action::RecreateContainer { node, .. } if !plan.actions.contains(a) => {
+                Some(node.clone())
+            }
+            _ => None,
+        })
+        .collect();
     plan
 }
 
@@ -154,9 +166,13 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
                 node: node_name,
                 container,
             }),
-            RunState::Restarting | RunState::Removing => plan
+            RunState::Restarting => plan.actions.push(Action::RepairNodesConf {
+                node: node_name,
+                container,
+            }),
+            RunState::Removing => plan
                 .waiting
-                .push(format!("{}: container is {:?}", node.name, found.state).to_lowercase()),
+                .push(format!("{}: container is being removed", node.name)),
             RunState::Running if found.ip != Some(node.ip) => {
                 plan.actions.push(Action::ReattachNetwork {
                     node: node_name,

@@ -20,6 +20,7 @@ fn promotion_window_s(topology: &Topology) -> u64 {
 /// change waits to make: a declared master among them does not take its slots back before
 /// its container is new (it handed them over to be recreated).
 pub(super) fn replicas(topology: &Topology, drifted: &[Action], plan: &mut Plan) {
+    detach(topology, plan);
     for master in topology.spec.masters() {
         if topology.spec.shard(&master.name).nth(1).is_none() {
             continue;
@@ -33,6 +34,26 @@ pub(super) fn replicas(topology: &Topology, drifted: &[Action], plan: &mut Plan)
             continue;
         }
         follow(topology, &shard, drifted, plan);
+    }
+}
+
+/// A node cluster.toml now declares a master (it was a replica) while it still replicates a
+/// node of another shard: it is cut loose (`CLUSTER RESET SOFT`: an empty master with the
+/// same id, which meets the others again), and its declared slots then come to it with
+/// their keys. SETSLOT refuses a replica, so nothing could move to it before.
+fn detach(topology: &Topology, plan: &mut Plan) {
+    for member in topology.members() {
+        let Some(master) = member.master_id() else {
+            continue;
+        };
+        let own_shard = topology
+            .member_by_id(master)
+            .is_some_and(|m| m.spec.shard() == member.spec.shard());
+        if !member.spec.is_replica() && !own_shard {
+            plan.actions.push(Action::Detach {
+                node: member.spec.name.clone(),
+            });
+        }
     }
 }
 

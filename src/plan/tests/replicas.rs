@@ -388,3 +388,26 @@ fn a_replica_following_a_ghost_every_other_node_forgot_is_promoted_not_told_to_f
         "a replica is never told to forget its own master: {plan:?}"
     );
 }
+
+#[test]
+fn a_replica_declared_a_master_now_is_cut_loose_before_slots_move_to_it() {
+    let mut spec = replicated_spec();
+    // redis-6 is a master now, taking 16000-16383 from redis-3.
+    spec.nodes[5].replica_of = None;
+    spec.nodes[5].slots = vec![SlotRange {
+        start: 16000,
+        end: 16383,
+    }];
+    spec.nodes[2].slots = vec![SlotRange {
+        start: 10923,
+        end: 15999,
+    }];
+    let plan = plan(&spec, &observed_with(&spec, &declared(&spec)));
+    assert_eq!(
+        plan.actions,
+        [Action::Detach {
+            node: "redis-6".into()
+        }],
+        "nothing moves to a replica (SETSLOT refuses one)"
+    );
+}
