@@ -375,3 +375,74 @@ async fn the_password_is_rotated_live_with_no_write_lost() {
     );
     assert!(!status.contains(new), "a password in the events");
 }
+
+#[tokio::test]
+async fn without_failback_the_promoted_replica_keeps_the_slots() {
+    let cluster = TestCluster::new("rep-nofb", 97, &REFERENCE).await;
+    let text = cluster.toml_with_replicas(&REFERENCE, &REPLICAS);
+    cluster.write(&text.replace(
+        "node_timeout_ms = 5000",
+        "node_timeout_ms = 5000\nfailback = false",
+    ));
+    let started = SystemTime::now();
+    let operator = Operator::start(&cluster);
+    operator.ready_after(started, SETTLE).await;
+    declared_roles(&cluster, SETTLE).await;
+    let writer = ReplicatedWriter::start(&cluster, "rep-nofb", SHARD_1).await;
+    writer.wait_for_writes(200, WRITES).await;
+    common::kill(&cluster.container("redis-1")).await;
+    // redis-4 serves the shard; redis-1 came back as its replica, in sync, and stays so.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let status = cluster.status().await;
+        let node = |name: &str| {
+            status["nodes"]
+                .as_array()
+                .and_then(|n| n.iter().find(|n| n["name"] == name).cloned())
+                .unwrap_or_default()
+        };
+        let (redis_1, redis_4) = (node("redis-1"), node("redis-4"));
+        if status["healthy"] == true
+            && redis_4["role"] == "master"
+            && redis_4["slots"] == redis_1["declared_slots"]
+            && redis_1["replication"]["master"] == "redis-4"
+            && redis_1["replication"]["link"] == "up"
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not settled: {:#}",
+            status["nodes"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing left to do: no failback is planned.
+    while let Err(said) = in_sync(&cluster).await {
+        assert!(tokio::time::Instant::now() < deadline, "plan says {said}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = cluster.status().await;
+    let redis_4 = status["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["name"] == "redis-4").cloned());
+    assert_eq!(
+        redis_4.map(|n| n["role"].clone()),
+        Some("master".into()),
+        "still redis-4's"
+    );
+    writer.wait_for_writes(200, WRITES).await;
+    let (acked, outage) = writer.stop().await;
+    eprintln!(
+        "failover: without failback: longest write outage {} ms",
+        outage.as_millis()
+    );
+    common::assert_kept(
+        &cluster,
+        "without failback: replicated writes",
+        &acked,
+        |_| false,
+    )
+    .await;
+    cluster.expect(&["check"], 0).await;
+}

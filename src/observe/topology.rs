@@ -251,6 +251,11 @@ pub struct Shard<'t, 'a> {
     pub leaders: Vec<&'t Member<'a>>,
 }
 
+/// How far behind its master's replication offset a replica with its link up still counts
+/// as in sync: the two offsets are read a moment apart while writes flow, and a replica that
+/// is streaming stays within a few kilobytes; one catching up on a backlog does not.
+const IN_SYNC_LAG_BYTES: u64 = 1 << 20;
+
 /// Where a shard member stands against the shard's one leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
@@ -284,8 +289,10 @@ impl<'t, 'a> Shard<'t, 'a> {
             Standing::Leads
         } else if let Some(master) = member.master_id() {
             if master == leader.id() {
+                let (copy, source) = (member.replication(), leader.replication());
                 Standing::Follows {
-                    in_sync: member.replication().in_sync(),
+                    in_sync: copy.in_sync()
+                        && source.offset.saturating_sub(copy.offset) <= IN_SYNC_LAG_BYTES,
                 }
             } else {
                 let entry = member.view.nodes.iter().find(|e| e.id == master);

@@ -56,7 +56,9 @@ pub fn shape_change(topology: &Topology) -> ShapeChange {
         let Some((from, from_addr)) = holder(topology, slot) else {
             continue;
         };
-        if from == home.name {
+        // At home: served by its declared master, or by a replica of its shard promoted in
+        // its place (roles within a shard change by failover, never by moving keys).
+        if spec.node(&from).is_some_and(|n| n.shard() == home.name) {
             continue;
         }
         match moves

@@ -411,3 +411,15 @@ fn a_replica_declared_a_master_now_is_cut_loose_before_slots_move_to_it() {
         "nothing moves to a replica (SETSLOT refuses one)"
     );
 }
+
+#[test]
+fn a_replica_far_behind_its_masters_offset_is_not_in_sync_yet() {
+    let spec = replicated_spec();
+    let mut observed = observed_with(&spec, &declared(&spec));
+    if let Some(RedisState::Up(view)) = observed.redis.get_mut("redis-1") {
+        view.server
+            .insert("master_repl_offset".into(), (100 + (2 << 20)).to_string());
+    }
+    let plan = plan(&spec, &observed);
+    assert_eq!(plan.waiting, ["redis-4: syncing from redis-1"], "{plan:?}");
+}
