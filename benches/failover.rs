@@ -117,16 +117,7 @@ impl Drop for Operator {
 }
 
 fn operator(dir: &Path) -> Operator {
-    Operator(
-        Command::new(BIN)
-            .args(["run", "-f"])
-            .arg(dir.join("cluster.toml"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-keeper run"),
-    )
+    Operator(common::spawn_run(dir))
 }
 
 /// Brings the declared roles back (redis-1 master again) and waits out the vote ban.

@@ -20,8 +20,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
@@ -31,7 +30,7 @@ use redis::AsyncConnectionConfig;
 use redis_keeper::docker;
 use redis_keeper::status::OperatorStatus;
 
-use common::{init_script, keeper_toml, line, median, BIN, IPS, SEED_PASSWORD};
+use common::{init_script, keeper_toml, line, median, spawn_run, IPS, SEED_PASSWORD};
 
 const KEEPER: &str = "rk-rbench";
 const KEEPER_OCTET: u8 = 203;
@@ -137,17 +136,6 @@ impl Stack {
         // The lost node cannot answer until it is back, so a fast "all ok" is not the old state.
         self.recovery(RECOVERY_LIMIT).await
     }
-}
-
-fn spawn_run(dir: &Path) -> Child {
-    Command::new(BIN)
-        .args(["run", "-f"])
-        .arg(dir.join("cluster.toml"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-keeper run")
 }
 
 /// utime + stime of a process, in seconds.

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_redis-keeper");
@@ -160,4 +160,16 @@ pub fn rounds(default: usize) -> usize {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(default)
+}
+
+/// Starts `redis-keeper run` on `<dir>/cluster.toml`, its output discarded.
+pub fn spawn_run(dir: &Path) -> Child {
+    Command::new(BIN)
+        .args(["run", "-f"])
+        .arg(dir.join("cluster.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-keeper run")
 }

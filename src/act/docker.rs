@@ -209,19 +209,29 @@ pub(super) async fn write_private_config(
         ctx.password.as_ref().map(|p| p.expose()),
         &ctx.spec.redis,
         material.as_ref(),
-    )
-    .map_err(|e| {
-        DockerError::api(format!("pack the config of {container}"))(
-            bollard::errors::Error::IOError { err: e },
-        )
+    );
+    upload(ctx, container, "/etc", tar, "the private config").await
+}
+
+/// Unpacks `tar` (or the error packing it) into `dir` of the container; `what` names the
+/// content in errors.
+pub(super) async fn upload(
+    ctx: &Context,
+    container: &str,
+    dir: &str,
+    tar: Result<Vec<u8>, std::io::Error>,
+    what: &str,
+) -> Result<(), ActError> {
+    let tar = tar.map_err(|e| {
+        DockerError::api(format!("pack {what} for {container}"))(bollard::errors::Error::IOError {
+            err: e,
+        })
     })?;
-    let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
+    let options = UploadToContainerOptionsBuilder::new().path(dir).build();
     ctx.docker
         .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
         .await
-        .map_err(DockerError::api(format!(
-            "write the private config into {container}"
-        )))?;
+        .map_err(DockerError::api(format!("write {what} into {container}")))?;
     Ok(())
 }
 

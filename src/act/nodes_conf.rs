@@ -10,7 +10,7 @@
 use super::ActError;
 use crate::blueprint::DATA_DIR;
 use crate::context::Context;
-use crate::docker::{archive, DockerError};
+use crate::docker::archive;
 
 /// `text` with every replica's `shard-id=` set to its primary's, or None when no line needed
 /// it. Other lines and fields are kept byte for byte.
@@ -77,21 +77,7 @@ pub(super) async fn repair(ctx: &Context, node: &str, container: &str) -> Result
     let mut tar = tar::Builder::new(Vec::new());
     let packed = archive::append_owned_file(&mut tar, "nodes.conf", fixed.as_bytes(), 0o644)
         .and_then(|()| tar.into_inner());
-    let tar = packed.map_err(|e| {
-        DockerError::api(format!("pack nodes.conf for {container}"))(
-            bollard::errors::Error::IOError { err: e },
-        )
-    })?;
-    let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new()
-        .path(DATA_DIR)
-        .build();
-    ctx.docker
-        .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
-        .await
-        .map_err(DockerError::api(format!(
-            "write nodes.conf into {container}"
-        )))?;
-    Ok(())
+    super::docker::upload(ctx, container, DATA_DIR, packed, "nodes.conf").await
 }
 
 #[cfg(test)]
