@@ -106,12 +106,8 @@ async fn master_of(cluster: &TestCluster, last: u8) -> Option<String> {
     if !info.contains("role:slave") {
         return None;
     }
-    let nodes: String = redis::cmd("CLUSTER")
-        .arg("NODES")
-        .query_async(&mut conn)
+    common::cluster_nodes(cluster, last)
         .await
-        .expect("CLUSTER NODES");
-    nodes
         .lines()
         .find(|l| l.contains("myself"))
         .and_then(|l| l.split_whitespace().nth(3))

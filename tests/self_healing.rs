@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use bollard::models::NetworkDisconnectRequest;
 use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptions};
 use common::{
-    keys_in_slot, node_id, reshard, stderr, Operator, Stranger, TestCluster, Writer, REFERENCE,
+    cluster_nodes, keys_in_slot, node_id, reshard, stderr, Operator, Stranger, TestCluster, Writer,
+    REFERENCE,
 };
 use redis_keeper::keyslot::key_slot;
 
@@ -154,12 +155,7 @@ async fn a_node_that_lost_its_volume_rejoins_and_only_its_slots_keys_are_lost() 
     let new = node_id(&cluster, 17).await;
     assert_ne!(new, old, "a new identity");
     for last in [13, 16] {
-        let mut conn = cluster.node(last).await;
-        let nodes: String = redis::cmd("CLUSTER")
-            .arg("NODES")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let nodes = cluster_nodes(&cluster, last).await;
         assert!(
             !nodes.contains(&old),
             "the old id is forgotten everywhere:\n{nodes}"
@@ -485,15 +481,6 @@ fn no_failed_repairs(operator: &Operator, since: SystemTime) {
 fn actions_taken(operator: &Operator) -> Vec<String> {
     let status = operator.status().expect("status file");
     status.events.iter().map(|e| e.action.clone()).collect()
-}
-
-async fn cluster_nodes(cluster: &TestCluster, last: u8) -> String {
-    let mut conn = cluster.node(last).await;
-    redis::cmd("CLUSTER")
-        .arg("NODES")
-        .query_async(&mut conn)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

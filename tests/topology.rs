@@ -127,12 +127,7 @@ async fn nothing_lost(cluster: &TestCluster, writer: Writer, preloaded: &[(Strin
 async fn known_nodes(cluster: &TestCluster, layout: &Layout) -> Vec<usize> {
     let mut counts = Vec::new();
     for (_, ip, _) in layout {
-        let mut conn = cluster.node(*ip).await;
-        let nodes: String = redis::cmd("CLUSTER")
-            .arg("NODES")
-            .query_async(&mut conn)
-            .await
-            .expect("CLUSTER NODES");
+        let nodes = common::cluster_nodes(cluster, *ip).await;
         counts.push(nodes.lines().filter(|l| !l.trim().is_empty()).count());
     }
     counts
@@ -476,12 +471,7 @@ async fn sigterm_mid_reshard_stops_after_the_round_in_flight_and_run_resumes() {
         stopping.elapsed().as_secs_f64()
     );
     for ip in [13, 16, 17] {
-        let mut conn = cluster.node(ip).await;
-        let nodes: String = redis::cmd("CLUSTER")
-            .arg("NODES")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let nodes = common::cluster_nodes(&cluster, ip).await;
         assert!(
             !nodes.contains("->-") && !nodes.contains("-<-"),
             "no slot left open on .{ip}: {nodes}"

@@ -487,20 +487,33 @@ impl Writer {
 
     /// Waits until `n` more writes than now have been acknowledged.
     pub async fn wait_for_writes(&self, n: usize, timeout: std::time::Duration) {
-        let target = self.acked.load(std::sync::atomic::Ordering::Relaxed) + n;
-        let deadline = tokio::time::Instant::now() + timeout;
-        while self.acked.load(std::sync::atomic::Ordering::Relaxed) < target {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the cluster stopped acknowledging writes"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        more_acks(
+            &self.acked,
+            n,
+            timeout,
+            "the cluster stopped acknowledging writes",
+        )
+        .await;
     }
 
     pub async fn stop(self) -> Vec<(String, u64)> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.task.await.expect("writer task")
+    }
+}
+
+/// Waits until `acked` has grown by `n`; panics saying `stalled` after `timeout`.
+pub async fn more_acks(
+    acked: &std::sync::atomic::AtomicUsize,
+    n: usize,
+    timeout: std::time::Duration,
+    stalled: &str,
+) {
+    let target = acked.load(std::sync::atomic::Ordering::Relaxed) + n;
+    let deadline = tokio::time::Instant::now() + timeout;
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < target {
+        assert!(tokio::time::Instant::now() < deadline, "{stalled}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 
@@ -576,6 +589,16 @@ pub fn tags_for_slots(slots: std::ops::Range<u16>) -> Vec<String> {
         }
     }
     tags.into_iter().flatten().collect()
+}
+
+/// The node's `CLUSTER NODES`, as it sees the cluster.
+pub async fn cluster_nodes(cluster: &TestCluster, last: u8) -> String {
+    let mut conn = cluster.node(last).await;
+    redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut conn)
+        .await
+        .expect("CLUSTER NODES")
 }
 
 /// The node's own id.

@@ -165,15 +165,8 @@ impl ReplicatedWriter {
 
     /// Waits until `n` more writes than now have been acknowledged by a replica.
     pub async fn wait_for_writes(&self, n: usize, timeout: Duration) {
-        let target = self.acked.load(Ordering::Relaxed) + n;
-        let deadline = tokio::time::Instant::now() + timeout;
-        while self.acked.load(Ordering::Relaxed) < target {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no {n} replicated writes within {timeout:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let stalled = format!("no {n} replicated writes within {timeout:?}");
+        super::more_acks(&self.acked, n, timeout, &stalled).await;
     }
 
     /// Stops and returns the acknowledged writes with the longest gap between two of them.
