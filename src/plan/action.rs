@@ -66,7 +66,7 @@ pub enum Action {
         id: String,
         /// What the id was: "redis-3's old identity", "foreign node 10.0.0.9:6379".
         was: String,
-        /// Slots it served: their keys are gone with it (there are no replicas).
+        /// Slots it still served: their keys are gone with it (no replica took them over).
         lost_slots: usize,
         on: Vec<String>,
     },
@@ -229,6 +229,14 @@ impl Action {
             Action::MoveSlots { .. } | Action::CloseSlots { .. } => Stage::Move,
             Action::LoadCertificates { .. } => Stage::Config,
             Action::IssueCertificates { .. } => Stage::Image,
+        }
+    }
+
+    /// The node whose container this action recreates, if it is a recreation.
+    pub fn recreated_node(&self) -> Option<&str> {
+        match self {
+            Action::RecreateContainer { node, .. } => Some(node),
+            _ => None,
         }
     }
 

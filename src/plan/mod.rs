@@ -84,12 +84,9 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
     }
     plan.held_back = drifted
         .iter()
-        .filter_map(|a| match a {
-            Action::RecreateContainer { node, .. } if !plan.actions.contains(a) => {
-                Some(node.clone())
-            }
-            _ => None,
-        })
+        .filter(|a| !plan.actions.contains(a))
+        .filter_map(Action::recreated_node)
+        .map(str::to_string)
         .collect();
     plan
 }

@@ -68,9 +68,9 @@ fn follow(topology: &Topology, shard: &Shard, drifted: &[Action], plan: &mut Pla
         let Some(standing) = shard.standing(topology, member) else {
             continue;
         };
-        let recreating = drifted.iter().any(
-            |a| matches!(a, Action::RecreateContainer { node, .. } if *node == member.spec.name),
-        );
+        let recreating = drifted
+            .iter()
+            .any(|a| a.recreated_node() == Some(member.spec.name.as_str()));
         match standing {
             // A declared master in sync under the node serving its slots takes them back,
             // unless a rolling change handed them over to recreate it.
@@ -120,10 +120,7 @@ fn known_as_replica(topology: &Topology, member: &Member, leader: &Member) -> bo
 /// recreated once it is a replica itself (failback makes it master again). A shard without
 /// a replica is recreated in place, as without replicas.
 pub(super) fn rolling(topology: &Topology, mut drifted: Vec<Action>) -> Option<Action> {
-    let member = |a: &Action| match a {
-        Action::RecreateContainer { node, .. } => topology.member(node),
-        _ => None,
-    };
+    let member = |a: &Action| a.recreated_node().and_then(|node| topology.member(node));
     drifted.sort_by_key(|a| !member(a).is_some_and(|m| m.is_replica()));
     let next = drifted.into_iter().next()?;
     let Some(serving) = member(&next).filter(|m| !m.is_replica()) else {
