@@ -103,8 +103,10 @@ pub fn serial_of_file(path: &Path) -> String {
     parse_serial(&String::from_utf8_lossy(&out.stdout))
 }
 
-/// The serial of the certificate a node serves on `addr` (a TLS handshake with openssl).
-pub fn served_serial(addr: &str, node_dir: &Path) -> String {
+/// The serial of the certificate a node serves on `addr` (a TLS handshake with openssl), or
+/// why there is none: the handshake can fail for a moment while a key and its certificate
+/// are being replaced one file after the other, so callers that poll retry on `Err`.
+pub fn served_serial(addr: &str, node_dir: &Path) -> Result<String, String> {
     let handshake = Command::new("openssl")
         .args(["s_client", "-connect", addr, "-CAfile"])
         .arg(node_dir.join("ca.crt"))
@@ -119,6 +121,7 @@ pub fn served_serial(addr: &str, node_dir: &Path) -> String {
         .args(["x509", "-noout", "-serial"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("openssl x509");
     use std::io::Write;
@@ -128,7 +131,15 @@ pub fn served_serial(addr: &str, node_dir: &Path) -> String {
         .write_all(&handshake.stdout)
         .unwrap();
     let out = x509.wait_with_output().unwrap();
-    parse_serial(&String::from_utf8_lossy(&out.stdout))
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim().starts_with("serial=") {
+        Ok(parse_serial(&text))
+    } else {
+        Err(format!(
+            "no certificate served on {addr}: {}",
+            String::from_utf8_lossy(&handshake.stderr).trim()
+        ))
+    }
 }
 
 fn parse_serial(text: &str) -> String {
