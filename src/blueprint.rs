@@ -75,56 +75,75 @@ pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
         "redis-server".to_string(),
         format!("{PRIVATE_CONF_DIR}/{PRIVATE_CONF_FILE}"),
     ];
-    let mut set = |k: &str, v: String| {
-        args.push(format!("--{k}"));
-        args.push(v);
-    };
     let plaintext = spec.tls.as_ref().is_none_or(|t| t.plaintext);
-    set("port", if plaintext { node.port } else { 0 }.to_string());
-    set("bind", "0.0.0.0".into());
-    set("protected-mode", "no".into());
-    set("cluster-enabled", "yes".into());
-    set("cluster-config-file", "nodes.conf".into());
-    set("cluster-node-timeout", spec.node_timeout_ms.to_string());
-    set("cluster-announce-ip", node.ip.to_string());
-    // Replicas stay in the shard cluster.toml puts them in (the operator moves them back, not
-    // Redis), and a master that loses its last slot to SETSLOT NODE while slots are moved does
-    // not turn itself into a replica of the new owner.
-    set("cluster-allow-replica-migration", "no".into());
-    // A replica (re)joining gets its copy at once: the default waits 5 s for more replicas
-    // to share one transfer, and while no replica holds a copy, writes that wait for one
-    // (`WAIT 1`) stall.
-    set("repl-diskless-sync-delay", "0".into());
-    set("dir", DATA_DIR.into());
-    if let Some(tls) = &spec.tls {
-        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
-        set("tls-port", tls.port.to_string());
-        set(
-            "tls-cert-file",
-            format!("{TLS_DIR}/{}", crate::tls::CERT_FILE),
-        );
-        set(
-            "tls-key-file",
-            format!("{TLS_DIR}/{}", crate::tls::KEY_FILE),
-        );
-        set(
-            "tls-ca-cert-file",
-            format!("{TLS_DIR}/{}", crate::tls::CA_FILE),
-        );
-        set("tls-auth-clients", tls.auth_clients.as_redis().into());
-        set("tls-cluster", yes_no(tls.cluster_bus));
-        set("tls-replication", yes_no(tls.cluster_bus));
+    let fixed = [
+        ("port", if plaintext { node.port } else { 0 }.to_string()),
+        ("bind", "0.0.0.0".into()),
+        ("protected-mode", "no".into()),
+        ("cluster-enabled", "yes".into()),
+        ("cluster-config-file", "nodes.conf".into()),
+        // Protected in Redis 7 (CONFIG SET refuses it), so set once, here.
+        ("dir", DATA_DIR.into()),
+    ];
+    for (key, value) in fixed.into_iter().chain(live_settings(spec, node)) {
+        args.push(format!("--{key}"));
+        args.push(value);
     }
-    set(
-        "appendonly",
-        if spec.persistence.appendonly {
-            "yes"
-        } else {
-            "no"
-        }
-        .into(),
-    );
     args
+}
+
+/// The settings the operator puts on a node's command line that CONFIG SET can change while
+/// it runs. Failover timing and the rule that a declared master never becomes a replica on
+/// Redis's own initiative rest on them, so `run` compares them every pass and sets them back.
+fn live_settings(spec: &ClusterSpec, node: &NodeSpec) -> Vec<(&'static str, String)> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let mut settings = vec![
+        ("cluster-node-timeout", spec.node_timeout_ms.to_string()),
+        ("cluster-announce-ip", node.ip.to_string()),
+        // Replicas stay in the shard cluster.toml puts them in (the operator moves them back,
+        // not Redis), and a master that loses its last slot to SETSLOT NODE while slots are
+        // moved does not turn itself into a replica of the new owner.
+        ("cluster-allow-replica-migration", yes_no(false)),
+        // A replica (re)joining gets its copy at once: the default waits 5 s for more
+        // replicas to share one transfer, and while no replica holds a copy, writes that wait
+        // for one (`WAIT 1`) stall.
+        ("repl-diskless-sync-delay", "0".into()),
+    ];
+    if let Some(tls) = &spec.tls {
+        settings.extend([
+            ("tls-port", tls.port.to_string()),
+            (
+                "tls-cert-file",
+                format!("{TLS_DIR}/{}", crate::tls::CERT_FILE),
+            ),
+            (
+                "tls-key-file",
+                format!("{TLS_DIR}/{}", crate::tls::KEY_FILE),
+            ),
+            (
+                "tls-ca-cert-file",
+                format!("{TLS_DIR}/{}", crate::tls::CA_FILE),
+            ),
+            ("tls-auth-clients", tls.auth_clients.as_redis().into()),
+            ("tls-cluster", yes_no(tls.cluster_bus)),
+            ("tls-replication", yes_no(tls.cluster_bus)),
+        ]);
+    }
+    settings.push(("appendonly", yes_no(spec.persistence.appendonly)));
+    settings
+}
+
+/// Every setting a running node is kept at, by its Redis name: the operator's own live
+/// settings and the `[redis]` parameters (validation keeps the two apart).
+pub fn kept_settings(
+    spec: &ClusterSpec,
+    node: &NodeSpec,
+) -> std::collections::BTreeMap<String, String> {
+    live_settings(spec, node)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain(spec.redis.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect()
 }
 
 /// The `requirepass` of a private config's text (as [`private_conf`] writes it).
@@ -315,6 +334,49 @@ mod tests {
         let mut changed = spec.clone();
         changed.node_timeout_ms = 15000;
         assert_ne!(a, spec_hash(&changed, &changed.nodes[0], "redis:7.2"));
+    }
+
+    #[test]
+    fn every_setting_on_the_command_line_is_refused_in_redis_section() {
+        let spec = reference_spec();
+        let args = redis_args(&spec, &spec.nodes[0]);
+        let keys: Vec<&str> = args.iter().filter_map(|a| a.strip_prefix("--")).collect();
+        assert!(keys.contains(&"tls-cert-file") && keys.contains(&"cluster-node-timeout"));
+        for key in keys {
+            let text = format!(
+                "{}\n[redis]\n{key} = \"1\"\n",
+                crate::spec::test_support::REFERENCE_TOML
+            );
+            let problems = ClusterSpec::parse(&text, std::path::Path::new("c.toml"))
+                .expect_err("a managed setting in [redis] is refused");
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.to_string().contains(&format!("[redis] {key} is managed"))),
+                "{key}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_live_settings_are_what_the_command_line_sets() {
+        let spec = reference_spec();
+        let node = &spec.nodes[1];
+        let args = redis_args(&spec, node);
+        for (key, value) in kept_settings(&spec, node) {
+            let at = args
+                .iter()
+                .position(|a| *a == format!("--{key}"))
+                .unwrap_or_else(|| panic!("{key} is not on the command line"));
+            assert_eq!(args[at + 1], value, "{key}");
+        }
+        let kept = kept_settings(&spec, node);
+        assert_eq!(kept["cluster-announce-ip"], "172.20.2.16");
+        assert_eq!(kept["cluster-allow-replica-migration"], "no");
+        assert!(
+            !kept.contains_key("dir"),
+            "CONFIG SET refuses dir in Redis 7"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::observe::{
     same_setting, ClusterNode, NodeView, RedisState, RunState, Standing, Topology, Who,
 };
 use crate::spec::slots::{abbreviated, ranges_of};
-use crate::spec::SLOT_COUNT;
+use crate::spec::{shown_setting, SLOT_COUNT};
 
 /// A ping on a local bridge is answered in well under a millisecond: one pending this long
 /// is on a dead link.
@@ -131,13 +131,14 @@ pub fn findings(topology: &Topology) -> Vec<Finding> {
             }
         }
         slot_map_findings(topology, &node.name, view, &mut out);
-        for (key, value) in &spec.redis {
+        for (key, value) in &topology.settings_to_keep(node) {
             let seen = view.config.get(key);
             if !same_setting(seen.map(String::as_str), value) {
                 out.push(settling(format!(
-                    "{}: {key} is {}, declared {value}",
+                    "{}: {key} is {}, declared {}",
                     node.name,
-                    seen.map_or("unset", String::as_str)
+                    seen.map_or("unset", |v| shown_setting(key, v)),
+                    shown_setting(key, value)
                 )));
             }
         }

@@ -372,11 +372,7 @@ async fn redis_config_drift_is_set_back_live() {
     let extra = "\n[redis]\nmaxmemory = \"64mb\"\nmaxmemory-policy = \"allkeys-lru\"\n";
     let (cluster, operator, writer) = healthy_with("heal-config", 49, extra, &[]).await;
     let mut conn = cluster.node(16).await;
-    let pid_before: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let before = run_ids(&cluster, &[16]).await;
     let fault = SystemTime::now();
     let () = redis::cmd("CONFIG")
         .arg("SET")
@@ -401,19 +397,9 @@ async fn redis_config_drift_is_set_back_live() {
         .await
         .unwrap();
     assert_eq!(policy[1], "allkeys-lru");
-    let pid_after: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let run_id = |info: &str| {
-        info.lines()
-            .find(|l| l.starts_with("run_id:"))
-            .map(str::to_string)
-    };
     assert_eq!(
-        run_id(&pid_before),
-        run_id(&pid_after),
+        run_ids(&cluster, &[16]).await,
+        before,
         "set live, no restart"
     );
 }
@@ -790,6 +776,92 @@ async fn an_invalid_cluster_toml_is_reported_and_the_last_good_one_stays_in_forc
         nothing_lost,
     )
     .await;
+}
+
+/// Settings the operator puts on the command line (failover timing, never turning a declared
+/// master into a replica) are kept live like `[redis]`: changed with CONFIG SET on a healthy
+/// cluster, they are set back and reported as repairs, with no restart.
+#[tokio::test]
+async fn the_operators_own_settings_changed_live_are_set_back() {
+    let (cluster, operator, writer) = healthy("heal-own-config", 58).await;
+    let config = |setting: &'static str| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg(setting);
+        cmd
+    };
+    let before = run_ids(&cluster, &[16, 17]).await;
+    let fault = SystemTime::now();
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("cluster-node-timeout")
+        .arg("60000")
+        .query_async(&mut cluster.node(16).await)
+        .await
+        .unwrap();
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("cluster-allow-replica-migration")
+        .arg("yes")
+        .query_async(&mut cluster.node(17).await)
+        .await
+        .unwrap();
+    let fault_at = humantime::format_rfc3339_millis(fault).to_string();
+    operator
+        .wait_for("both settings set back", READY, |s| {
+            let repaired = |node: &str, setting: &str| {
+                s.events.iter().any(|e| {
+                    e.at >= fault_at
+                        && e.action == "set-config"
+                        && e.outcome == "ok"
+                        && e.message.contains(&format!("{setting} on {node}"))
+                })
+            };
+            repaired("redis-2", "cluster-node-timeout 5000")
+                && repaired("redis-3", "cluster-allow-replica-migration no")
+        })
+        .await;
+    let timeout: Vec<String> = config("cluster-node-timeout")
+        .query_async(&mut cluster.node(16).await)
+        .await
+        .unwrap();
+    assert_eq!(timeout[1], "5000");
+    let migration: Vec<String> = config("cluster-allow-replica-migration")
+        .query_async(&mut cluster.node(17).await)
+        .await
+        .unwrap();
+    assert_eq!(migration[1], "no");
+    assert_eq!(
+        run_ids(&cluster, &[16, 17]).await,
+        before,
+        "set live, no restart"
+    );
+    recovered(
+        "the operator's own settings changed live",
+        &cluster,
+        &operator,
+        writer,
+        fault,
+        nothing_lost,
+    )
+    .await;
+}
+
+/// The `run_id` of each node at `.last`: a new one means the server restarted.
+async fn run_ids(cluster: &TestCluster, lasts: &[u8]) -> Vec<Option<String>> {
+    let mut ids = Vec::new();
+    for &last in lasts {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut cluster.node(last).await)
+            .await
+            .unwrap();
+        ids.push(
+            info.lines()
+                .find(|l| l.starts_with("run_id:"))
+                .map(str::to_string),
+        );
+    }
+    ids
 }
 
 /// The `set-config` attempts on redis-1 so far: one event counting up while they repeat.

@@ -6,7 +6,9 @@ use futures_util::future::join_all;
 
 use super::cluster_nodes::{info_fields, parse_cluster_nodes, ClusterInfo};
 use super::{NodeView, ObservedContainer, RedisState, RunState, ServerVersion};
+use crate::blueprint::kept_settings;
 use crate::context::Context;
+use crate::spec::NodeSpec;
 
 /// Asks every node whose container runs for `CLUSTER NODES` and `CLUSTER INFO`, in parallel.
 pub(super) async fn observe(
@@ -20,25 +22,24 @@ pub(super) async fn observe(
         }
         // Ask where the container actually is; the planner deals with a wrong address.
         let ip = container.ip.unwrap_or(node.ip).to_string();
-        Some(async move { (node.name.clone(), view_of(ctx, &ip, node.client_port).await) })
+        Some(async move { (node.name.clone(), view_of(ctx, node, &ip).await) })
     });
     join_all(asks).await.into_iter().collect()
 }
 
-/// One round-trip (CLUSTER NODES, CLUSTER INFO, INFO and the `[redis]` parameters pipelined),
-/// so a node that does not answer costs one timeout, not four; INFO is kept so the API serves
-/// it without a connection per request.
-async fn view_of(ctx: &Context, ip: &str, port: u16) -> RedisState {
+/// One round-trip (CLUSTER NODES, CLUSTER INFO, INFO and the settings the node is kept at,
+/// pipelined), so a node that does not answer costs one timeout, not four; INFO is kept so
+/// the API serves it without a connection per request.
+async fn view_of(ctx: &Context, node: &NodeSpec, ip: &str) -> RedisState {
     let mut pipe = redis::pipe();
     pipe.cmd("CLUSTER")
         .arg("NODES")
         .cmd("CLUSTER")
         .arg("INFO")
         .cmd("INFO");
-    let keys: Vec<&String> = ctx.spec.redis.keys().collect();
-    if !keys.is_empty() {
-        pipe.cmd("CONFIG").arg("GET").arg(&keys);
-    }
+    let kept = kept_settings(&ctx.spec, node);
+    let keys: Vec<&String> = kept.keys().collect();
+    pipe.cmd("CONFIG").arg("GET").arg(&keys);
     if ctx.password.is_some() {
         pipe.cmd("CONFIG")
             .arg("GET")
@@ -49,7 +50,7 @@ async fn view_of(ctx: &Context, ip: &str, port: u16) -> RedisState {
     }
     let replies = match ctx
         .redis
-        .query_pipe::<Vec<redis::Value>>(ip, port, &pipe)
+        .query_pipe::<Vec<redis::Value>>(ip, node.client_port, &pipe)
         .await
     {
         Ok(r) => r,
@@ -65,7 +66,7 @@ async fn view_of(ctx: &Context, ip: &str, port: u16) -> RedisState {
         }
         _ => (replies, None),
     };
-    match parse_replies(replies, !keys.is_empty()) {
+    match parse_replies(replies) {
         Ok(mut view) => {
             view.password_stale = password
                 .is_some_and(|(p, masterauth, acl)| password_stale(p.expose(), masterauth, acl));
@@ -110,7 +111,7 @@ fn password_stale(
     !masterauth_ok || passwords != 1
 }
 
-fn parse_replies(replies: Vec<redis::Value>, with_config: bool) -> Result<NodeView, String> {
+fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
     let mut replies = replies.into_iter();
     let mut next_string = || -> Result<String, String> {
         let value = replies.next().ok_or("missing reply")?;
@@ -119,7 +120,7 @@ fn parse_replies(replies: Vec<redis::Value>, with_config: bool) -> Result<NodeVi
     let nodes = parse_cluster_nodes(&next_string()?).map_err(|e| e.to_string())?;
     let info = ClusterInfo::parse(&next_string()?);
     let server = info_fields(&next_string()?);
-    let config = match replies.next().filter(|_| with_config) {
+    let config = match replies.next() {
         None => BTreeMap::new(),
         Some(v) => {
             redis::from_redis_value::<BTreeMap<String, String>>(v).map_err(|e| e.to_string())?

@@ -7,8 +7,11 @@
 //! and `0` for a peer learned through gossip (7.2+, Valkey 8). A declared node that answers
 //! is the authority on its own id; any other id at its address is an old identity.
 
+use std::collections::BTreeMap;
+
 use super::replication::Replication;
 use super::{ClusterNode, NodeView, Observed, ObservedContainer, RunState};
+use crate::blueprint::{kept_settings, spec_hash};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT};
 
 /// What a `CLUSTER NODES` entry is, against cluster.toml.
@@ -128,6 +131,35 @@ impl<'a> Topology<'a> {
             observed,
             members,
             retired,
+        }
+    }
+
+    /// The image new containers are created from, once it is there and not due a pull.
+    pub fn image(&self) -> Option<&'a str> {
+        let image = &self.observed.image;
+        image.usable.as_deref().filter(|_| !image.pull_due)
+    }
+
+    /// Whether `node`'s container was created from another spec or image: it is due to be
+    /// recreated.
+    pub fn outdated(&self, node: &NodeSpec) -> bool {
+        let (Some(image), Some(container)) =
+            (self.image(), self.observed.containers.get(&node.name))
+        else {
+            return false;
+        };
+        container.spec_hash.as_deref() != Some(spec_hash(self.spec, node, image).as_str())
+    }
+
+    /// The settings `node` is kept at while it runs. An outdated container gets the
+    /// operator's own settings from its new command line, not live: set ahead of the
+    /// recreation, a new announce address would send its peers to an address it does not
+    /// have yet.
+    pub fn settings_to_keep(&self, node: &NodeSpec) -> BTreeMap<String, String> {
+        if self.outdated(node) {
+            self.spec.redis.clone()
+        } else {
+            kept_settings(self.spec, node)
         }
     }
 

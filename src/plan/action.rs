@@ -274,7 +274,7 @@ impl Action {
             Action::Forget { .. } => {
                 "the cluster still knows a node id that is gone or not in cluster.toml"
             }
-            Action::SetConfig { .. } => "a [redis] parameter differs from cluster.toml",
+            Action::SetConfig { .. } => "a setting differs from what cluster.toml declares",
             Action::ResetNode { .. } => {
                 "the cluster forgot this node's id (it was removed and is declared again)"
             }
@@ -393,7 +393,10 @@ impl fmt::Display for Action {
                 Ok(())
             }
             Action::SetConfig { node, settings } => {
-                let shown: Vec<String> = settings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                let shown: Vec<String> = settings
+                    .iter()
+                    .map(|(k, v)| format!("{k} {}", crate::spec::shown_setting(k, v)))
+                    .collect();
                 write!(f, "set {} on {node} (CONFIG SET, no restart)", shown.join(", "))
             }
             Action::ResetNode { node } => write!(

@@ -16,7 +16,6 @@ pub use changes::{shape_change, ShapeChange, SlotMove};
 
 use std::collections::BTreeMap;
 
-use crate::blueprint::spec_hash;
 use crate::health::{self, Severity};
 use crate::observe::topology::shown_addr;
 use crate::observe::{
@@ -104,11 +103,7 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
         plan.actions
             .push(Action::IssueCertificates { nodes: renew });
     }
-    let image = observed
-        .image
-        .usable
-        .clone()
-        .filter(|_| !observed.image.pull_due);
+    let image = topology.image();
     if image.is_none() {
         plan.actions.push(Action::PrepareImage {
             image: spec.image.name.clone(),
@@ -143,7 +138,7 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
                 Some(image) => plan.actions.push(Action::CreateContainer {
                     node: node.name.clone(),
                     container,
-                    image: image.clone(),
+                    image: image.to_string(),
                 }),
                 None => plan
                     .waiting
@@ -177,14 +172,12 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
                 });
             }
             RunState::Running => {
-                if let Some(image) = &image {
-                    if found.spec_hash.as_deref() != Some(spec_hash(spec, node, image).as_str()) {
-                        drifted.push(Action::RecreateContainer {
-                            node: node_name,
-                            container,
-                            image: image.clone(),
-                        });
-                    }
+                if let Some(image) = image.filter(|_| topology.outdated(node)) {
+                    drifted.push(Action::RecreateContainer {
+                        node: node_name,
+                        container,
+                        image: image.to_string(),
+                    });
                 }
             }
         }
@@ -476,15 +469,13 @@ fn meets(topology: &Topology, joinable: &[&Member], plan: &mut Plan) {
     }
 }
 
-/// `[redis]` parameters a node does not have (someone ran CONFIG SET) are set back live.
+/// Settings a node no longer has (someone ran CONFIG SET), set back live.
 fn configs(topology: &Topology, plan: &mut Plan) {
     for member in topology.members() {
         let settings: Vec<(String, String)> = topology
-            .spec
-            .redis
-            .iter()
-            .filter(|(k, v)| !same_setting(member.view.config.get(*k).map(String::as_str), v))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .settings_to_keep(member.spec)
+            .into_iter()
+            .filter(|(k, v)| !same_setting(member.view.config.get(k).map(String::as_str), v))
             .collect();
         if !settings.is_empty() {
             plan.actions.push(Action::SetConfig {

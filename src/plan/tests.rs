@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::blueprint::{kept_settings, spec_hash};
 use crate::observe::{
     ClusterInfo, ClusterNode, ImageState, NodeCertificate, NodeView, ObservedContainer,
     ObservedNetwork, RedisState,
@@ -56,7 +57,7 @@ fn fresh_view(spec: &ClusterSpec, i: usize) -> NodeView {
         nodes: vec![entry(spec, i, true, Vec::new(), 0)],
         info: info("fail", 1, 0),
         server: BTreeMap::new(),
-        config: BTreeMap::new(),
+        config: kept_settings(spec, &spec.nodes[i]),
         version: None,
         password_stale: false,
     }
@@ -71,7 +72,7 @@ fn formed_view(spec: &ClusterSpec, i: usize) -> NodeView {
         nodes,
         info: info("ok", spec.nodes.len(), spec.nodes.len() as u64),
         server: BTreeMap::new(),
-        config: BTreeMap::new(),
+        config: kept_settings(spec, &spec.nodes[i]),
         version: None,
         password_stale: false,
     }
@@ -302,7 +303,7 @@ fn half_formed_cluster_is_finished_not_recreated() {
                 .collect(),
             info: info("fail", 2, 2),
             server: BTreeMap::new(),
-            config: BTreeMap::new(),
+            config: kept_settings(&spec, &spec.nodes[i]),
             version: None,
             password_stale: false,
         },
@@ -894,6 +895,45 @@ fn redis_config_drift_is_set_back_in_redis_spelling() {
             node: "redis-2".into(),
             settings: vec![("maxmemory".into(), "100mb".into())]
         }]
+    );
+}
+
+#[test]
+fn the_operators_own_settings_are_set_back_when_changed_live() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        match i {
+            1 => v
+                .config
+                .insert("cluster-node-timeout".into(), "60000".into()),
+            2 => v
+                .config
+                .insert("cluster-allow-replica-migration".into(), "yes".into()),
+            _ => None,
+        };
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![
+            Action::SetConfig {
+                node: "redis-2".into(),
+                settings: vec![("cluster-node-timeout".into(), "5000".into())]
+            },
+            Action::SetConfig {
+                node: "redis-3".into(),
+                settings: vec![("cluster-allow-replica-migration".into(), "no".into())]
+            }
+        ]
+    );
+    let findings = health::findings(&Topology::new(&spec, &observed));
+    assert!(
+        findings.iter().any(|f| f
+            .message
+            .contains("redis-2: cluster-node-timeout is 60000, declared 5000")),
+        "{findings:?}"
     );
 }
 

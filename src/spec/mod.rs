@@ -45,6 +45,18 @@ pub struct ClusterSpec {
     pub api_token: Option<TokenSource>,
 }
 
+/// A setting's value as logs, events, `plan` and the API may show it: the value of a
+/// parameter whose name says it holds a secret is never shown, since those reach the
+/// unauthenticated `/events` and `/status`.
+pub fn shown_setting<'a>(key: &str, value: &'a str) -> &'a str {
+    const SECRET_WORDS: &[&str] = &["pass", "secret", "token", "masterauth", "credential"];
+    if SECRET_WORDS.iter().any(|w| key.contains(w)) {
+        "(hidden)"
+    } else {
+        value
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TokenSource {
     File(PathBuf),
@@ -260,6 +272,19 @@ pub fn load(path: &Path) -> Result<ClusterSpec, SpecError> {
         path: path.to_path_buf(),
         problems,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_setting;
+
+    #[test]
+    fn values_of_secret_looking_settings_are_hidden() {
+        assert_eq!(shown_setting("maxmemory", "100mb"), "100mb");
+        assert_eq!(shown_setting("masterauth", "hunter2"), "(hidden)");
+        assert_eq!(shown_setting("tls-key-file-pass", "hunter2"), "(hidden)");
+        assert_eq!(shown_setting("some-module-secret", "x"), "(hidden)");
+    }
 }
 
 #[cfg(test)]

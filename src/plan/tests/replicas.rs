@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::blueprint::kept_settings;
 use crate::spec::test_support::replicated_spec;
 
 /// How a node stands in the hand-built cluster.
@@ -75,7 +76,7 @@ fn roles_view(spec: &ClusterSpec, me: usize, roles: &[Role]) -> NodeView {
         nodes,
         info: info("ok", roles.len(), roles.len() as u64),
         server,
-        config: BTreeMap::new(),
+        config: kept_settings(spec, &spec.nodes[me]),
         version: None,
         password_stale: false,
     }
