@@ -7,13 +7,17 @@ use crate::reconcile::ReconcileError;
 use crate::secret::SecretError;
 use crate::spec::SpecError;
 
-/// 0 ok, 1 runtime failure or unhealthy, 2 invalid input, 3 plan has changes.
+/// 0 ok, 1 runtime failure or unhealthy, 2 invalid input, 3 plan has changes, 141 the reader
+/// of stdout went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Ok = 0,
     Unhealthy = 1,
     Invalid = 2,
     Changes = 3,
+    /// What a shell reports for a program a closed pipe ended (128 + SIGPIPE), as for `ls` in
+    /// `ls | head`; nothing is printed.
+    ClosedPipe = 141,
 }
 
 impl From<Exit> for ExitCode {
@@ -58,6 +62,9 @@ impl CommandError {
             CommandError::Reconcile(ReconcileError::UnsupportedServer(_)) => Exit::Invalid,
             CommandError::Secret(SecretError::Io { .. }) => Exit::Unhealthy,
             CommandError::Secret(_) => Exit::Invalid,
+            CommandError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Exit::ClosedPipe
+            }
             _ => Exit::Unhealthy,
         }
     }

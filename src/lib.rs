@@ -28,6 +28,7 @@ pub mod lock;
 pub mod metrics;
 pub mod node_client;
 pub mod observe;
+pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;

@@ -1,7 +1,9 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 use redis_keeper::cli::Cli;
+use redis_keeper::exit::Exit;
 use redis_keeper::{commands, telemetry};
 
 #[tokio::main]
@@ -11,8 +13,12 @@ async fn main() -> ExitCode {
     match commands::run(cli).await {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("error: {e}");
-            e.exit().into()
+            let exit = e.exit();
+            if exit != Exit::ClosedPipe {
+                // Not eprintln: with stderr's reader gone too, the exit code still tells.
+                writeln!(std::io::stderr(), "error: {e}").ok();
+            }
+            exit.into()
         }
     }
 }

@@ -272,6 +272,40 @@ async fn down_removes_containers_and_network_and_volumes_only_when_asked() {
     assert!(cluster.volumes().await.is_empty());
 }
 
+/// A reader that goes away (`status | head -3`) ends a command the way it ends `ls`: exit
+/// status 141 (128 + SIGPIPE) and nothing on stderr, no panic.
+#[tokio::test]
+async fn output_to_a_closed_pipe_ends_the_command_quietly() {
+    let cluster = TestCluster::new("closed-pipe", 19, &REFERENCE).await;
+    for args in [
+        &["status"][..],
+        &["status", "-o", "json"],
+        &["plan"],
+        &["check"],
+        &["keyslot", "user:1000"],
+    ] {
+        let mut child = tokio::process::Command::new(common::BIN)
+            .args(args)
+            .arg("-f")
+            .arg(&cluster.file)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run redis-keeper");
+        // Closed before the command prints its first line.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().await.unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(141),
+            "{args:?}: stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(common::stderr(&out), "", "{args:?} says nothing");
+    }
+}
+
 #[tokio::test]
 async fn keyslot_agrees_with_redis_for_plain_and_tagged_keys() {
     let cluster = TestCluster::new("keyslot", 16, &REFERENCE).await;

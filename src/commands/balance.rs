@@ -21,11 +21,11 @@ pub fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
     let current: Vec<Vec<SlotRange>> = found.iter().map(|m| m.slots.clone()).collect();
     let layout = balanced(&current);
     if layout == current {
-        println!(
+        crate::outln!(
             "{}: the slots are already even over {} masters",
             file.display(),
             found.len()
-        );
+        )?;
         return Ok(Exit::Ok);
     }
     let count = |ranges: &[SlotRange]| ranges.iter().map(SlotRange::len).sum::<usize>();
@@ -35,14 +35,14 @@ pub fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
             .flat_map(SlotRange::slots)
             .filter(|s| master.slots.iter().any(|r| r.contains(*s)))
             .count();
-        println!(
+        crate::outln!(
             "  {:<12} {} ({} slots; keeps {kept}, takes {}, gives up {})",
             master.name,
             abbreviated(ranges),
             count(ranges),
             count(ranges) - kept,
             count(&master.slots) - kept,
-        );
+        )?;
     }
     let balanced_text = rewrite(&text, &found, &layout);
     // What is written must be a cluster.toml `up` accepts.
@@ -51,18 +51,18 @@ pub fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
         problems,
     })?;
     if !write {
-        println!(
+        crate::outln!(
             "not written: `redis-keeper balance --write` writes these ranges into {}",
             file.display()
-        );
+        )?;
         return Ok(Exit::Changes);
     }
     let aside = file.with_extension("toml.balancing");
     std::fs::write(&aside, balanced_text).map_err(read)?;
     std::fs::rename(&aside, file).map_err(read)?;
-    println!(
+    crate::outln!(
         "wrote {}: review it (`git diff`), then `up` or `run` moves the slots",
         file.display()
-    );
+    )?;
     Ok(Exit::Ok)
 }

@@ -11,16 +11,16 @@ pub async fn run(file: &Path) -> Result<Exit, CommandError> {
     let observed = observe::observe(&ctx).await?;
     let findings = health::findings(&Topology::new(&ctx.spec, &observed));
     if findings.is_empty() {
-        println!(
+        crate::outln!(
             "[OK] all {} nodes agree about the slot configuration",
             ctx.spec.nodes.len()
-        );
-        println!("[OK] no open slots");
-        println!("[OK] all 16384 slots covered, each by its declared owner");
+        )?;
+        crate::outln!("[OK] no open slots")?;
+        crate::outln!("[OK] all 16384 slots covered, each by its declared owner")?;
         return Ok(Exit::Ok);
     }
     for f in &findings {
-        println!("[ERR] {}", f.message);
+        crate::outln!("[ERR] {}", f.message)?;
     }
     Ok(Exit::Unhealthy)
 }

@@ -22,7 +22,9 @@ pub async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
     if volumes {
         remove_volumes(&docker, &spec).await?;
     } else {
-        println!("kept the data volumes (node identities and data); `down --volumes` removes them");
+        crate::outln!(
+            "kept the data volumes (node identities and data); `down --volumes` removes them"
+        )?;
     }
     Ok(Exit::Ok)
 }
@@ -48,7 +50,9 @@ async fn remove_containers(docker: &Docker, spec: &ClusterSpec) -> Result<(), Do
     let results = futures_util::future::join_all(removals).await;
     let count = results.len();
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
-    println!("removed {count} container(s) of cluster {}", spec.name);
+    // What was removed is told when someone still reads; a reader gone away (`down | head`)
+    // does not stop a removal halfway.
+    crate::outln!("removed {count} container(s) of cluster {}", spec.name).ok();
     Ok(())
 }
 
@@ -60,7 +64,7 @@ async fn remove_network(docker: &Docker, spec: &ClusterSpec) -> Result<(), Docke
         Err(e) => return Err(DockerError::api(format!("inspect network {name}"))(e)),
     };
     if net.labels.unwrap_or_default().get(label::CLUSTER) != Some(&spec.name) {
-        println!("left network {name} alone: redis-keeper did not create it");
+        crate::outln!("left network {name} alone: redis-keeper did not create it").ok();
         return Ok(());
     }
     match docker.remove_network(name).await {
@@ -68,7 +72,7 @@ async fn remove_network(docker: &Docker, spec: &ClusterSpec) -> Result<(), Docke
             Err(DockerError::api(format!("remove network {name}"))(e))
         }
         _ => {
-            println!("removed network {name}");
+            crate::outln!("removed network {name}").ok();
             Ok(())
         }
     }
@@ -92,7 +96,9 @@ async fn remove_volumes(docker: &Docker, spec: &ClusterSpec) -> Result<(), Docke
                     e,
                 ))
             }
-            _ => println!("removed volume {}", volume.name),
+            _ => {
+                crate::outln!("removed volume {}", volume.name).ok();
+            }
         }
     }
     Ok(())

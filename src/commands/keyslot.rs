@@ -10,8 +10,8 @@ pub fn run(file: &Path, key: &str) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
     let slot = key_slot(key.as_bytes());
     match spec.owner_of(slot) {
-        Some(node) => println!("{key}: slot {slot} on {} ({})", node.name, node.addr()),
-        None => println!("{key}: slot {slot}"),
+        Some(node) => crate::outln!("{key}: slot {slot} on {} ({})", node.name, node.addr())?,
+        None => crate::outln!("{key}: slot {slot}")?,
     }
     Ok(Exit::Ok)
 }

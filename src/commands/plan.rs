@@ -14,77 +14,78 @@ pub async fn run(file: &Path) -> Result<Exit, CommandError> {
     let plan = plan::plan(&ctx.spec, &observed);
     let change = plan::shape_change(&Topology::new(&ctx.spec, &observed));
     if !plan.blocked.is_empty() {
-        println!(
+        crate::outln!(
             "cluster {} has drift redis-keeper will not repair:",
             ctx.spec.name
-        );
+        )?;
         for b in &plan.blocked {
-            println!("  ! {b}");
+            crate::outln!("  ! {b}")?;
         }
         return Ok(Exit::Unhealthy);
     }
     if !change.is_empty() {
-        print_change(&ctx, &change).await;
+        print_change(&ctx, &change).await?;
     }
     if plan.actions.is_empty() {
         if !change.is_empty() || !plan.held_back.is_empty() {
-            println!("nothing to do this instant; waiting for:");
+            crate::outln!("nothing to do this instant; waiting for:")?;
             for w in &plan.waiting {
-                println!("  … {w}");
+                crate::outln!("  … {w}")?;
             }
             if !plan.held_back.is_empty() {
-                println!(
+                crate::outln!(
                     "then recreate from the current spec, one at a time: {}",
                     plan.held_back.join(", ")
-                );
+                )?;
             }
             return Ok(Exit::Changes);
         }
         if plan.waiting.is_empty() {
-            println!(
+            crate::outln!(
                 "cluster {} is in sync with {}: nothing to do",
                 ctx.spec.name,
                 file.display()
-            );
+            )?;
         } else {
-            println!("nothing to do; the cluster is settling:");
+            crate::outln!("nothing to do; the cluster is settling:")?;
             for w in &plan.waiting {
-                println!("  … {w}");
+                crate::outln!("  … {w}")?;
             }
         }
         return Ok(Exit::Ok);
     }
-    println!("`up` would now, in this order:");
+    crate::outln!("`up` would now, in this order:")?;
     for (i, action) in plan.actions.iter().enumerate() {
-        println!("  {}. {action}", i + 1);
+        crate::outln!("  {}. {action}", i + 1)?;
     }
-    println!("then wait until every node agrees and reports cluster_state:ok.");
+    crate::outln!("then wait until every node agrees and reports cluster_state:ok.")?;
     Ok(Exit::Changes)
 }
 
 /// The masters to add and remove and every move, with the keys each carries (counted on the
 /// node that holds them now).
-async fn print_change(ctx: &crate::context::Context, change: &ShapeChange) {
-    println!("cluster.toml changes the cluster's shape:");
+async fn print_change(ctx: &crate::context::Context, change: &ShapeChange) -> std::io::Result<()> {
+    crate::outln!("cluster.toml changes the cluster's shape:")?;
     for name in &change.add {
-        println!("  + add master {name} (container {}-{name})", ctx.spec.name);
+        crate::outln!("  + add master {name} (container {}-{name})", ctx.spec.name)?;
     }
     for m in &change.moves {
         let slots: Vec<u16> = m.ranges.iter().flat_map(SlotRange::slots).collect();
         let keys = observe::keys_in_slots(ctx, &m.from_addr, &slots)
             .await
             .map_or_else(|| "keys unknown".to_string(), |k| format!("{k} keys"));
-        println!(
+        crate::outln!(
             "  → move slots {} ({} slots, {keys}) from {} to {}",
             abbreviated(&m.ranges),
             slots.len(),
             m.from,
             m.to
-        );
+        )?;
     }
     for name in &change.remove {
-        println!(
+        crate::outln!(
             "  - remove master {name}: drained into the declared owners, forgotten, its container removed (its volume stays until `down --volumes`)"
-        );
+        )?;
     }
+    Ok(())
 }

@@ -229,38 +229,47 @@ fn operator(spec: &ClusterSpec) -> Option<OperatorView> {
     (holder.is_some() || status.is_some()).then_some(OperatorView { holder, status })
 }
 
-fn print_operator(op: &OperatorView) {
-    println!();
+fn print_operator(op: &OperatorView) -> std::io::Result<()> {
+    crate::outln!()?;
     match &op.holder {
-        Some(h) => println!(
+        Some(h) => crate::outln!(
             "operator: `redis-keeper {}` (pid {}, since {})",
-            h.command, h.pid, h.since
+            h.command,
+            h.pid,
+            h.since
         ),
-        None => println!("operator: not running (last status below is from an earlier run)"),
-    }
-    let Some(status) = &op.status else { return };
+        None => crate::outln!("operator: not running (last status below is from an earlier run)"),
+    }?;
+    let Some(status) = &op.status else {
+        return Ok(());
+    };
     if let Some(moving) = &status.moving {
-        println!("  {moving}");
+        crate::outln!("  {moving}")?;
     }
     for c in &status.conditions {
-        println!(
+        crate::outln!(
             "  {:<12} {:<6} {:<14} since {}  {}",
             format!("{:?}", c.kind),
             c.status,
             c.reason,
             c.last_transition_time,
             c.message
-        );
+        )?;
     }
     if !status.events.is_empty() {
-        println!("recent events:");
+        crate::outln!("recent events:")?;
         for e in status.events.iter().rev().take(10) {
-            println!(
+            crate::outln!(
                 "  {} {} ({} ms, {}): {}",
-                e.at, e.message, e.took_ms, e.outcome, e.why
-            );
+                e.at,
+                e.message,
+                e.took_ms,
+                e.outcome,
+                e.why
+            )?;
         }
     }
+    Ok(())
 }
 
 fn slot_map(topology: &Topology) -> Vec<SlotSpan> {
@@ -308,16 +317,24 @@ fn bar(spec: &ClusterSpec, spans: &[SlotSpan]) -> String {
         .collect()
 }
 
-fn print_text(spec: &ClusterSpec, r: &StatusReport) {
-    println!(
+fn print_text(spec: &ClusterSpec, r: &StatusReport) -> std::io::Result<()> {
+    crate::outln!(
         "cluster {}: {}",
         r.cluster,
         if r.healthy { "healthy" } else { "NOT healthy" }
-    );
-    println!(
+    )?;
+    crate::outln!(
         "{:<10} {:<16} {:<9} {:<15} {:<10} {:<13} {:<7} {:<8} {:<6} SLOTS",
-        "NODE", "CONTAINER", "STATE", "IP", "NODE ID", "SERVER", "ROLE", "CLUSTER", "LINKS"
-    );
+        "NODE",
+        "CONTAINER",
+        "STATE",
+        "IP",
+        "NODE ID",
+        "SERVER",
+        "ROLE",
+        "CLUSTER",
+        "LINKS"
+    )?;
     let dash = || "-".to_string();
     for n in &r.nodes {
         let slots = if let Some(r) = &n.replication {
@@ -329,7 +346,7 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
             let shown: Vec<String> = n.slots.iter().map(ToString::to_string).collect();
             format!("{} ({})", shown.join(","), n.slot_count)
         };
-        println!(
+        crate::outln!(
             "{:<10} {:<16} {:<9} {:<15} {:<10} {:<13} {:<7} {:<8} {:<6} {}",
             n.name,
             n.container.clone().unwrap_or_else(dash),
@@ -343,11 +360,11 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
             n.cluster_state.clone().unwrap_or_else(dash),
             n.links.clone().unwrap_or_else(dash),
             slots
-        );
+        )?;
     }
     if !r.slot_map.is_empty() {
-        println!();
-        println!("slots 0 ▕{}▏ 16383", bar(spec, &r.slot_map));
+        crate::outln!()?;
+        crate::outln!("slots 0 ▕{}▏ 16383", bar(spec, &r.slot_map))?;
         let legend: Vec<String> = spec
             .nodes
             .iter()
@@ -355,7 +372,7 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
             .map(|(i, n)| format!("{} {}", SYMBOLS[i % SYMBOLS.len()], n.name))
             .chain(std::iter::once("· unassigned".to_string()))
             .collect();
-        println!("        {}", legend.join("   "));
+        crate::outln!("        {}", legend.join("   "))?;
         let unassigned: Vec<String> = ranges_of(
             r.slot_map
                 .iter()
@@ -366,18 +383,18 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
         .map(ToString::to_string)
         .collect();
         if !unassigned.is_empty() {
-            println!("        unassigned: {}", unassigned.join(", "));
+            crate::outln!("        unassigned: {}", unassigned.join(", "))?;
         }
     }
     for f in &r.findings {
-        println!("  ! {f}");
+        crate::outln!("  ! {f}")?;
     }
     if !r.certificates.is_empty() {
-        println!();
-        println!("certificates:");
+        crate::outln!()?;
+        crate::outln!("certificates:")?;
         for c in &r.certificates {
             match (&c.serial, c.days_to_expiry, &c.not_after) {
-                (Some(serial), Some(days), Some(until)) => println!(
+                (Some(serial), Some(days), Some(until)) => crate::outln!(
                     "  {:<10} {days} days to expiry ({until}), serial {serial}{}",
                     c.node,
                     match &c.served_serial {
@@ -385,16 +402,17 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) {
                         _ => String::new(),
                     }
                 ),
-                _ => println!(
+                _ => crate::outln!(
                     "  {:<10} {}",
                     c.node,
                     c.error.as_deref().unwrap_or("unreadable")
                 ),
-            }
+            }?;
         }
     }
-    if let Some(op) = &r.operator {
-        print_operator(op);
+    match &r.operator {
+        Some(op) => print_operator(op),
+        None => Ok(()),
     }
 }
 
@@ -403,11 +421,11 @@ pub async fn run(file: &Path, output: Output) -> Result<Exit, CommandError> {
     let observed = observe::observe(&ctx).await?;
     let r = report(&ctx.spec, &observed);
     match output {
-        Output::Json => println!(
+        Output::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&r).map_err(std::io::Error::other)?
         ),
         Output::Text => print_text(&ctx.spec, &r),
-    }
+    }?;
     Ok(Exit::Ok)
 }

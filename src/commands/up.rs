@@ -43,10 +43,10 @@ pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, Com
         1 => ", 1 replica in sync".to_string(),
         n => format!(", {n} replicas in sync"),
     };
-    println!(
+    crate::outln!(
         "cluster {} is healthy: {masters} masters{replicas}, all 16384 slots as declared ({:.1} s)",
         ctx.spec.name,
         started.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(Exit::Ok)
 }
