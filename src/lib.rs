@@ -22,6 +22,7 @@ pub mod context;
 pub mod controller;
 pub mod docker;
 pub mod exit;
+pub mod files;
 pub mod health;
 pub mod keyslot;
 pub mod lock;

@@ -1,8 +1,7 @@
 //! The cluster password: where it comes from, and how it is kept out of logs.
 
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use rand::distr::{Alphanumeric, SampleString};
@@ -103,22 +102,18 @@ pub fn create(path: &Path) -> std::io::Result<Secret> {
             .create(dir)?;
     }
     let password = Alphanumeric.sample_string(&mut rand::rng(), 40);
-    // create_new: two racing `up`s must not overwrite each other's password.
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(f) => f,
+    // Never replaces: two racing `up`s must not overwrite each other's password.
+    match crate::files::create_atomic(
+        path,
+        format!("{password}\n").as_bytes(),
+        crate::files::PRIVATE,
+    ) {
+        Ok(()) => Ok(Secret(password)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return std::fs::read_to_string(path).map(|t| Secret(t.trim_end().to_string()));
+            std::fs::read_to_string(path).map(|t| Secret(t.trim_end().to_string()))
         }
-        Err(e) => return Err(e),
-    };
-    writeln!(file, "{password}")?;
-    file.sync_all()?;
-    Ok(Secret(password))
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -178,15 +178,8 @@ impl OperatorStatus {
 
     /// Writes the status atomically (a reader never sees half a file).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
-        )?;
-        std::fs::rename(tmp, path)
+        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::files::write_atomic(path, &text, crate::files::PUBLIC)
     }
 
     pub fn read(path: &Path) -> Option<OperatorStatus> {

@@ -1,6 +1,7 @@
 //! `balance`: even slot ranges for the declared masters, moving the fewest slots, shown and
 //! (with --write) written into cluster.toml for review. `up` or `run` then carries them out.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::exit::{CommandError, Exit};
@@ -57,9 +58,8 @@ pub fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
         )?;
         return Ok(Exit::Changes);
     }
-    let aside = file.with_extension("toml.balancing");
-    std::fs::write(&aside, balanced_text).map_err(read)?;
-    std::fs::rename(&aside, file).map_err(read)?;
+    let mode = std::fs::metadata(file).map_err(read)?.permissions().mode() & 0o777;
+    crate::files::write_atomic(file, balanced_text.as_bytes(), mode).map_err(read)?;
     crate::outln!(
         "wrote {}: review it (`git diff`), then `up` or `run` moves the slots",
         file.display()

@@ -115,33 +115,21 @@ pub fn load(tls: &TlsSpec, node: &str) -> Result<NodeMaterial, CertProblem> {
     })
 }
 
-/// Writes `data` to `path` (creating its folder), readable by the owner only when `private`.
+/// Writes `data` to `path` (creating its folder), readable by the owner only when `private`;
+/// replaced whole, so a node's files are never seen half-written.
 fn write_file(path: &Path, data: &[u8], private: bool) -> Result<(), CertProblem> {
-    let fail = |e: std::io::Error| {
+    let mode = if private {
+        crate::files::PRIVATE
+    } else {
+        crate::files::PUBLIC
+    };
+    crate::files::write_atomic(path, data, mode).map_err(|e| {
         CertProblem::new(
             path,
             format!("cannot write it ({e})"),
             "make the folder writable, or bring the file yourself with [tls].generate = false",
         )
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(if private { 0o600 } else { 0o644 })
-            .open(&tmp)
-            .map_err(fail)?;
-        file.write_all(data).map_err(fail)?;
-    }
-    // Renamed into place, so a node's files are never seen half-written.
-    std::fs::rename(&tmp, path).map_err(fail)
+    })
 }
 
 #[cfg(test)]

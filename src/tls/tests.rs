@@ -62,6 +62,30 @@ fn generated_certificates_verify_and_the_ca_is_reused() {
     );
 }
 
+/// A crash between writing a certificate and renaming it once left a world-readable temp file
+/// that the next key was written into and renamed into place.
+#[test]
+fn a_key_is_private_even_when_a_crash_left_a_readable_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_in(dir.path());
+    let tls = spec.tls.as_ref().unwrap();
+    let files = node_files(tls, "redis-1");
+    std::fs::create_dir_all(files.key.parent().unwrap()).unwrap();
+    for leftover in [
+        files.key.with_extension("tmp"),
+        files.cert.with_extension("tmp"),
+    ] {
+        std::fs::write(&leftover, "torn").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    ensure(&spec, SystemTime::now()).unwrap();
+    for node in &spec.nodes {
+        let key = node_files(tls, &node.name).key;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}'s key is private", node.name);
+    }
+}
+
 #[test]
 fn every_bad_certificate_is_named_by_its_file() {
     let dir = tempfile::tempdir().unwrap();
