@@ -5,6 +5,11 @@
 //! SIGKILL included: a crashed operator never blocks the next one. The file says who holds it,
 //! so a refusal can name the holder. It lives in the machine's temp folder, not beside
 //! cluster.toml, because the Docker objects it guards are machine-wide too.
+//!
+//! Asking who holds the lock (`status`) never touches the lock itself, so it can neither block
+//! nor refuse anyone. What the file says counts only while the process it names runs: the
+//! holder clears it on release, and a holder that was killed is recognised by its pid no
+//! longer running, or running as another process (the start time differs).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -19,6 +24,39 @@ pub struct Holder {
     pub pid: u32,
     pub command: String,
     pub since: String,
+    /// The process's start time (clock ticks after boot, from /proc), which tells the holder
+    /// from a later process given the same pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
+}
+
+impl Holder {
+    fn of_this_process(command: &str) -> Holder {
+        let pid = std::process::id();
+        Holder {
+            pid,
+            command: command.to_string(),
+            since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            started: start_time(pid),
+        }
+    }
+
+    /// Whether the process this names still runs. Without /proc (not Linux) the pid and start
+    /// time cannot be checked, and what the file says is believed.
+    fn is_running(&self) -> bool {
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return true;
+        }
+        start_time(self.pid).is_some_and(|t| self.started.is_none_or(|s| s == t))
+    }
+}
+
+/// A process's start time: field 22 of /proc/<pid>/stat, counted after the command name,
+/// which may itself hold spaces and parentheses.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +75,14 @@ pub enum LockError {
 /// Held while the value lives; released by the OS when the process ends in any way.
 #[derive(Debug)]
 pub struct ClusterLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for ClusterLock {
+    /// Clears who held it before the lock goes, so the file never names a past holder.
+    fn drop(&mut self) {
+        self.file.set_len(0).ok();
+    }
 }
 
 fn path(cluster: &str) -> PathBuf {
@@ -65,11 +110,14 @@ fn open(cluster: &str) -> Result<(File, PathBuf), LockError> {
     Ok((file, path))
 }
 
+/// Who the file names, if that process still runs.
 fn read_holder(file: &mut File) -> Option<Holder> {
     let mut text = String::new();
     file.rewind().ok()?;
     file.read_to_string(&mut text).ok()?;
-    serde_json::from_str(&text).ok()
+    serde_json::from_str::<Holder>(&text)
+        .ok()
+        .filter(Holder::is_running)
 }
 
 /// Takes the cluster's lock for `command`, or says who has it.
@@ -91,38 +139,35 @@ pub fn acquire(cluster: &str, command: &str) -> Result<ClusterLock, LockError> {
         }
         Err(TryLockError::Error(source)) => return Err(LockError::Io { path, source }),
     }
-    let holder = Holder {
-        pid: std::process::id(),
-        command: command.to_string(),
-        since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-    };
     let io = |source| LockError::Io {
         path: path.clone(),
         source,
     };
+    let text = serde_json::to_string(&Holder::of_this_process(command)).unwrap_or_default();
     file.set_len(0).map_err(io)?;
     file.rewind().map_err(io)?;
-    let text = serde_json::to_string(&holder).unwrap_or_default();
     file.write_all(text.as_bytes()).map_err(io)?;
-    Ok(ClusterLock { _file: file })
+    Ok(ClusterLock { file })
 }
 
-/// Who holds the cluster's lock right now, if anyone (for `status`).
+/// Who holds the cluster's lock right now, if anyone (for `status`): read from the file
+/// alone, without taking the lock even for a moment.
 pub fn holder(cluster: &str) -> Option<Holder> {
-    let (mut file, _) = open(cluster).ok()?;
-    match file.try_lock() {
-        Ok(()) => None,
-        Err(_) => read_holder(&mut file),
-    }
+    let mut file = File::open(path(cluster)).ok()?;
+    read_holder(&mut file)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn cluster(test: &str) -> String {
+        format!("lock-test-{test}-{}", std::process::id())
+    }
+
     #[test]
     fn a_second_holder_is_refused_with_the_first_named_and_the_lock_frees_on_drop() {
-        let cluster = format!("lock-test-{}", std::process::id());
+        let cluster = cluster("second");
         let first = acquire(&cluster, "run").unwrap();
         let err = acquire(&cluster, "up").unwrap_err();
         assert!(
@@ -136,5 +181,69 @@ mod tests {
         let again = acquire(&cluster, "up").unwrap();
         drop(again);
         let _ = std::fs::remove_file(path(&cluster));
+    }
+
+    /// `status` asking who holds the lock used to take it for a moment, and an `up` starting
+    /// in that moment was refused.
+    #[test]
+    fn asking_who_holds_the_lock_never_refuses_anyone() {
+        let cluster = cluster("probe");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let prober = {
+            let (cluster, stop) = (cluster.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    holder(&cluster);
+                }
+            })
+        };
+        let refused = (0..3000)
+            .filter(|_| acquire(&cluster, "up").is_err())
+            .count();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        prober.join().unwrap();
+        assert_eq!(refused, 0, "of 3000 acquisitions during probes");
+        let _ = std::fs::remove_file(path(&cluster));
+    }
+
+    /// A holder killed with SIGKILL leaves its data behind; it must not be named afterwards,
+    /// even while someone else (not yet written in) holds the lock.
+    #[test]
+    fn a_dead_holder_is_never_named() {
+        let cluster = cluster("dead");
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = gone.id();
+        gone.wait().unwrap();
+        let (mut file, _) = open(&cluster).unwrap();
+        let stale = Holder {
+            pid: dead_pid,
+            command: "run".into(),
+            since: "2026-01-01T00:00:00Z".into(),
+            started: Some(1),
+        };
+        file.write_all(serde_json::to_string(&stale).unwrap().as_bytes())
+            .unwrap();
+        assert_eq!(holder(&cluster), None, "a dead holder is nobody");
+        // Locked by another open file, as by a holder that has not written itself in yet.
+        file.try_lock().unwrap();
+        let err = acquire(&cluster, "up").unwrap_err();
+        assert!(
+            matches!(err, LockError::HeldByUnknown { .. }),
+            "the dead pid {dead_pid} is not named: {err}"
+        );
+        drop(file);
+        let _ = std::fs::remove_file(path(&cluster));
+    }
+
+    #[test]
+    fn this_process_is_running_and_a_reused_pid_is_not_its_holder() {
+        let me = Holder::of_this_process("run");
+        assert!(me.started.is_some());
+        assert!(me.is_running());
+        let reused = Holder {
+            started: me.started.map(|t| t + 1),
+            ..me
+        };
+        assert!(!reused.is_running());
     }
 }
