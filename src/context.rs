@@ -28,7 +28,7 @@ impl Context {
     ) -> Result<Context, DockerError> {
         let docker = docker::connect().await?;
         let host_image_tag = match spec.image.fallback {
-            ImageFallback::Host => host_image::find().ok().map(|h| h.tag()),
+            ImageFallback::Host => host_image::find().await.ok().map(|h| h.tag()),
             ImageFallback::None => None,
         };
         // Over TLS the operator presents the first node's certificate: one every node's CA

@@ -33,6 +33,7 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod reconcile;
+pub mod report;
 pub mod secret;
 pub mod spec;
 pub mod status;

@@ -76,6 +76,14 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct ClusterLock {
     file: File,
+    holder: Holder,
+}
+
+impl ClusterLock {
+    /// Who holds it: this process.
+    pub fn holder(&self) -> &Holder {
+        &self.holder
+    }
 }
 
 impl Drop for ClusterLock {
@@ -143,11 +151,12 @@ pub fn acquire(cluster: &str, command: &str) -> Result<ClusterLock, LockError> {
         path: path.clone(),
         source,
     };
-    let text = serde_json::to_string(&Holder::of_this_process(command)).unwrap_or_default();
+    let holder = Holder::of_this_process(command);
+    let text = serde_json::to_string(&holder).unwrap_or_default();
     file.set_len(0).map_err(io)?;
     file.rewind().map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
-    Ok(ClusterLock { file })
+    Ok(ClusterLock { file, holder })
 }
 
 /// Who holds the cluster's lock right now, if anyone (for `status`): read from the file

@@ -182,6 +182,15 @@ impl OperatorStatus {
         crate::files::write_atomic(path, &text, crate::files::PUBLIC)
     }
 
+    /// [`write`](Self::write) on a blocking thread, so the reconcile loop never waits on the
+    /// disk's sync.
+    pub async fn save(&self, path: &Path) -> std::io::Result<()> {
+        let (status, path) = (self.clone(), path.to_path_buf());
+        tokio::task::spawn_blocking(move || status.write(&path))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     pub fn read(path: &Path) -> Option<OperatorStatus> {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }

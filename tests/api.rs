@@ -65,6 +65,20 @@ async fn reference_endpoints_match_what_redis_says() {
     let (cluster, operator, addr) = served("api-ref", 80, "60", |_, t| t).await;
     operator.ready_after(SystemTime::UNIX_EPOCH, READY).await;
 
+    // /status is served from memory: with the lock's file gone from disk it still names the
+    // operator holding the cluster (it used to read the files on every request).
+    let lock_file = std::env::temp_dir()
+        .join("redis-keeper-locks")
+        .join(format!("{}.lock", cluster.name));
+    std::fs::remove_file(&lock_file).unwrap();
+    let status = get(&addr, "/status").await.json();
+    assert_eq!(
+        status["report"]["operator"]["holder"]["pid"].as_u64(),
+        Some(u64::from(operator.pid() as u32)),
+        "{status}"
+    );
+    assert_eq!(status["report"]["operator"]["holder"]["command"], "run");
+
     let info = get(&addr, "/redis/cluster/info").await;
     assert_eq!(info.status, 200, "{}", info.body);
     let info = info.json();

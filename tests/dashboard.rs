@@ -217,6 +217,7 @@ async fn the_dashboard_shows_the_cluster_and_a_repair_live() {
     .await;
     assert_eq!(state["cards"].as_array().unwrap().len(), 3);
     let host_redis = redis_keeper::docker::host_image::find()
+        .await
         .expect("the host's Redis")
         .version;
     for card in state["cards"].as_array().unwrap() {

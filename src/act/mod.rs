@@ -35,6 +35,9 @@ pub enum ActError {
         /// Redis refused in a way retrying cannot change (e.g. an unknown config parameter).
         permanent: bool,
     },
+    /// Work moved off the async runtime (key generation, file writes) panicked.
+    #[error("a blocking task failed: {0}")]
+    Blocking(#[from] tokio::task::JoinError),
 }
 
 impl ActError {
@@ -44,6 +47,7 @@ impl ActError {
             ActError::Docker(e) => e.is_permanent(),
             ActError::Tls(_) => true,
             ActError::Redis { permanent, .. } => *permanent,
+            ActError::Blocking(_) => false,
         }
     }
 }
@@ -85,7 +89,12 @@ async fn apply(ctx: &Context, action: &Action) -> Result<(), ActError> {
         Action::Meet { node, peer, .. } => redis::meet(ctx, node, peer).await,
         Action::LoadCertificates { node, .. } => docker::load_certificates(ctx, node).await,
         Action::IssueCertificates { .. } => {
-            crate::tls::issue::ensure(&ctx.spec, std::time::SystemTime::now())?;
+            // Key generation and file writes: on a blocking thread.
+            let spec = ctx.spec.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::tls::issue::ensure(&spec, std::time::SystemTime::now())
+            })
+            .await??;
             Ok(())
         }
         Action::Promote { node, .. } => failover::promote(ctx, node).await,

@@ -36,7 +36,7 @@ pub(super) struct StatusReply {
     /// Desired against observed per node, the slot map and the findings (as `status -o
     /// json`); null before the first observation.
     #[schema(value_type = Option<Object>)]
-    report: Option<crate::commands::status::StatusReport>,
+    report: Option<crate::report::StatusReport>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -77,9 +77,14 @@ pub(super) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
 pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Json<StatusReply> {
     let spec = shared.spec();
     let operator = shared.status();
-    let report = shared
-        .observed()
-        .map(|o| crate::commands::status::report(&spec, &o));
+    let report = shared.observed().map(|o| {
+        // From memory: the controller's own status is this reply's top level.
+        let operator = crate::report::OperatorView {
+            holder: shared.holder.clone(),
+            status: None,
+        };
+        crate::report::report(&spec, &o, Some(operator))
+    });
     Json(StatusReply {
         status: "success",
         cluster: spec.name.clone(),

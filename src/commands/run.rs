@@ -23,13 +23,18 @@ pub async fn run(
     listen_tls: Option<SocketAddr>,
 ) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
-    let _lock = lock::acquire(&spec.name, "run")?;
+    let lock = lock::acquire(&spec.name, "run")?;
     let password = secret::resolve(&spec.auth, Missing::Create)?;
     crate::tls::prepare(&spec, std::time::SystemTime::now()).map_err(CommandError::Certificates)?;
     let token = crate::api::token(&spec).map_err(CommandError::Api)?;
     let ctx = Arc::new(Context::connect(spec, password).await?);
     let status = OperatorStatus::new(&ctx.spec.name);
-    let shared = Arc::new(Shared::new(Arc::new(ctx.spec.clone()), status, token));
+    let shared = Arc::new(Shared::new(
+        Arc::new(ctx.spec.clone()),
+        status,
+        token,
+        Some(lock.holder().clone()),
+    ));
     if let Some(addr) = listen {
         let https = listen_tls.or_else(|| {
             ctx.spec
@@ -56,5 +61,6 @@ pub async fn run(
         file: file.to_path_buf(),
     };
     controller::run(ctx, options, shared, shutdown).await;
+    drop(lock);
     Ok(Exit::Ok)
 }

@@ -217,7 +217,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// Publishes how far the moves in flight have got: to the API at once, and into the status
 /// file so `status` shows it while a long reshard runs.
-fn publish_moves(ctx: &Context, shared: &Shared, path: &Path) {
+async fn publish_moves(ctx: &Context, shared: &Shared, path: &Path) {
     let Some(moving) = ctx.moves.snapshot() else {
         return;
     };
@@ -225,7 +225,7 @@ fn publish_moves(ctx: &Context, shared: &Shared, path: &Path) {
     shared.set_moves(Some(moving.clone()));
     let mut status = shared.status();
     status.moving = Some(moving);
-    if let Err(e) = status.write(path) {
+    if let Err(e) = status.save(path).await {
         tracing::warn!(error = %e, path = %path.display(), "cannot write the status file");
     }
 }
@@ -285,7 +285,7 @@ pub async fn run(
                     outcome = &mut pass => break outcome,
                     // SIGTERM during a reshard: finish the round in flight, then stop.
                     _ = shutdown.changed(), if !ctx.moves.stopping() => ctx.moves.request_stop(),
-                    _ = tick.tick() => publish_moves(&ctx, &shared, &path),
+                    _ = tick.tick() => publish_moves(&ctx, &shared, &path).await,
                 }
             }
         };
@@ -316,7 +316,7 @@ pub async fn run(
             .record_pass(started.elapsed(), outcome.is_ok());
         status.reconciled(started.elapsed(), actions, result);
         shared.set_status(status.clone());
-        if let Err(e) = status.write(&path) {
+        if let Err(e) = status.save(&path).await {
             tracing::warn!(error = %e, path = %path.display(), "cannot write the status file");
         }
         next = Instant::now() + after;

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{broadcast, Notify};
 
+use crate::lock::Holder;
 use crate::metrics::Metrics;
 use crate::observe::Observed;
 use crate::secret::Secret;
@@ -28,6 +29,8 @@ pub struct Shared {
     pub wake: Arc<Notify>,
     /// The bearer token mutating endpoints need; without one they are refused.
     pub token: Option<Secret>,
+    /// Who holds the cluster's lock: the `run` this controller belongs to.
+    pub holder: Option<Holder>,
     pub metrics: Metrics,
 }
 
@@ -40,7 +43,12 @@ fn write<T>(lock: &RwLock<T>, value: T) {
 }
 
 impl Shared {
-    pub fn new(spec: Arc<ClusterSpec>, status: OperatorStatus, token: Option<Secret>) -> Shared {
+    pub fn new(
+        spec: Arc<ClusterSpec>,
+        status: OperatorStatus,
+        token: Option<Secret>,
+        holder: Option<Holder>,
+    ) -> Shared {
         Shared {
             spec: RwLock::new(spec),
             observed: RwLock::new(None),
@@ -49,6 +57,7 @@ impl Shared {
             events: broadcast::channel(EVENT_BACKLOG).0,
             wake: Arc::new(Notify::new()),
             token,
+            holder,
             metrics: Metrics::default(),
         }
     }

@@ -46,8 +46,15 @@ fn which(binary: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Finds redis-server and redis-cli and reads the server's version.
-pub fn find() -> Result<HostRedis, DockerError> {
+/// Finds redis-server and redis-cli and reads the server's version (off the async runtime:
+/// it runs `redis-server --version`).
+pub async fn find() -> Result<HostRedis, DockerError> {
+    tokio::task::spawn_blocking(find_blocking)
+        .await
+        .map_err(|e| missing(format!("cannot look for redis-server: {e}")))?
+}
+
+fn find_blocking() -> Result<HostRedis, DockerError> {
     let mut binaries = Vec::new();
     for name in BINARIES {
         let path = which(name).ok_or_else(|| missing(format!("{name} is not on PATH")))?;
@@ -138,7 +145,11 @@ fn build_context(host: &HostRedis) -> Result<Vec<u8>, DockerError> {
 
 /// Builds the fallback image through Docker's build API and tags it [`HostRedis::tag`].
 pub async fn build(docker: &Docker, host: &HostRedis) -> Result<String, DockerError> {
-    let context = build_context(host)?;
+    // ldd and reading every binary and library: off the async runtime.
+    let packing = host.clone();
+    let context = tokio::task::spawn_blocking(move || build_context(&packing))
+        .await
+        .map_err(|e| missing(format!("cannot pack the image context: {e}")))??;
     let tag = host.tag();
     let options = BuildImageOptionsBuilder::new()
         .dockerfile("Dockerfile")

@@ -120,7 +120,7 @@ pub async fn prepare(docker: &Docker, spec: &ImageSpec) -> Result<String, Docker
     }
     match spec.fallback {
         ImageFallback::Host => {
-            let host = host_image::find()?;
+            let host = host_image::find().await?;
             if exists(docker, &host.tag()).await? {
                 return Ok(host.tag());
             }

@@ -13,6 +13,7 @@ use tokio_rustls::TlsConnector;
 
 use super::{ObservedContainer, RunState};
 use crate::context::Context;
+use crate::spec::ClusterSpec;
 use crate::tls;
 use crate::tls::verify::{self, CertInfo};
 
@@ -21,7 +22,7 @@ use crate::tls::verify::{self, CertInfo};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One node's certificate: in its files and on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeCertificate {
     /// The certificate in the node's files (serial, expiry), when it can be read.
     pub file: Option<CertInfo>,
@@ -52,22 +53,52 @@ pub(super) async fn observe(
     let Some(tls_spec) = &ctx.spec.tls else {
         return BTreeMap::new();
     };
-    let connector = ctx.spec.nodes.first().and_then(|n| {
-        let material = tls::load(tls_spec, &n.name).ok()?;
-        connector(&material)
-    });
-    let now = SystemTime::now();
-    let ours = tls::issue::operator_ca(tls_spec);
-    let ours = ours.as_deref();
+    // The files are read and checked on a blocking thread, not on the async runtime.
+    let spec = ctx.spec.clone();
+    let Ok((material, mut on_disk)) =
+        tokio::task::spawn_blocking(move || files(&spec, SystemTime::now())).await
+    else {
+        return BTreeMap::new();
+    };
+    let connector = material.as_ref().and_then(connector);
     let asks = ctx.spec.nodes.iter().map(|node| {
         let running = containers
             .get(&node.name)
             .is_some_and(|c| c.state == RunState::Running);
         let connector = connector.clone();
+        let mut cert = on_disk.remove(&node.name).unwrap_or_default();
         async move {
+            cert.served = match (running, connector) {
+                (true, Some(c)) => served_serial(&c, node.ip, tls_spec.port).await,
+                _ => None,
+            };
+            (node.name.clone(), cert)
+        }
+    });
+    join_all(asks).await.into_iter().collect()
+}
+
+/// What each node's files hold and whether they are due renewal, plus the first node's
+/// material, which the operator presents in its own handshakes.
+fn files(
+    spec: &ClusterSpec,
+    now: SystemTime,
+) -> (Option<tls::NodeMaterial>, BTreeMap<String, NodeCertificate>) {
+    let Some(tls_spec) = &spec.tls else {
+        return (None, BTreeMap::new());
+    };
+    let material = spec
+        .nodes
+        .first()
+        .and_then(|n| tls::load(tls_spec, &n.name).ok());
+    let ours = tls::issue::operator_ca(tls_spec);
+    let certs = spec
+        .nodes
+        .iter()
+        .map(|node| {
             // Checked once a pass; the same result says what to load and what to renew.
             let checked = verify::verify_node(tls_spec, node, now);
-            let renew = tls::issue::renewal(tls_spec, node, &checked, ours, now)
+            let renew = tls::issue::renewal(tls_spec, node, &checked, ours.as_deref(), now)
                 .map(|reason| reason.to_string());
             let (file, problem) = match checked {
                 Ok(verified) => (Some(verified.cert), None),
@@ -77,20 +108,16 @@ pub(super) async fn observe(
                     (verify::read_cert(&path).ok(), Some(why.join("; ")))
                 }
             };
-            let served = match (running, connector) {
-                (true, Some(c)) => served_serial(&c, node.ip, tls_spec.port).await,
-                _ => None,
-            };
             let cert = NodeCertificate {
                 file,
                 problem,
-                served,
+                served: None,
                 renew,
             };
             (node.name.clone(), cert)
-        }
-    });
-    join_all(asks).await.into_iter().collect()
+        })
+        .collect();
+    (material, certs)
 }
 
 /// A TLS client that trusts the cluster's CA and presents a node's certificate.
