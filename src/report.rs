@@ -8,7 +8,7 @@ use crate::health;
 use crate::observe::{Member, Observed, RedisState, Topology};
 use crate::spec::{ClusterSpec, SlotRange, SLOT_COUNT};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatusReport {
     pub cluster: String,
     pub healthy: bool,
@@ -24,7 +24,7 @@ pub struct StatusReport {
     pub certificates: Vec<CertificateStatus>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CertificateStatus {
     pub node: String,
     pub file: String,
@@ -36,14 +36,14 @@ pub struct CertificateStatus {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OperatorView {
     pub holder: Option<crate::lock::Holder>,
     /// The last status `run` wrote (stale when no holder runs).
     pub status: Option<crate::status::OperatorStatus>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NodeStatus {
     pub name: String,
     pub container: Option<String>,
@@ -61,15 +61,18 @@ pub struct NodeStatus {
     /// replication stream it has yet to apply.
     pub replication: Option<ReplicaStatus>,
     pub cluster_state: Option<String>,
+    /// Ranges as "start-end" (or one slot).
+    #[schema(value_type = Vec<String>)]
     pub slots: Vec<SlotRange>,
     pub slot_count: usize,
+    #[schema(value_type = Vec<String>)]
     pub declared_slots: Vec<SlotRange>,
     /// Links from this node to its peers that are connected, as "up/known".
     pub links: Option<String>,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReplicaStatus {
     pub master: String,
     /// "up", "syncing" (a full sync in flight) or "down".
@@ -96,7 +99,7 @@ impl ReplicaStatus {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SlotSpan {
     pub start: u16,
     pub end: u16,

@@ -66,7 +66,7 @@ pub struct LastReconcile {
     pub result: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperatorStatus {
     pub cluster: String,
     pub pid: u32,
@@ -76,6 +76,7 @@ pub struct OperatorStatus {
     /// Reconcile passes since the operator started: on an idle cluster, one per resync.
     #[serde(default)]
     pub reconciles: u64,
+    #[schema(value_type = Vec<Event>)]
     pub events: VecDeque<Event>,
     /// The slot moves of the pass in flight, while a long one runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]

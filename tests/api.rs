@@ -431,8 +431,11 @@ async fn every_documented_response_matches_the_openapi_document(addr: &str) {
     assert!(checked.len() >= 12, "checked {checked:?}");
 }
 
-/// Where `value` does not fit `schema` (with `$ref`, type, required, properties, items,
-/// oneOf/anyOf/allOf): enough of JSON Schema to catch a document that drifted from the code.
+/// Where `value` does not fit `schema` (with `$ref`, type, required, properties,
+/// additionalProperties, items, oneOf/anyOf/allOf): enough of JSON Schema to catch a document
+/// that drifted from the code. A schema that names properties names all of them: another
+/// field is a problem unless additionalProperties allows it; an undocumented field is drift
+/// too.
 fn fits(
     doc: &serde_json::Value,
     schema: &serde_json::Value,
@@ -488,11 +491,23 @@ fn fits(
                 problems.push(format!("{at}: missing required {key}"));
             }
         }
-        if let Some(props) = schema["properties"].as_object() {
-            for (key, sub) in props {
-                if let Some(v) = map.get(key) {
-                    problems.extend(fits(doc, sub, v, &format!("{at}.{key}")));
+        let props = schema["properties"].as_object();
+        for (key, v) in map {
+            let at = format!("{at}.{key}");
+            match (
+                props.and_then(|p| p.get(key)),
+                &schema["additionalProperties"],
+            ) {
+                (Some(sub), _) => problems.extend(fits(doc, sub, v, &at)),
+                (None, Value::Object(sub)) => {
+                    let sub = Value::Object(sub.clone());
+                    problems.extend(fits(doc, &sub, v, &at));
                 }
+                (None, Value::Bool(true)) => {}
+                // A free-form object (no properties named) holds anything.
+                (None, Value::Null) if props.is_none() => {}
+                // A body field the document does not name: the document drifted.
+                (None, _) => problems.push(format!("{at}: not in the document")),
             }
         }
     }
@@ -530,5 +545,20 @@ fn the_schema_check_fails_on_a_body_that_drifted() {
             "r"
         ),
         vec!["r.status: integer where the document says [\"string\"]"]
+    );
+    assert_eq!(
+        fits(
+            &doc,
+            &schema,
+            &serde_json::json!({"status": "ok", "n": 3, "extra": true}),
+            "r"
+        ),
+        vec!["r.extra: not in the document"]
+    );
+    let map = serde_json::json!({"type": "object", "additionalProperties": {"type": "integer"}});
+    assert!(fits(&doc, &map, &serde_json::json!({"a": 1, "b": 2}), "m").is_empty());
+    assert_eq!(
+        fits(&doc, &map, &serde_json::json!({"a": "x"}), "m"),
+        vec!["m.a: string where the document says [\"integer\"]"]
     );
 }

@@ -43,9 +43,27 @@ impl Modify for BearerToken {
     }
 }
 
+/// The top level of an OpenAPI 3 document, as this one has it. Only its schema is used: the
+/// reply is utoipa's own document type.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct OpenApiDocument {
+    /// The OpenAPI version, e.g. "3.1.0".
+    openapi: String,
+    /// Title, description and version of the API.
+    #[schema(value_type = Object)]
+    info: serde_json::Value,
+    /// Every path and its operations.
+    #[schema(value_type = std::collections::BTreeMap<String, Object>)]
+    paths: serde_json::Value,
+    /// The schemas the operations refer to, and the security schemes.
+    #[schema(value_type = Object)]
+    components: serde_json::Value,
+}
+
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "operator", responses(
-    (status = 200, description = "OpenAPI 3 document", content_type = "application/json", body = Object),
+    (status = 200, description = "OpenAPI 3 document", content_type = "application/json", body = OpenApiDocument),
 ))]
 pub(super) async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())

@@ -35,7 +35,6 @@ pub(super) struct StatusReply {
     moving: Option<crate::act::MoveProgress>,
     /// Desired against observed per node, the slot map and the findings (as `status -o
     /// json`); null before the first observation.
-    #[schema(value_type = Option<Object>)]
     report: Option<crate::report::StatusReport>,
 }
 

@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error;
@@ -53,11 +52,11 @@ pub(super) struct SlotsReply {
     total_slots: usize,
     max_slots: u16,
     coverage_percentage: f64,
-    slot_distribution: Vec<SlotSpan>,
+    slot_distribution: Vec<SlotDistribution>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub(super) struct SlotSpan {
+pub(super) struct SlotDistribution {
     start_slot: u16,
     end_slot: u16,
     slots_count: usize,
@@ -168,7 +167,7 @@ pub(super) async fn slots(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 fn slots_reply(view: &NodeView) -> Response {
-    let mut spans: Vec<SlotSpan> = view
+    let mut spans: Vec<SlotDistribution> = view
         .nodes
         .iter()
         .filter(|n| n.is_master())
@@ -180,7 +179,7 @@ fn slots_reply(view: &NodeView) -> Response {
                     .map(endpoint)
                     .collect::<Vec<_>>()
             };
-            master.slots.iter().map(move |r| SlotSpan {
+            master.slots.iter().map(move |r| SlotDistribution {
                 start_slot: r.start,
                 end_slot: r.end,
                 slots_count: r.len(),
@@ -206,8 +205,7 @@ fn slots_reply(view: &NodeView) -> Response {
 pub(super) struct ClusterInfoReply {
     status: &'static str,
     /// CLUSTER INFO's fields; numbers are JSON numbers.
-    #[schema(value_type = Object)]
-    cluster_info: serde_json::Map<String, Value>,
+    cluster_info: BTreeMap<String, InfoValue>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -215,24 +213,29 @@ pub(super) struct NodeInfoReply {
     status: &'static str,
     node: String,
     /// INFO's fields; numbers are JSON numbers.
-    #[schema(value_type = Object)]
-    info: serde_json::Map<String, Value>,
+    info: BTreeMap<String, InfoValue>,
+}
+
+/// One INFO-style field: a JSON number where Redis wrote one, its text otherwise.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum InfoValue {
+    Integer(i64),
+    Number(f64),
+    Text(String),
 }
 
 /// INFO-style fields with numbers as JSON numbers.
-fn typed(fields: &BTreeMap<String, String>) -> serde_json::Map<String, Value> {
+fn typed(fields: &BTreeMap<String, String>) -> BTreeMap<String, InfoValue> {
     fields
         .iter()
         .map(|(k, v)| {
-            let number = v
-                .parse::<i64>()
-                .map(serde_json::Number::from)
-                .ok()
-                .or_else(|| v.parse::<f64>().ok().and_then(serde_json::Number::from_f64));
-            (
-                k.clone(),
-                number.map_or_else(|| Value::from(v.clone()), Value::Number),
-            )
+            let value = match (v.parse::<i64>(), v.parse::<f64>()) {
+                (Ok(i), _) => InfoValue::Integer(i),
+                (_, Ok(f)) if f.is_finite() => InfoValue::Number(f),
+                _ => InfoValue::Text(v.clone()),
+            };
+            (k.clone(), value)
         })
         .collect()
 }
