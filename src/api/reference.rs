@@ -216,25 +216,41 @@ pub(super) struct NodeInfoReply {
     info: BTreeMap<String, InfoValue>,
 }
 
-/// One INFO-style field: a JSON number where Redis wrote one, its text otherwise.
-#[derive(Serialize, ToSchema)]
+/// One INFO-style field: a JSON number where Redis wrote one (integers stay integers), its
+/// text otherwise.
+#[derive(Serialize)]
 #[serde(untagged)]
 pub(super) enum InfoValue {
-    Integer(i64),
-    Number(f64),
+    Number(serde_json::Number),
     Text(String),
 }
+
+/// A number or a string: JSON Schema's `number` already takes integers, so the two options
+/// never both match (`oneOf` needs exactly one).
+impl utoipa::PartialSchema for InfoValue {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some("A number where Redis wrote one, the text otherwise"))
+            .into()
+    }
+}
+
+impl ToSchema for InfoValue {}
 
 /// INFO-style fields with numbers as JSON numbers.
 fn typed(fields: &BTreeMap<String, String>) -> BTreeMap<String, InfoValue> {
     fields
         .iter()
         .map(|(k, v)| {
-            let value = match (v.parse::<i64>(), v.parse::<f64>()) {
-                (Ok(i), _) => InfoValue::Integer(i),
-                (_, Ok(f)) if f.is_finite() => InfoValue::Number(f),
-                _ => InfoValue::Text(v.clone()),
-            };
+            let number = v
+                .parse::<i64>()
+                .map(serde_json::Number::from)
+                .ok()
+                .or_else(|| v.parse::<f64>().ok().and_then(serde_json::Number::from_f64));
+            let value = number.map_or_else(|| InfoValue::Text(v.clone()), InfoValue::Number);
             (k.clone(), value)
         })
         .collect()
