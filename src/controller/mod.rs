@@ -23,6 +23,8 @@ use crate::context::Context;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::reconcile::{self, Next, Observer, ReconcileError};
+use crate::secret::Secret;
+use crate::spec::{AuthSpec, ClusterSpec};
 use crate::status::{self, ConditionType, OperatorStatus};
 
 pub struct RunOptions {
@@ -41,15 +43,54 @@ struct SpecWatch {
     problem: Option<String>,
 }
 
+/// What the files said, read on a blocking thread.
+enum OnDisk {
+    /// cluster.toml did not change; the password its source holds now.
+    Same { password: Option<Option<Secret>> },
+    /// cluster.toml changed: the new spec with its password and certificates ready, or why
+    /// it cannot be put in force.
+    Changed {
+        modified: Option<SystemTime>,
+        spec: Result<(ClusterSpec, Option<Secret>), String>,
+    },
+}
+
 impl SpecWatch {
     fn modified(file: &Path) -> Option<SystemTime> {
         std::fs::metadata(file).and_then(|m| m.modified()).ok()
     }
 
+    /// Reads cluster.toml when it changed, and the password source every time (blocking:
+    /// file reads, and certificates written for a new spec).
+    fn look(file: &Path, last: Option<SystemTime>, cluster: &str, auth: &AuthSpec) -> OnDisk {
+        let modified = Self::modified(file);
+        if modified == last {
+            let password = crate::secret::resolve(auth, crate::secret::Missing::Fail).ok();
+            return OnDisk::Same { password };
+        }
+        let spec = crate::spec::load(file)
+            .map_err(|e| e.to_string())
+            .and_then(|spec| {
+                if spec.name != cluster {
+                    return Err(format!(
+                        "cluster.toml now names cluster {}, not {cluster}: restart `run` to switch clusters",
+                        spec.name
+                    ));
+                }
+                let password = crate::secret::resolve(&spec.auth, crate::secret::Missing::Create)
+                    .map_err(|e| e.to_string())?;
+                crate::tls::prepare(&spec, SystemTime::now()).map_err(|problems| {
+                    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    format!("its certificates cannot be used: {}", shown.join("; "))
+                })?;
+                Ok((spec, password))
+            });
+        OnDisk::Changed { modified, spec }
+    }
+
     /// The same spec with the password its source holds now, when that changed (a rotation:
     /// the planner then puts it in force on every node).
-    async fn password_changed(ctx: &Arc<Context>) -> Option<Arc<Context>> {
-        let now = crate::secret::resolve(&ctx.spec.auth, crate::secret::Missing::Fail).ok()?;
+    async fn password_changed(ctx: &Arc<Context>, now: Option<Secret>) -> Option<Arc<Context>> {
         if now == ctx.password {
             return None;
         }
@@ -66,43 +107,26 @@ impl SpecWatch {
     }
 
     async fn reload(&mut self, ctx: &Arc<Context>) -> Option<Arc<Context>> {
-        let now = Self::modified(&self.file);
-        if now == self.modified {
-            return Self::password_changed(ctx).await;
-        }
-        self.modified = now;
-        let spec = match crate::spec::load(&self.file) {
-            Ok(spec) if spec.name == ctx.spec.name => spec,
-            Ok(spec) => {
-                let why = format!(
-                    "cluster.toml now names cluster {}, not {}: restart `run` to switch clusters",
-                    spec.name, ctx.spec.name
-                );
-                tracing::error!("{why}");
+        let (file, last) = (self.file.clone(), self.modified);
+        let (cluster, auth) = (ctx.spec.name.clone(), ctx.spec.auth.clone());
+        let on_disk = tokio::task::spawn_blocking(move || Self::look(&file, last, &cluster, &auth))
+            .await
+            .ok()?;
+        let (modified, spec) = match on_disk {
+            OnDisk::Same { password } => return Self::password_changed(ctx, password?).await,
+            OnDisk::Changed { modified, spec } => (modified, spec),
+        };
+        self.modified = modified;
+        let (spec, password) = match spec {
+            Ok(found) => found,
+            Err(why) => {
+                tracing::error!(problem = %why, "cluster.toml changed but cannot be put in force; keeping the last good spec");
                 self.problem = Some(why);
-                return None;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cluster.toml changed but is invalid; keeping the last good spec");
-                self.problem = Some(e.to_string());
                 return None;
             }
         };
         self.problem = None;
         if spec == ctx.spec {
-            return None;
-        }
-        let password = match crate::secret::resolve(&spec.auth, crate::secret::Missing::Create) {
-            Ok(p) => p,
-            Err(e) => {
-                self.problem = Some(e.to_string());
-                return None;
-            }
-        };
-        if let Err(problems) = crate::tls::prepare(&spec, SystemTime::now()) {
-            let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            tracing::error!(problems = %shown.join("; "), "cluster.toml changed but its certificates cannot be used");
-            self.problem = Some(shown.join("; "));
             return None;
         }
         match Context::connect(spec, password).await {

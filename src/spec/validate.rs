@@ -466,7 +466,10 @@ fn redis_settings(
             other => {
                 report.add(
                     span,
-                    format!("[redis] {key} = {other} is not a string, integer or boolean"),
+                    format!(
+                        "[redis] {key} = {} is not a string, integer or boolean",
+                        super::shown_setting(&key, &other.to_string())
+                    ),
                     "write the value as Redis's CONFIG SET takes it, e.g. \"100mb\"",
                 );
                 continue;
