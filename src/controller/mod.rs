@@ -51,7 +51,7 @@ enum OnDisk {
     /// it cannot be put in force.
     Changed {
         modified: Option<SystemTime>,
-        spec: Result<(ClusterSpec, Option<Secret>), String>,
+        spec: Result<(Box<ClusterSpec>, Option<Secret>), String>,
     },
 }
 
@@ -83,7 +83,7 @@ impl SpecWatch {
                     let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
                     format!("its certificates cannot be used: {}", shown.join("; "))
                 })?;
-                Ok((spec, password))
+                Ok((Box::new(spec), password))
             });
         OnDisk::Changed { modified, spec }
     }
@@ -126,10 +126,10 @@ impl SpecWatch {
             }
         };
         self.problem = None;
-        if spec == ctx.spec {
+        if *spec == ctx.spec {
             return None;
         }
-        match Context::connect(spec, password).await {
+        match Context::connect(*spec, password).await {
             Ok(new) => {
                 tracing::info!("cluster.toml changed: reconciling to the new spec");
                 Some(Arc::new(new))
