@@ -66,7 +66,9 @@ impl Context {
         if tls.plaintext || !loadable {
             return;
         }
-        if let Ok(material) = crate::tls::load(tls, &first.name) {
+        let (tls, first) = (tls.clone(), first.name.clone());
+        let read = tokio::task::spawn_blocking(move || crate::tls::load(&tls, &first)).await;
+        if let Ok(Ok(material)) = read {
             self.redis.renew_identity(material).await;
         }
     }
