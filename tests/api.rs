@@ -390,7 +390,7 @@ async fn with_tls_the_api_is_served_over_https_with_the_clusters_ca() {
 /// left to the live test.
 #[tokio::test]
 async fn schemathesis_finds_no_response_outside_the_document() {
-    let (_cluster, operator, addr) = served("api-st", 83, "1", |_, t| t).await;
+    let (_cluster, operator, addr) = served("api-st", 86, "1", |_, t| t).await;
     operator.ready_after(SystemTime::UNIX_EPOCH, READY).await;
     let report = tempfile::tempdir().unwrap();
     let out = tokio::process::Command::new("schemathesis")
