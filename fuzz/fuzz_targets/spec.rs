@@ -17,7 +17,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for slot in 0..SLOT_COUNT {
-        let owner = spec.owner_of(slot).expect("validation let a slot without a master through");
+        let owner = spec
+            .owner_of(slot)
+            .expect("validation let a slot without a master through");
         assert!(!owner.is_replica(), "slot {slot} is owned by a replica");
     }
     for node in &spec.nodes {
