@@ -302,14 +302,10 @@ async fn a_spec_change_recreates_containers_one_by_one_keeping_identity_and_data
             node_id(&cluster, 17).await
         ]
     );
-    let mut conn = cluster.node(13).await;
-    let timeout: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("cluster-node-timeout")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(timeout[1], "6000");
+    assert_eq!(
+        config_get(&cluster, 13, "cluster-node-timeout").await,
+        "6000"
+    );
     let recreations: Vec<String> = operator
         .status()
         .unwrap()
@@ -371,16 +367,9 @@ async fn a_forgotten_node_is_met_again() {
 async fn redis_config_drift_is_set_back_live() {
     let extra = "\n[redis]\nmaxmemory = \"64mb\"\nmaxmemory-policy = \"allkeys-lru\"\n";
     let (cluster, operator, writer) = healthy_with("heal-config", 49, extra, &[]).await;
-    let mut conn = cluster.node(16).await;
     let before = run_ids(&cluster, &[16]).await;
     let fault = SystemTime::now();
-    let () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory-policy")
-        .arg("noeviction")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    config_set(&cluster, 16, "maxmemory-policy", "noeviction").await;
     recovered(
         "CONFIG SET drift",
         &cluster,
@@ -390,13 +379,10 @@ async fn redis_config_drift_is_set_back_live() {
         nothing_lost,
     )
     .await;
-    let policy: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxmemory-policy")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(policy[1], "allkeys-lru");
+    assert_eq!(
+        config_get(&cluster, 16, "maxmemory-policy").await,
+        "allkeys-lru"
+    );
     assert_eq!(
         run_ids(&cluster, &[16]).await,
         before,
@@ -784,27 +770,10 @@ async fn an_invalid_cluster_toml_is_reported_and_the_last_good_one_stays_in_forc
 #[tokio::test]
 async fn the_operators_own_settings_changed_live_are_set_back() {
     let (cluster, operator, writer) = healthy("heal-own-config", 58).await;
-    let config = |setting: &'static str| {
-        let mut cmd = redis::cmd("CONFIG");
-        cmd.arg("GET").arg(setting);
-        cmd
-    };
     let before = run_ids(&cluster, &[16, 17]).await;
     let fault = SystemTime::now();
-    let () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("cluster-node-timeout")
-        .arg("60000")
-        .query_async(&mut cluster.node(16).await)
-        .await
-        .unwrap();
-    let () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("cluster-allow-replica-migration")
-        .arg("yes")
-        .query_async(&mut cluster.node(17).await)
-        .await
-        .unwrap();
+    config_set(&cluster, 16, "cluster-node-timeout", "60000").await;
+    config_set(&cluster, 17, "cluster-allow-replica-migration", "yes").await;
     let fault_at = humantime::format_rfc3339_millis(fault).to_string();
     operator
         .wait_for("both settings set back", READY, |s| {
@@ -820,16 +789,14 @@ async fn the_operators_own_settings_changed_live_are_set_back() {
                 && repaired("redis-3", "cluster-allow-replica-migration no")
         })
         .await;
-    let timeout: Vec<String> = config("cluster-node-timeout")
-        .query_async(&mut cluster.node(16).await)
-        .await
-        .unwrap();
-    assert_eq!(timeout[1], "5000");
-    let migration: Vec<String> = config("cluster-allow-replica-migration")
-        .query_async(&mut cluster.node(17).await)
-        .await
-        .unwrap();
-    assert_eq!(migration[1], "no");
+    assert_eq!(
+        config_get(&cluster, 16, "cluster-node-timeout").await,
+        "5000"
+    );
+    assert_eq!(
+        config_get(&cluster, 17, "cluster-allow-replica-migration").await,
+        "no"
+    );
     assert_eq!(
         run_ids(&cluster, &[16, 17]).await,
         before,
@@ -844,6 +811,28 @@ async fn the_operators_own_settings_changed_live_are_set_back() {
         nothing_lost,
     )
     .await;
+}
+
+/// What CONFIG GET answers for `setting` on the node at `.last`.
+async fn config_get(cluster: &TestCluster, last: u8, setting: &str) -> String {
+    let reply: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(setting)
+        .query_async(&mut cluster.node(last).await)
+        .await
+        .unwrap();
+    reply[1].clone()
+}
+
+/// CONFIG SET on the node at `.last`, as someone at a redis-cli would.
+async fn config_set(cluster: &TestCluster, last: u8, setting: &str, value: &str) {
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(setting)
+        .arg(value)
+        .query_async(&mut cluster.node(last).await)
+        .await
+        .unwrap();
 }
 
 /// The `run_id` of each node at `.last`: a new one means the server restarted.
