@@ -14,6 +14,11 @@ use super::{ClusterNode, NodeView, Observed, ObservedContainer, RunState};
 use crate::blueprint::{kept_settings, spec_hash};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT};
 
+fn usable_image(observed: &Observed) -> Option<&str> {
+    let image = &observed.image;
+    image.usable.as_deref().filter(|_| !image.pull_due)
+}
+
 /// What a `CLUSTER NODES` entry is, against cluster.toml.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Who<'a> {
@@ -104,6 +109,9 @@ pub struct Topology<'a> {
     members: Vec<Member<'a>>,
     /// Containers of the cluster for nodes cluster.toml no longer declares, by node name.
     retired: Vec<(&'a str, &'a ObservedContainer)>,
+    /// Declared nodes whose container was created from another spec or image (the spec
+    /// hash, worked out once per pass: the planner and health both ask).
+    outdated: Vec<&'a str>,
 }
 
 impl<'a> Topology<'a> {
@@ -126,29 +134,37 @@ impl<'a> Topology<'a> {
             .filter(|(name, _)| spec.node(name).is_none())
             .map(|(name, c)| (name.as_str(), c))
             .collect();
+        let outdated = match usable_image(observed) {
+            None => Vec::new(),
+            Some(image) => spec
+                .nodes
+                .iter()
+                .filter(|n| {
+                    observed.containers.get(&n.name).is_some_and(|c| {
+                        c.spec_hash.as_deref() != Some(spec_hash(spec, n, image).as_str())
+                    })
+                })
+                .map(|n| n.name.as_str())
+                .collect(),
+        };
         Topology {
             spec,
             observed,
             members,
             retired,
+            outdated,
         }
     }
 
     /// The image new containers are created from, once it is there and not due a pull.
     pub fn image(&self) -> Option<&'a str> {
-        let image = &self.observed.image;
-        image.usable.as_deref().filter(|_| !image.pull_due)
+        usable_image(self.observed)
     }
 
     /// Whether `node`'s container was created from another spec or image: it is due to be
     /// recreated.
     pub fn outdated(&self, node: &NodeSpec) -> bool {
-        let (Some(image), Some(container)) =
-            (self.image(), self.observed.containers.get(&node.name))
-        else {
-            return false;
-        };
-        container.spec_hash.as_deref() != Some(spec_hash(self.spec, node, image).as_str())
+        self.outdated.contains(&node.name.as_str())
     }
 
     /// The settings `node` is kept at while it runs. An outdated container gets the
