@@ -17,7 +17,7 @@ pub struct Context {
     /// The host fallback image's tag, when the spec allows it and the host has Redis.
     pub host_image_tag: Option<String>,
     /// The slot moves in flight: progress, and the request to stop after the current round.
-    pub moves: crate::act::MoveTracker,
+    pub moves: crate::slot_moves::MoveTracker,
     pulled: AtomicBool,
 }
 
@@ -46,31 +46,9 @@ impl Context {
             docker,
             password,
             host_image_tag,
-            moves: crate::act::MoveTracker::default(),
+            moves: crate::slot_moves::MoveTracker::default(),
             pulled: AtomicBool::new(false),
         })
-    }
-
-    /// Over TLS only: picks up the first node's certificate again when it was renewed or
-    /// replaced (and `observed` found its files loadable), so a long-running operator never
-    /// presents an expired one.
-    pub async fn renew_tls_identity(&self, observed: &crate::observe::Observed) {
-        let (Some(tls), Some(first)) = (&self.spec.tls, self.spec.nodes.first()) else {
-            return;
-        };
-        let loadable = observed
-            .certificates
-            .get(&first.name)
-            .and_then(|c| c.loadable())
-            .is_some();
-        if tls.plaintext || !loadable {
-            return;
-        }
-        let (tls, first) = (tls.clone(), first.name.clone());
-        let read = tokio::task::spawn_blocking(move || crate::tls::load(&tls, &first)).await;
-        if let Ok(Ok(material)) = read {
-            self.redis.renew_identity(material).await;
-        }
     }
 
     /// Whether this process has already made the image available once (for `pull = "always"`).

@@ -5,7 +5,8 @@
 //! - [`spec`]: the desired state (cluster.toml, validated).
 //! - [`observe`]: what Docker and Redis say now.
 //! - [`plan`]: a pure function from (desired, observed) to actions.
-//! - [`act`]: applying actions through the Docker Engine API and Redis's own commands.
+//! - [`actions`]: the steps toward it, each kind with its stage, description and how it is
+//!   applied through the Docker Engine API and Redis's own commands.
 //! - [`reconcile`]: the loop that drives observe → plan → act until healthy.
 //!
 //! Around it: [`controller`] (`run`: triggers, conditions, reload), [`api`] and [`metrics`]
@@ -13,7 +14,7 @@
 //! should look like), [`health`] (the checks), [`docker`] and [`node_client`] (the clients),
 //! [`commands`] (the CLI's subcommands).
 
-pub mod act;
+pub mod actions;
 pub mod api;
 pub mod blueprint;
 pub mod cli;
@@ -35,6 +36,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod report;
 pub mod secret;
+pub mod slot_moves;
 pub mod spec;
 pub mod status;
 pub mod telemetry;

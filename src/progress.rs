@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::act::Applied;
+use crate::actions::Applied;
 use crate::plan::Plan;
 use crate::reconcile::Observer;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
 
-use crate::act::{self, ActError, Applied};
+use crate::actions::{self, ActError, Applied};
 use crate::context::Context;
 use crate::docker::DockerError;
 use crate::observe;
@@ -39,7 +39,7 @@ pub enum Next {
 /// be repeated as fast as the servers answer.
 #[derive(Debug, Default)]
 pub struct Stall {
-    last: Vec<crate::plan::Action>,
+    last: Vec<crate::actions::Action>,
     repeats: u32,
     answer: String,
 }
@@ -52,7 +52,7 @@ impl Stall {
     const MAX_DELAY: Duration = Duration::from_secs(30);
 
     /// Records this pass's plan.
-    fn planned(&mut self, actions: &[crate::plan::Action]) {
+    fn planned(&mut self, actions: &[crate::actions::Action]) {
         if actions.is_empty() || actions != self.last.as_slice() {
             self.last = actions.to_vec();
             self.repeats = u32::from(!actions.is_empty());
@@ -143,7 +143,7 @@ pub async fn reconcile(
         observer.observed(&observed);
         return Err(ReconcileError::UnsupportedServer(why));
     }
-    ctx.renew_tls_identity(&observed).await;
+    renew_tls_identity(ctx, &observed).await;
     let plan = plan::plan(&ctx.spec, &observed);
     observer.observed(&observed);
     observer.planned(&plan);
@@ -162,7 +162,7 @@ pub async fn reconcile(
             }
         });
     }
-    let applied = act::apply_all(ctx, &plan.actions, &mut |a| {
+    let applied = actions::apply_all(ctx, &plan.actions, &mut |a| {
         stall.heard(a);
         observer.applied(a)
     })
@@ -252,17 +252,48 @@ pub async fn converge(
     })
 }
 
+/// Over TLS only: picks up the first node's certificate again when it was renewed or
+/// replaced (and `observed` found its files loadable), so a long-running operator never
+/// presents an expired one.
+async fn renew_tls_identity(ctx: &Context, observed: &observe::Observed) {
+    let (Some(tls), Some(first)) = (&ctx.spec.tls, ctx.spec.nodes.first()) else {
+        return;
+    };
+    let loadable = observed
+        .certificates
+        .get(&first.name)
+        .and_then(|c| c.loadable())
+        .is_some();
+    if tls.plaintext || !loadable {
+        return;
+    }
+    let (tls, first) = (tls.clone(), first.name.clone());
+    let read = tokio::task::spawn_blocking(move || crate::tls::load(&tls, &first)).await;
+    if let Ok(Ok(material)) = read {
+        ctx.redis.renew_identity(material).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Action;
+    use crate::actions::{Action, Meet, Peer, SetConfigEpoch};
+
+    fn peer(name: &str, n: u8) -> Peer {
+        Peer {
+            id: format!("{n:040x}"),
+            addr: format!("172.20.2.{n}:6379"),
+            name: name.into(),
+        }
+    }
 
     fn meet() -> Action {
-        Action::Meet {
-            node: "redis-1".into(),
-            peer: "redis-2".into(),
+        Meet {
+            node: peer("redis-1", 13),
+            peer: peer("redis-2", 16),
             addr: "172.20.2.16:6390".into(),
         }
+        .into()
     }
 
     fn applied(result: Result<(), ActError>) -> Applied {
@@ -310,10 +341,11 @@ mod tests {
         for _ in 0..6 {
             stall.planned(&[meet()]);
         }
-        stall.planned(&[Action::SetConfigEpoch {
-            node: "redis-1".into(),
+        stall.planned(&[SetConfigEpoch {
+            node: peer("redis-1", 13),
             epoch: 1,
-        }]);
+        }
+        .into()]);
         assert!(stall.backoff().is_none());
     }
 

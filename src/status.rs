@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::act::Applied;
+use crate::actions::Applied;
 
 /// How many recent events are kept.
 pub const EVENT_LIMIT: usize = 100;
@@ -80,7 +80,7 @@ pub struct OperatorStatus {
     pub events: VecDeque<Event>,
     /// The slot moves of the pass in flight, while a long one runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moving: Option<crate::act::MoveProgress>,
+    pub moving: Option<crate::slot_moves::MoveProgress>,
 }
 
 pub fn now() -> String {
@@ -205,6 +205,7 @@ pub fn path(state_dir: &Path, cluster: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actions::StartContainer;
 
     #[test]
     fn transition_time_moves_only_when_the_status_flips() {
@@ -234,10 +235,11 @@ mod tests {
     fn a_repeated_action_counts_up_one_event() {
         let mut s = OperatorStatus::new("dev");
         let start = |node: &str| Applied {
-            action: crate::plan::Action::StartContainer {
+            action: StartContainer {
                 node: node.into(),
                 container: "c".into(),
-            },
+            }
+            .into(),
             took: Duration::from_millis(3),
             result: Ok(()),
         };
@@ -262,10 +264,11 @@ mod tests {
         let mut s = OperatorStatus::new("dev");
         for i in 0..(EVENT_LIMIT + 5) {
             s.record(&Applied {
-                action: crate::plan::Action::StartContainer {
+                action: StartContainer {
                     node: format!("n{i}"),
                     container: "c".into(),
-                },
+                }
+                .into(),
                 took: Duration::from_millis(3),
                 result: Ok(()),
             });

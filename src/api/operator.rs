@@ -32,7 +32,7 @@ pub(super) struct StatusReply {
     last_reconcile: Option<LastReconcile>,
     reconciles: u64,
     /// The slot moves of the pass in flight (slots, keys, rate, ETA); null when none run.
-    moving: Option<crate::act::MoveProgress>,
+    moving: Option<crate::slot_moves::MoveProgress>,
     /// Desired against observed per node, the slot map and the findings (as `status -o
     /// json`); null before the first observation.
     report: Option<crate::report::StatusReport>,

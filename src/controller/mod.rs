@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::act::Applied;
+use crate::actions::Applied;
 use crate::context::Context;
 use crate::plan::Plan;
 use crate::progress::Progress;

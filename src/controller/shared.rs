@@ -23,7 +23,7 @@ pub struct Shared {
     observed: RwLock<Option<Arc<Observed>>>,
     status: RwLock<OperatorStatus>,
     /// The slot moves of the pass in flight, while there are.
-    moves: RwLock<Option<crate::act::MoveProgress>>,
+    moves: RwLock<Option<crate::slot_moves::MoveProgress>>,
     pub events: broadcast::Sender<Event>,
     /// Wakes the controller for a pass now (POST /reconcile, Docker events).
     pub wake: Arc<Notify>,
@@ -86,11 +86,11 @@ impl Shared {
         write(&self.status, status);
     }
 
-    pub fn moves(&self) -> Option<crate::act::MoveProgress> {
+    pub fn moves(&self) -> Option<crate::slot_moves::MoveProgress> {
         read(&self.moves)
     }
 
-    pub fn set_moves(&self, moves: Option<crate::act::MoveProgress>) {
+    pub fn set_moves(&self, moves: Option<crate::slot_moves::MoveProgress>) {
         write(&self.moves, moves);
     }
 }

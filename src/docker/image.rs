@@ -5,14 +5,14 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::{host_image, status_of, DockerError};
-use crate::observe::{ImageState, ServerVersion};
 use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
 
 pub async fn exists(docker: &Docker, name: &str) -> Result<bool, DockerError> {
     Ok(inspect(docker, name).await?.is_some())
 }
 
-async fn inspect(
+/// The image's details; None when the engine does not have it.
+pub async fn inspect(
     docker: &Docker,
     name: &str,
 ) -> Result<Option<bollard::models::ImageInspect>, DockerError> {
@@ -23,64 +23,8 @@ async fn inspect(
     }
 }
 
-/// The server an image says it holds: the official images' `REDIS_VERSION` / `VALKEY_VERSION`
-/// environment, or the label redis-keeper's own images carry. None when it says nothing.
-fn server_of(image: &bollard::models::ImageInspect) -> Option<ServerVersion> {
-    let config = image.config.as_ref()?;
-    let labels = config.labels.as_ref();
-    if let Some(label) = labels.and_then(|l| l.get(SERVER_LABEL)) {
-        return ServerVersion::from_label(label);
-    }
-    // Host fallback images built before the server label existed.
-    if let Some(version) = labels.and_then(|l| l.get("io.redis-keeper.host-build")) {
-        return ServerVersion::from_label(&format!("redis {version}"));
-    }
-    let env = config.env.as_deref().unwrap_or_default();
-    let var = |name: &str| {
-        env.iter()
-            .find_map(|e| e.strip_prefix(name)?.strip_prefix('='))
-            .map(str::to_string)
-    };
-    match (var("VALKEY_VERSION"), var("REDIS_VERSION")) {
-        (Some(v), _) => ServerVersion::from_label(&format!("valkey {v}")),
-        (None, Some(v)) => ServerVersion::from_label(&format!("redis {v}")),
-        (None, None) => None,
-    }
-}
-
 /// The label redis-keeper's own node images carry: `redis 7.0.15`, `valkey 8.1.1`.
 pub const SERVER_LABEL: &str = "io.redis-keeper.server";
-
-/// Which image containers can use right now, without pulling or building anything.
-pub async fn state(
-    docker: &Docker,
-    spec: &ImageSpec,
-    host_tag: Option<&str>,
-    pulled: bool,
-) -> Result<ImageState, DockerError> {
-    let pull_due = spec.pull == PullPolicy::Always && !pulled;
-    if let Some(image) = inspect(docker, &spec.name).await? {
-        return Ok(ImageState {
-            usable: Some(spec.name.clone()),
-            pull_due,
-            server: server_of(&image),
-        });
-    }
-    if let (ImageFallback::Host, Some(tag)) = (spec.fallback, host_tag) {
-        if let Some(image) = inspect(docker, tag).await? {
-            return Ok(ImageState {
-                usable: Some(tag.to_string()),
-                pull_due,
-                server: server_of(&image),
-            });
-        }
-    }
-    Ok(ImageState {
-        usable: None,
-        pull_due,
-        server: None,
-    })
-}
 
 async fn pull(docker: &Docker, name: &str) -> Result<(), String> {
     let (image, tag) = match name.rsplit_once(':') {

@@ -6,14 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptionsBuilder};
 
-use super::{Observed, ObservedContainer, ObservedNetwork, RunState};
+use bollard::Docker;
+
+use super::{ImageState, Observed, ObservedContainer, ObservedNetwork, RunState, ServerVersion};
 use crate::blueprint::{self, label};
 use crate::context::Context;
 use crate::docker::{image, status_of, DockerError};
+use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
 
 pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
     let (image, network, volumes, containers) = tokio::try_join!(
-        image::state(
+        image_state(
             &ctx.docker,
             &ctx.spec.image,
             ctx.host_image_tag.as_deref(),
@@ -30,6 +33,62 @@ pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
         containers,
         ..Observed::default()
     })
+}
+
+/// Which image containers can use right now, without pulling or building anything.
+async fn image_state(
+    docker: &Docker,
+    spec: &ImageSpec,
+    host_tag: Option<&str>,
+    pulled: bool,
+) -> Result<ImageState, DockerError> {
+    let pull_due = spec.pull == PullPolicy::Always && !pulled;
+    if let Some(image) = image::inspect(docker, &spec.name).await? {
+        return Ok(ImageState {
+            usable: Some(spec.name.clone()),
+            pull_due,
+            server: server_of(&image),
+        });
+    }
+    if let (ImageFallback::Host, Some(tag)) = (spec.fallback, host_tag) {
+        if let Some(image) = image::inspect(docker, tag).await? {
+            return Ok(ImageState {
+                usable: Some(tag.to_string()),
+                pull_due,
+                server: server_of(&image),
+            });
+        }
+    }
+    Ok(ImageState {
+        usable: None,
+        pull_due,
+        server: None,
+    })
+}
+
+/// The server an image says it holds: the official images' `REDIS_VERSION` / `VALKEY_VERSION`
+/// environment, or the label redis-keeper's own images carry. None when it says nothing.
+fn server_of(image: &bollard::models::ImageInspect) -> Option<ServerVersion> {
+    let config = image.config.as_ref()?;
+    let labels = config.labels.as_ref();
+    if let Some(label) = labels.and_then(|l| l.get(image::SERVER_LABEL)) {
+        return ServerVersion::from_label(label);
+    }
+    // Host fallback images built before the server label existed.
+    if let Some(version) = labels.and_then(|l| l.get("io.redis-keeper.host-build")) {
+        return ServerVersion::from_label(&format!("redis {version}"));
+    }
+    let env = config.env.as_deref().unwrap_or_default();
+    let var = |name: &str| {
+        env.iter()
+            .find_map(|e| e.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    match (var("VALKEY_VERSION"), var("REDIS_VERSION")) {
+        (Some(v), _) => ServerVersion::from_label(&format!("valkey {v}")),
+        (None, Some(v)) => ServerVersion::from_label(&format!("redis {v}")),
+        (None, None) => None,
+    }
 }
 
 async fn network(ctx: &Context) -> Result<Option<ObservedNetwork>, DockerError> {

@@ -6,16 +6,20 @@
 //! it is waiting for (Redis's gossip and writable delay), or what blocks it (drift a person has
 //! to resolve).
 
-mod action;
 mod changes;
 mod moves;
 mod replicas;
 
-pub use action::{Action, Peer, Stage};
 pub use changes::{shape_change, ShapeChange, SlotMove};
 
 use std::collections::BTreeMap;
 
+use crate::actions::{
+    Action, AddSlots, CreateContainer, CreateNetwork, CreateVolume, Forget, IssueCertificates,
+    LoadCertificates, Meet, Peer, PrepareImage, ReattachNetwork, RecreateContainer,
+    RemoveContainer, RepairNodesConf, ResetNode, RotatePassword, SetConfig, SetConfigEpoch,
+    StartContainer, TakeSlots, UnpauseContainer,
+};
 use crate::health::{self, Severity};
 use crate::observe::topology::shown_addr;
 use crate::observe::{
@@ -100,21 +104,23 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
         .filter_map(|(node, c)| Some((node.clone(), c.renew.clone()?)))
         .collect();
     if !renew.is_empty() {
-        plan.actions
-            .push(Action::IssueCertificates { nodes: renew });
+        plan.actions.push(IssueCertificates { nodes: renew }.into());
     }
     let image = topology.image();
     if image.is_none() {
-        plan.actions.push(Action::PrepareImage {
-            image: spec.image.name.clone(),
-        });
+        plan.actions.push(
+            PrepareImage {
+                image: spec.image.name.clone(),
+            }
+            .into(),
+        );
     }
     let wanted_subnet = spec.network.subnet.to_string();
     match &observed.network {
-        None => plan.actions.push(Action::CreateNetwork {
+        None => plan.actions.push(CreateNetwork {
             name: spec.network.name.clone(),
             subnet: wanted_subnet,
-        }),
+        }.into()),
         Some(net) if !net.subnets.contains(&wanted_subnet) => plan.blocked.push(format!(
             "Docker network {} exists with subnet {}, not {wanted_subnet}: remove it (`docker network rm {}`) or change [network].subnet",
             spec.network.name,
@@ -129,17 +135,23 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
         let Some(found) = observed.containers.get(&node.name) else {
             let volume = spec.volume_name(node);
             if !observed.volumes.contains(&volume) {
-                plan.actions.push(Action::CreateVolume {
-                    node: node.name.clone(),
-                    volume,
-                });
+                plan.actions.push(
+                    CreateVolume {
+                        node: node.name.clone(),
+                        volume,
+                    }
+                    .into(),
+                );
             }
             match &image {
-                Some(image) => plan.actions.push(Action::CreateContainer {
-                    node: node.name.clone(),
-                    container,
-                    image: image.to_string(),
-                }),
+                Some(image) => plan.actions.push(
+                    CreateContainer {
+                        node: node.name.clone(),
+                        container,
+                        image: image.to_string(),
+                    }
+                    .into(),
+                ),
                 None => plan
                     .waiting
                     .push(format!("{}: waiting for the node image", node.name)),
@@ -148,36 +160,49 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
         };
         let node_name = node.name.clone();
         match found.state {
-            RunState::Created | RunState::Exited | RunState::Dead => {
-                plan.actions.push(Action::StartContainer {
+            RunState::Created | RunState::Exited | RunState::Dead => plan.actions.push(
+                StartContainer {
                     node: node_name,
                     container,
-                })
-            }
-            RunState::Paused => plan.actions.push(Action::UnpauseContainer {
-                node: node_name,
-                container,
-            }),
-            RunState::Restarting => plan.actions.push(Action::RepairNodesConf {
-                node: node_name,
-                container,
-            }),
+                }
+                .into(),
+            ),
+            RunState::Paused => plan.actions.push(
+                UnpauseContainer {
+                    node: node_name,
+                    container,
+                }
+                .into(),
+            ),
+            RunState::Restarting => plan.actions.push(
+                RepairNodesConf {
+                    node: node_name,
+                    container,
+                }
+                .into(),
+            ),
             RunState::Removing => plan
                 .waiting
                 .push(format!("{}: container is being removed", node.name)),
             RunState::Running if found.ip != Some(node.ip) => {
-                plan.actions.push(Action::ReattachNetwork {
-                    node: node_name,
-                    container,
-                });
+                plan.actions.push(
+                    ReattachNetwork {
+                        node: node_name,
+                        container,
+                    }
+                    .into(),
+                );
             }
             RunState::Running => {
                 if let Some(image) = image.filter(|_| topology.outdated(node)) {
-                    drifted.push(Action::RecreateContainer {
-                        node: node_name,
-                        container,
-                        image: image.to_string(),
-                    });
+                    drifted.push(
+                        RecreateContainer {
+                            node: node_name,
+                            container,
+                            image: image.to_string(),
+                        }
+                        .into(),
+                    );
                 }
             }
         }
@@ -187,10 +212,13 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
     if topology.all_answer() {
         for (name, container) in topology.retired() {
             if !topology.still_known(name) {
-                plan.actions.push(Action::RemoveContainer {
-                    node: name.to_string(),
-                    container: container.name.clone(),
-                });
+                plan.actions.push(
+                    RemoveContainer {
+                        node: name.to_string(),
+                        container: container.name.clone(),
+                    }
+                    .into(),
+                );
             }
         }
     }
@@ -202,9 +230,7 @@ fn redis_actions(topology: &Topology, drifted: &[Action], plan: &mut Plan) {
     forgets(topology, plan);
     let forgotten = forgotten(topology);
     for member in &forgotten {
-        plan.actions.push(Action::ResetNode {
-            node: member.spec.name.clone(),
-        });
+        plan.actions.push(ResetNode { node: peer(member) }.into());
     }
     // A fresh node joins only once every declared node answers: then epochs, slots and
     // introductions happen in one pass, and a node that is slow to start cannot end up with
@@ -273,7 +299,7 @@ fn passwords(topology: &Topology, plan: &mut Plan) {
         .map(|n| n.name.clone())
         .collect();
     if !nodes.is_empty() {
-        plan.actions.push(Action::RotatePassword { nodes });
+        plan.actions.push(RotatePassword { nodes }.into());
     }
 }
 
@@ -282,11 +308,14 @@ fn certificates(observed: &Observed, plan: &mut Plan) {
     for (node, cert) in &observed.certificates {
         if let (Some(file), Some(served)) = (cert.loadable(), &cert.served) {
             if file != served {
-                plan.actions.push(Action::LoadCertificates {
-                    node: node.clone(),
-                    served: served.clone(),
-                    file: file.to_string(),
-                });
+                plan.actions.push(
+                    LoadCertificates {
+                        node: node.clone(),
+                        served: served.clone(),
+                        file: file.to_string(),
+                    }
+                    .into(),
+                );
             }
         }
     }
@@ -297,7 +326,7 @@ fn certificates(observed: &Observed, plan: &mut Plan) {
 /// nodes the cluster agrees have failed (their keys are gone with them). A live foreign node
 /// keeps its slots until they are moved home.
 fn forgets(topology: &Topology, plan: &mut Plan) {
-    let mut ghosts: BTreeMap<&str, (String, usize, Vec<String>)> = BTreeMap::new();
+    let mut ghosts: BTreeMap<&str, (String, usize, Vec<Peer>)> = BTreeMap::new();
     for viewer in topology.members().iter().filter(|m| !m.view.is_fresh()) {
         // A replica refuses to forget its own master: it is promoted or attached to the
         // node serving its shard first (the replicas pass), and forgets it on a later pass.
@@ -328,16 +357,19 @@ fn forgets(topology: &Topology, plan: &mut Plan) {
                 .entry(entry.id.as_str())
                 .or_insert((was, 0, Vec::new()));
             ghost.1 = ghost.1.max(entry.slot_count());
-            ghost.2.push(viewer.spec.name.clone());
+            ghost.2.push(peer(viewer));
         }
     }
     for (id, (was, lost_slots, on)) in ghosts {
-        plan.actions.push(Action::Forget {
-            id: id.to_string(),
-            was,
-            lost_slots,
-            on,
-        });
+        plan.actions.push(
+            Forget {
+                id: id.to_string(),
+                was,
+                lost_slots,
+                on,
+            }
+            .into(),
+        );
     }
 }
 
@@ -363,14 +395,14 @@ fn epochs(topology: &Topology, plan: &mut Plan) {
         .max()
         .unwrap_or(0);
     for (index, node) in topology.spec.nodes.iter().enumerate() {
-        if topology
-            .member(&node.name)
-            .is_some_and(|m| m.view.is_fresh())
-        {
-            plan.actions.push(Action::SetConfigEpoch {
-                node: node.name.clone(),
-                epoch: base + index as u64 + 1,
-            });
+        if let Some(member) = topology.member(&node.name).filter(|m| m.view.is_fresh()) {
+            plan.actions.push(
+                SetConfigEpoch {
+                    node: peer(member),
+                    epoch: base + index as u64 + 1,
+                }
+                .into(),
+            );
         }
     }
 }
@@ -412,16 +444,22 @@ fn slots(topology: &Topology, plan: &mut Plan) {
             }
         }
         if !free.is_empty() {
-            plan.actions.push(Action::AddSlots {
-                node: member.spec.name.clone(),
-                ranges: ranges_of(free),
-            });
+            plan.actions.push(
+                AddSlots {
+                    node: peer(member),
+                    ranges: ranges_of(free),
+                }
+                .into(),
+            );
         }
         if !taken.is_empty() {
-            plan.actions.push(Action::TakeSlots {
-                node: peer(member),
-                ranges: ranges_of(taken),
-            });
+            plan.actions.push(
+                TakeSlots {
+                    node: peer(member),
+                    ranges: ranges_of(taken),
+                }
+                .into(),
+            );
         }
     }
 }
@@ -455,10 +493,13 @@ fn meets(topology: &Topology, joinable: &[&Member], plan: &mut Plan) {
     use Acquaintance::*;
     for (i, a) in joinable.iter().enumerate() {
         for b in &joinable[i + 1..] {
-            let meet = |from: &Member, to: &Member| Action::Meet {
-                node: from.spec.name.clone(),
-                peer: to.spec.name.clone(),
-                addr: to.spec.meet_addr(),
+            let meet = |from: &Member, to: &Member| -> Action {
+                Meet {
+                    node: peer(from),
+                    peer: peer(to),
+                    addr: to.spec.meet_addr(),
+                }
+                .into()
             };
             match (acquaintance(topology, a, b), acquaintance(topology, b, a)) {
                 (Unknown, Unknown) | (Unknown, Known) => plan.actions.push(meet(a, b)),
@@ -478,10 +519,13 @@ fn configs(topology: &Topology, plan: &mut Plan) {
             .filter(|(k, v)| !same_setting(member.view.config.get(k).map(String::as_str), v))
             .collect();
         if !settings.is_empty() {
-            plan.actions.push(Action::SetConfig {
-                node: member.spec.name.clone(),
-                settings,
-            });
+            plan.actions.push(
+                SetConfig {
+                    node: peer(member),
+                    settings,
+                }
+                .into(),
+            );
         }
     }
 }

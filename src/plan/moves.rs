@@ -9,7 +9,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{peer, Action, Peer, Plan};
+use super::{peer, Plan};
+use crate::actions::{AddSlots, CloseSlots, MoveSlots, Peer};
 use crate::observe::{Member, Topology, Who};
 use crate::spec::slots::ranges_of;
 use crate::spec::SLOT_COUNT;
@@ -58,21 +59,30 @@ pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
                 from,
                 to,
                 finishing,
-            } => plan.actions.push(Action::MoveSlots {
-                ranges,
-                from,
-                to,
-                finishing,
-            }),
-            Step::Close { owner, open_on } => plan.actions.push(Action::CloseSlots {
-                ranges,
-                owner,
-                open_on,
-            }),
-            Step::Claim { owner } => plan.actions.push(Action::AddSlots {
-                node: owner.name,
-                ranges,
-            }),
+            } => plan.actions.push(
+                MoveSlots {
+                    ranges,
+                    from,
+                    to,
+                    finishing,
+                }
+                .into(),
+            ),
+            Step::Close { owner, open_on } => plan.actions.push(
+                CloseSlots {
+                    ranges,
+                    owner,
+                    open_on,
+                }
+                .into(),
+            ),
+            Step::Claim { owner } => plan.actions.push(
+                AddSlots {
+                    node: owner,
+                    ranges,
+                }
+                .into(),
+            ),
             Step::Wait(why) => {
                 let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
                 plan.waiting

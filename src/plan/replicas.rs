@@ -6,7 +6,8 @@
 //! Replica migration stays off (`cluster-allow-replica-migration no`): a replica belongs to
 //! the shard cluster.toml puts it in, and the operator, not Redis, moves it back there.
 
-use super::{peer, Action, Plan};
+use super::{peer, Plan};
+use crate::actions::{Action, Detach, Failover, Promote, Replicate};
 use crate::observe::{Member, Shard, Standing, Topology};
 
 /// How long after its master died a replica still counts as holding its master's data: the
@@ -27,10 +28,13 @@ pub(super) fn replicas(topology: &Topology, drifted: &[Action], plan: &mut Plan)
         }
         let shard = topology.shard(master);
         if let Some(successor) = shard.successor(topology, promotion_window_s(topology)) {
-            plan.actions.push(Action::Promote {
-                node: peer(successor),
-                shard: master.name.clone(),
-            });
+            plan.actions.push(
+                Promote {
+                    node: peer(successor),
+                    shard: master.name.clone(),
+                }
+                .into(),
+            );
             continue;
         }
         follow(topology, &shard, drifted, plan);
@@ -50,9 +54,7 @@ fn detach(topology: &Topology, plan: &mut Plan) {
             .member_by_id(master)
             .is_some_and(|m| m.spec.shard() == member.spec.shard());
         if !member.spec.is_replica() && !own_shard {
-            plan.actions.push(Action::Detach {
-                node: member.spec.name.clone(),
-            });
+            plan.actions.push(Detach { node: peer(member) }.into());
         }
     }
 }
@@ -78,10 +80,13 @@ fn follow(topology: &Topology, shard: &Shard, drifted: &[Action], plan: &mut Pla
                 if !member.spec.is_replica() && topology.spec.failback && !recreating =>
             {
                 if known_as_replica(topology, member, leader) {
-                    plan.actions.push(Action::Failover {
-                        node: peer(member),
-                        from: leader.spec.name.clone(),
-                    });
+                    plan.actions.push(
+                        Failover {
+                            node: peer(member),
+                            from: leader.spec.name.clone(),
+                        }
+                        .into(),
+                    );
                 } else {
                     plan.waiting.push(format!(
                         "{}: takes its slots back from {} once every node sees it as a replica",
@@ -90,10 +95,13 @@ fn follow(topology: &Topology, shard: &Shard, drifted: &[Action], plan: &mut Pla
                 }
             }
             Standing::Idle { keys: 0 } | Standing::FollowsOther(_) if member.knows(leader.id()) => {
-                plan.actions.push(Action::Replicate {
-                    node: member.spec.name.clone(),
-                    master: peer(leader),
-                })
+                plan.actions.push(
+                    Replicate {
+                        node: peer(member),
+                        master: peer(leader),
+                    }
+                    .into(),
+                )
             }
             // In sync, syncing, leading, or not ready: what health reports.
             _ => {}
@@ -132,10 +140,11 @@ pub(super) fn rolling(topology: &Topology, mut drifted: Vec<Action>) -> Option<A
             && known_as_replica(topology, m, serving)
     });
     Some(match successor {
-        Some(successor) => Action::Failover {
+        Some(successor) => Failover {
             node: peer(successor),
             from: serving.spec.name.clone(),
-        },
+        }
+        .into(),
         None => next,
     })
 }

@@ -4,10 +4,11 @@
 //! Every step is safe to repeat, so a pass that dies half-way through a slot is finished by
 //! the next one from whatever state it left.
 
-use super::redis::{run_at, split_addr};
-use super::ActError;
+use std::fmt;
+
+use super::redis::{failed, run_checked, run_on, split_addr};
+use super::{shown_ranges, ActError, Kind, Peer, Stage};
 use crate::context::Context;
-use crate::plan::Peer;
 use crate::spec::SlotRange;
 
 /// Slots opened, emptied and handed over together: each step is one round trip for all of
@@ -16,11 +17,176 @@ const SLOTS_PER_ROUND: usize = 128;
 /// How long the source waits on the target for one batch.
 const MIGRATE_TIMEOUT_MS: u64 = 5000;
 
+/// Declared slots no node serves, and that no node claims or has open: ADDSLOTS on their
+/// declared owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddSlots {
+    pub node: Peer,
+    pub ranges: Vec<SlotRange>,
+}
+
+impl Kind for AddSlots {
+    const NAME: &'static str = "add-slots";
+    const STAGE: Stage = Stage::Slots;
+
+    fn why(&self) -> &'static str {
+        "declared slots are served by no node"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("ADDSLOTSRANGE");
+        for r in &self.ranges {
+            cmd.arg(r.start).arg(r.end);
+        }
+        run_checked(ctx, &self.node, "CLUSTER ADDSLOTSRANGE", &cmd).await
+    }
+}
+
+impl fmt::Display for AddSlots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "assign slots {} to {}",
+            shown_ranges(&self.ranges),
+            self.node.name
+        )
+    }
+}
+
+/// Slots no node serves by its own word while views still name another declared node (an
+/// interrupted hand-over): `node`, their declared owner, takes them with SETSLOT NODE and
+/// BUMPEPOCH so its claim wins everywhere, then every other node is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakeSlots {
+    pub node: Peer,
+    pub ranges: Vec<SlotRange>,
+}
+
+impl Kind for TakeSlots {
+    const NAME: &'static str = "take-slots";
+    const STAGE: Stage = Stage::Slots;
+
+    fn why(&self) -> &'static str {
+        "declared slots are served by nobody while some nodes still name another owner"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        take_slots(ctx, &self.node, &self.ranges).await
+    }
+}
+
+impl fmt::Display for TakeSlots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "have {} take slots {} (SETSLOT NODE and BUMPEPOCH), then tell every node",
+            self.node.name,
+            shown_ranges(&self.ranges)
+        )
+    }
+}
+
+/// Move slots with their keys from the node serving them to `to`, the way a reshard does:
+/// IMPORTING on `to`, MIGRATING on `from`, MIGRATE in batches, then SETSLOT NODE on `to`, on
+/// `from`, and on the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveSlots {
+    pub ranges: Vec<SlotRange>,
+    pub from: Peer,
+    pub to: Peer,
+    /// Completes a move someone started (the slots are open from `from` to `to`), rather
+    /// than bringing slots home to their declared owner.
+    pub finishing: bool,
+}
+
+impl Kind for MoveSlots {
+    const NAME: &'static str = "move-slots";
+    const STAGE: Stage = Stage::Move;
+
+    fn why(&self) -> &'static str {
+        if self.finishing {
+            "slots are left open (an interrupted reshard)"
+        } else {
+            "slots are served by another node than cluster.toml declares"
+        }
+    }
+
+    fn slots_moved(&self) -> usize {
+        self.ranges.iter().map(SlotRange::len).sum()
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        move_slots(ctx, &self.ranges, &self.from, &self.to).await
+    }
+}
+
+impl fmt::Display for MoveSlots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (ranges, from, to) = (shown_ranges(&self.ranges), &self.from.name, &self.to.name);
+        if self.finishing {
+            write!(
+                f,
+                "finish moving slots {ranges} with their keys from {from} to {to} (an interrupted reshard)"
+            )
+        } else {
+            write!(
+                f,
+                "move slots {ranges} with their keys from {from} to {to}, their declared owner"
+            )
+        }
+    }
+}
+
+/// Close slots left open by an interrupted reshard: keys left on the nodes that have them
+/// open go to `owner` (MIGRATE works there while a slot is open), then SETSLOT STABLE
+/// everywhere. (Open slots nobody serves are first given to their declared owner with
+/// [`AddSlots`].)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseSlots {
+    pub ranges: Vec<SlotRange>,
+    pub owner: Peer,
+    pub open_on: Vec<Peer>,
+}
+
+impl Kind for CloseSlots {
+    const NAME: &'static str = "close-slots";
+    const STAGE: Stage = Stage::Move;
+
+    fn why(&self) -> &'static str {
+        "slots are left open (an interrupted reshard)"
+    }
+
+    fn slots_moved(&self) -> usize {
+        self.ranges.iter().map(SlotRange::len).sum()
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        close_slots(ctx, &self.ranges, &self.owner, &self.open_on).await
+    }
+}
+
+impl fmt::Display for CloseSlots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let open: Vec<&str> = self.open_on.iter().map(|p| p.name.as_str()).collect();
+        write!(
+            f,
+            "close open slots {} at their owner {}",
+            shown_ranges(&self.ranges),
+            self.owner.name
+        )?;
+        if !open.is_empty() {
+            write!(f, ", bringing keys left on {} to it", open.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// Moves `ranges` with their keys from `from` to `to`, the way a reshard does, a round of
 /// slots at a time: IMPORTING on the target, MIGRATING on the source, every key migrated,
 /// then SETSLOT NODE on the target (which bumps its config epoch, so its claim outranks the
 /// source's everywhere), the source, and the rest.
-pub(super) async fn move_slots(
+async fn move_slots(
     ctx: &Context,
     ranges: &[SlotRange],
     from: &Peer,
@@ -54,7 +220,7 @@ pub(super) async fn move_slots(
 
 /// Closes `ranges` at `owner`: keys left on the nodes that have them open go to the owner,
 /// then every node is told the slots are stable.
-pub(super) async fn close_slots(
+async fn close_slots(
     ctx: &Context,
     ranges: &[SlotRange],
     owner: &Peer,
@@ -91,16 +257,12 @@ pub(super) async fn close_slots(
 /// Has `owner` take `ranges`, which no node serves by its own word: SETSLOT NODE on itself,
 /// BUMPEPOCH so its claim outranks what any view still says, then SETSLOT NODE everywhere.
 /// Nobody holds keys there: a node that does not serve a slot (and has it not open) has none.
-pub(super) async fn take_slots(
-    ctx: &Context,
-    owner: &Peer,
-    ranges: &[SlotRange],
-) -> Result<(), ActError> {
+async fn take_slots(ctx: &Context, owner: &Peer, ranges: &[SlotRange]) -> Result<(), ActError> {
     let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
     setslots(ctx, owner, &slots, &["NODE", &owner.id]).await?;
     let mut bump = redis::cmd("CLUSTER");
     bump.arg("BUMPEPOCH");
-    run_at::<redis::Value>(ctx, &owner.name, &owner.addr, "CLUSTER BUMPEPOCH", &bump).await?;
+    run_on::<redis::Value>(ctx, owner, "CLUSTER BUMPEPOCH", &bump).await?;
     for peer in declared_except(ctx, &[owner]) {
         setslots(ctx, &peer, &slots, &["NODE", &owner.id]).await?;
     }
@@ -309,10 +471,9 @@ async fn settle_busy_keys(
             permanent: true,
         });
     }
-    run_at::<()>(
+    run_on::<()>(
         ctx,
-        &from.name,
-        &from.addr,
+        from,
         "MIGRATE REPLACE",
         &migrate_cmd(ctx, target, true, keys),
     )
@@ -329,12 +490,7 @@ async fn run_pipe<T: redis::FromRedisValue>(
     ctx.redis
         .query_pipe::<T>(ip, port, pipe)
         .await
-        .map_err(|source| ActError::Redis {
-            node: on.name.clone(),
-            command: what.to_string(),
-            source,
-            permanent: false,
-        })
+        .map_err(|source| failed(&on.name, what, source))
 }
 
 /// `CLUSTER SETSLOT <slot> <args…>` for every slot, on one node, in one round trip. A step a

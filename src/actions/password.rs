@@ -5,14 +5,49 @@
 //! health check has its own PING-only user. No password is ever logged: errors name the
 //! node and the command, never its arguments.
 
+use std::fmt;
+
 use futures_util::future::try_join_all;
 
-use super::docker::{private_password, write_private_config};
-use super::{ActError, Context};
+use super::container_files::{private_password, write_private_config};
+use super::{ActError, Context, Kind, Stage};
 use crate::node_client::NodeClients;
 use crate::secret::Secret;
 
-pub(super) async fn rotate(ctx: &Context, nodes: &[String]) -> Result<(), ActError> {
+/// Put the declared password (cluster.toml's file or variable changed) in force on these
+/// nodes, live: each accepts it beside its old one, every node authenticates to its master
+/// with it, the containers' private configs get it, then the old one is dropped. Nobody is
+/// locked out at any step: not the operator, the replicas or the health check (its own
+/// PING-only user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatePassword {
+    pub nodes: Vec<String>,
+}
+
+impl Kind for RotatePassword {
+    const NAME: &'static str = "rotate-password";
+    const STAGE: Stage = Stage::Password;
+
+    fn why(&self) -> &'static str {
+        "nodes refuse the declared password, or still keep the one before it"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        rotate(ctx, &self.nodes).await
+    }
+}
+
+impl fmt::Display for RotatePassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "put the declared password in force on {} (live: both accepted, masterauth, private configs, then the old one dropped)",
+            self.nodes.join(", ")
+        )
+    }
+}
+
+async fn rotate(ctx: &Context, nodes: &[String]) -> Result<(), ActError> {
     let Some(new) = ctx.password.as_ref() else {
         return Ok(());
     };
@@ -77,12 +112,7 @@ async fn on(
     clients
         .query::<()>(&spec.ip.to_string(), spec.client_port, cmd)
         .await
-        .map_err(|source| ActError::Redis {
-            node: node.to_string(),
-            command: what.to_string(),
-            source,
-            permanent: false,
-        })
+        .map_err(|source| super::redis::failed(node, what, source))
 }
 
 fn refused(e: &ActError) -> bool {

@@ -7,7 +7,10 @@
 //! (valkey-io/valkey#774 and #2171, fixed by #2174, which makes the loader take the primary's
 //! shard id). The operator makes the same repair in the file, from outside.
 
-use super::ActError;
+use std::fmt;
+
+use super::container_files::{read_file, upload};
+use super::{ActError, Kind, Stage};
 use crate::blueprint::DATA_DIR;
 use crate::context::Context;
 use crate::docker::archive;
@@ -55,29 +58,52 @@ pub fn align_shard_ids(text: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-/// Reads the container's `nodes.conf`, aligns its shard ids, and writes it back; Docker's
-/// restart policy then starts the server on the repaired file. Fails when the file needs
-/// no such repair: the container restarts for another reason (`docker logs` says which).
-pub(super) async fn repair(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {
-    let path = format!("{DATA_DIR}/nodes.conf");
-    let text = super::docker::read_file(ctx, container, &path).await?;
-    let Some(fixed) = text.as_deref().and_then(align_shard_ids) else {
-        let e = redis::RedisError::from((
-            redis::ErrorKind::Client,
-            "the container keeps restarting",
-            format!("not for a shard id in nodes.conf: see `docker logs {container}`"),
-        ));
-        return Err(ActError::Redis {
-            node: node.to_string(),
-            command: "repair nodes.conf".into(),
-            source: e,
-            permanent: false,
-        });
-    };
-    let mut tar = tar::Builder::new(Vec::new());
-    let packed = archive::append_owned_file(&mut tar, "nodes.conf", fixed.as_bytes(), 0o644)
-        .and_then(|()| tar.into_inner());
-    super::docker::upload(ctx, container, DATA_DIR, packed, "nodes.conf").await
+/// A container that keeps restarting: its `nodes.conf` gets every replica's shard id set to
+/// its primary's, and Docker's restart policy starts it on the repaired file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairNodesConf {
+    pub node: String,
+    pub container: String,
+}
+
+impl Kind for RepairNodesConf {
+    const NAME: &'static str = "repair-nodes-conf";
+    const STAGE: Stage = Stage::Containers;
+
+    fn why(&self) -> &'static str {
+        "the node's container keeps restarting"
+    }
+
+    /// Reads the container's `nodes.conf`, aligns its shard ids, and writes it back. Fails
+    /// when the file needs no such repair: the container restarts for another reason
+    /// (`docker logs` says which).
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        let container = &self.container;
+        let path = format!("{DATA_DIR}/nodes.conf");
+        let text = read_file(ctx, container, &path).await?;
+        let Some(fixed) = text.as_deref().and_then(align_shard_ids) else {
+            let e = redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "the container keeps restarting",
+                format!("not for a shard id in nodes.conf: see `docker logs {container}`"),
+            ));
+            return Err(super::redis::failed(&self.node, "repair nodes.conf", e));
+        };
+        let mut tar = tar::Builder::new(Vec::new());
+        let packed = archive::append_owned_file(&mut tar, "nodes.conf", fixed.as_bytes(), 0o644)
+            .and_then(|()| tar.into_inner());
+        upload(ctx, container, DATA_DIR, packed, "nodes.conf").await
+    }
+}
+
+impl fmt::Display for RepairNodesConf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "align the shard ids in {}'s nodes.conf ({} keeps restarting on it)",
+            self.container, self.node
+        )
+    }
 }
 
 #[cfg(test)]

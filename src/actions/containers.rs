@@ -1,0 +1,480 @@
+//! Docker's side of the cluster: the node image, the network, the volumes and the
+//! containers, through the Engine API.
+
+use std::fmt;
+
+use bollard::models::{
+    Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListNetworksOptions, RemoveContainerOptionsBuilder,
+};
+
+use super::container_files::write_private_config;
+use super::{ActError, Kind, Stage};
+use crate::blueprint;
+use crate::context::Context;
+use crate::docker::{image, message_of, status_of, DockerError};
+use crate::spec::Subnet;
+
+/// Pull `[image].name`, or build the host fallback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrepareImage {
+    pub image: String,
+}
+
+impl Kind for PrepareImage {
+    const NAME: &'static str = "prepare-image";
+    const STAGE: Stage = Stage::Image;
+
+    fn why(&self) -> &'static str {
+        "no usable node image (or pull = \"always\")"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        image::prepare(&ctx.docker, &ctx.spec.image).await?;
+        ctx.mark_pulled();
+        Ok(())
+    }
+}
+
+impl fmt::Display for PrepareImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "make the node image available ({}, else build it from the host's Redis)",
+            self.image
+        )
+    }
+}
+
+/// The cluster's bridge network, with its declared subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateNetwork {
+    pub name: String,
+    pub subnet: String,
+}
+
+impl Kind for CreateNetwork {
+    const NAME: &'static str = "create-network";
+    const STAGE: Stage = Stage::Network;
+
+    fn why(&self) -> &'static str {
+        "the cluster network does not exist"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        create_network(ctx).await
+    }
+}
+
+impl fmt::Display for CreateNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "create network {} ({})", self.name, self.subnet)
+    }
+}
+
+/// The node's data volume: its data and its cluster identity (`nodes.conf`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateVolume {
+    pub node: String,
+    pub volume: String,
+}
+
+impl Kind for CreateVolume {
+    const NAME: &'static str = "create-volume";
+    const STAGE: Stage = Stage::Volumes;
+
+    fn why(&self) -> &'static str {
+        "the node's data volume does not exist"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        create_volume(ctx, &self.node).await
+    }
+}
+
+impl fmt::Display for CreateVolume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "create volume {} for {}", self.volume, self.node)
+    }
+}
+
+/// Create, configure and start the node's container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateContainer {
+    pub node: String,
+    pub container: String,
+    pub image: String,
+}
+
+impl Kind for CreateContainer {
+    const NAME: &'static str = "create-container";
+    const STAGE: Stage = Stage::Containers;
+
+    fn why(&self) -> &'static str {
+        "the node's container does not exist"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        create_container(ctx, &self.node, &self.image).await
+    }
+}
+
+impl fmt::Display for CreateContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "create and start container {} for {} from {}",
+            self.container, self.node, self.image
+        )
+    }
+}
+
+/// Start the node's stopped container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartContainer {
+    pub node: String,
+    pub container: String,
+}
+
+impl Kind for StartContainer {
+    const NAME: &'static str = "start-container";
+    const STAGE: Stage = Stage::Containers;
+
+    fn why(&self) -> &'static str {
+        "the node's container is not running"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        start(ctx, &self.node, &self.container).await
+    }
+}
+
+impl fmt::Display for StartContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "start the stopped container {} ({})",
+            self.container, self.node
+        )
+    }
+}
+
+/// Unpause the node's paused container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpauseContainer {
+    pub node: String,
+    pub container: String,
+}
+
+impl Kind for UnpauseContainer {
+    const NAME: &'static str = "unpause-container";
+    const STAGE: Stage = Stage::Containers;
+
+    fn why(&self) -> &'static str {
+        "the node's container is paused"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        ctx.docker
+            .unpause_container(&self.container)
+            .await
+            .map_err(DockerError::api(format!(
+                "unpause container {}",
+                self.container
+            )))?;
+        Ok(())
+    }
+}
+
+impl fmt::Display for UnpauseContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unpause container {} ({})", self.container, self.node)
+    }
+}
+
+/// Replace a container created from another spec; its volume (data, node id) stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecreateContainer {
+    pub node: String,
+    pub container: String,
+    pub image: String,
+}
+
+impl Kind for RecreateContainer {
+    const NAME: &'static str = "recreate-container";
+    const STAGE: Stage = Stage::Containers;
+
+    fn why(&self) -> &'static str {
+        "the container differs from its spec (spec-hash label)"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        remove_container(ctx, &self.container).await?;
+        create_container(ctx, &self.node, &self.image).await
+    }
+}
+
+impl fmt::Display for RecreateContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "recreate container {} ({}) from the current spec and {}, keeping its volume",
+            self.container, self.node, self.image
+        )
+    }
+}
+
+/// Remove the container of a node cluster.toml no longer declares, once no node knows it
+/// (its slots went to their declared owners and it was forgotten). Its volume stays until
+/// `down --volumes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveContainer {
+    pub node: String,
+    pub container: String,
+}
+
+impl Kind for RemoveContainer {
+    const NAME: &'static str = "remove-container";
+    const STAGE: Stage = Stage::Containers;
+
+    fn why(&self) -> &'static str {
+        "the node was removed from cluster.toml, drained and forgotten"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        remove_container(ctx, &self.container).await
+    }
+}
+
+impl fmt::Display for RemoveContainer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "remove container {} of {}, removed from cluster.toml (its volume stays until `down --volumes`)", self.container, self.node)
+    }
+}
+
+/// Attach a running container to the cluster network with its declared address (after a
+/// disconnect, a removed and recreated network, or a wrong address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReattachNetwork {
+    pub node: String,
+    pub container: String,
+}
+
+impl Kind for ReattachNetwork {
+    const NAME: &'static str = "reattach-network";
+    const STAGE: Stage = Stage::Containers;
+
+    fn why(&self) -> &'static str {
+        "the container is not on the cluster network with its declared address"
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        reattach(ctx, &self.node, &self.container).await
+    }
+}
+
+impl fmt::Display for ReattachNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "attach {} ({}) to the cluster network with its declared address",
+            self.container, self.node
+        )
+    }
+}
+
+/// Fails with the name of any existing network whose subnet overlaps ours: Docker's own
+/// message ("Pool overlaps …") does not say which.
+async fn check_overlap(ctx: &Context) -> Result<(), DockerError> {
+    let wanted = ctx.spec.network.subnet;
+    let networks = ctx
+        .docker
+        .list_networks(None::<ListNetworksOptions>)
+        .await
+        .map_err(DockerError::api("list networks"))?;
+    for net in networks {
+        let name = net.name.unwrap_or_default();
+        if name == ctx.spec.network.name {
+            continue;
+        }
+        let configs = net.ipam.and_then(|i| i.config).unwrap_or_default();
+        for subnet in configs.into_iter().filter_map(|c| c.subnet) {
+            if subnet.parse::<Subnet>().is_ok_and(|s| s.overlaps(&wanted)) {
+                return Err(DockerError::SubnetOverlap {
+                    subnet: wanted.to_string(),
+                    other: name,
+                    other_subnet: subnet,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn create_network(ctx: &Context) -> Result<(), ActError> {
+    check_overlap(ctx).await?;
+    let net = &ctx.spec.network;
+    let request = NetworkCreateRequest {
+        name: net.name.clone(),
+        driver: Some("bridge".into()),
+        ipam: Some(Ipam {
+            config: Some(vec![IpamConfig {
+                subnet: Some(net.subnet.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        labels: Some(blueprint::network_labels(&ctx.spec)),
+        ..Default::default()
+    };
+    match ctx.docker.create_network(request).await {
+        Ok(_) => Ok(()),
+        Err(e) if status_of(&e) == Some(409) => Ok(()),
+        Err(e) if message_of(&e).contains("overlaps") => Err(DockerError::SubnetOverlap {
+            subnet: net.subnet.to_string(),
+            other: "(unnamed)".into(),
+            other_subnet: message_of(&e),
+        }
+        .into()),
+        Err(e) => Err(DockerError::api(format!("create network {}", net.name))(e).into()),
+    }
+}
+
+async fn create_volume(ctx: &Context, node: &str) -> Result<(), ActError> {
+    let Some(spec) = ctx.spec.node(node) else {
+        return Ok(());
+    };
+    let name = ctx.spec.volume_name(spec);
+    let request = VolumeCreateRequest {
+        name: Some(name.clone()),
+        labels: Some(blueprint::volume_labels(&ctx.spec, spec)),
+        ..Default::default()
+    };
+    ctx.docker
+        .create_volume(request)
+        .await
+        .map_err(DockerError::api(format!("create volume {name}")))?;
+    Ok(())
+}
+
+async fn create_container(ctx: &Context, node: &str, image: &str) -> Result<(), ActError> {
+    let Some(spec) = ctx.spec.node(node) else {
+        return Ok(());
+    };
+    let name = ctx.spec.container_name(spec);
+    let body = blueprint::container_body(&ctx.spec, spec, image);
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    match ctx.docker.create_container(Some(options), body).await {
+        Ok(_) => {}
+        // Created by an earlier run that stopped half-way: finish the job.
+        Err(e) if status_of(&e) == Some(409) => {}
+        Err(e) => return Err(DockerError::api(format!("create container {name}"))(e).into()),
+    }
+    write_private_config(ctx, node, &name).await?;
+    if let Err(e) = start(ctx, node, &name).await {
+        if e.is_permanent() {
+            // Leave nothing half-made behind a setup error; the next run starts clean.
+            let _ = remove_container(ctx, &name).await;
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+async fn start(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {
+    let Err(e) = ctx.docker.start_container(container, None).await else {
+        return Ok(());
+    };
+    if status_of(&e) == Some(304) {
+        return Ok(());
+    }
+    let message = message_of(&e);
+    // The container still points at a network that was removed and recreated: attach it to
+    // the current one, then start.
+    if message.contains("network") && message.contains("not found") {
+        reattach(ctx, node, container).await?;
+        return ctx
+            .docker
+            .start_container(container, None)
+            .await
+            .map_err(|e| DockerError::api(format!("start container {container}"))(e).into());
+    }
+    let spec = ctx.spec.node(node);
+    let host_port = spec.and_then(|n| n.host_port);
+    let lower = message.to_lowercase();
+    if let Some(port) =
+        host_port.filter(|_| lower.contains("port is already allocated") || lower.contains("bind"))
+    {
+        return Err(DockerError::PortTaken {
+            node: node.to_string(),
+            port,
+        }
+        .into());
+    }
+    if lower.contains("address already in use") {
+        return Err(DockerError::AddressInUse {
+            node: node.to_string(),
+            ip: spec.map(|n| n.ip.to_string()).unwrap_or_default(),
+            network: ctx.spec.network.name.clone(),
+        }
+        .into());
+    }
+    Err(DockerError::api(format!("start container {container}"))(e).into())
+}
+
+/// Attaches the container to the cluster network with its declared address, dropping any
+/// stale or wrong attachment first.
+async fn reattach(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {
+    let Some(spec) = ctx.spec.node(node) else {
+        return Ok(());
+    };
+    let network = &ctx.spec.network.name;
+    let _ = ctx
+        .docker
+        .disconnect_network(
+            network,
+            NetworkDisconnectRequest {
+                container: container.to_string(),
+                force: Some(true),
+            },
+        )
+        .await;
+    let request = NetworkConnectRequest {
+        container: container.to_string(),
+        endpoint_config: Some(blueprint::endpoint(spec)),
+    };
+    match ctx.docker.connect_network(network, request).await {
+        Ok(()) => Ok(()),
+        Err(e)
+            if message_of(&e)
+                .to_lowercase()
+                .contains("address already in use") =>
+        {
+            Err(DockerError::AddressInUse {
+                node: node.to_string(),
+                ip: spec.ip.to_string(),
+                network: network.clone(),
+            }
+            .into())
+        }
+        Err(e) => {
+            Err(DockerError::api(format!("attach {container} to network {network}"))(e).into())
+        }
+    }
+}
+
+/// Removes a container (never its volume); gone already is fine.
+async fn remove_container(ctx: &Context, container: &str) -> Result<(), ActError> {
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(false)
+        .build();
+    match ctx.docker.remove_container(container, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(e) if status_of(&e) == Some(404) => Ok(()),
+        Err(e) => Err(DockerError::api(format!("remove container {container}"))(e).into()),
+    }
+}
