@@ -193,21 +193,12 @@ async fn move_slots(
     to: &Peer,
 ) -> Result<(), ActError> {
     let rest = declared_except(ctx, &[from, to]);
+    let steps = move_round(from, to, &rest);
     let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
     let mut batch = KeyBatch::default();
     let mut keys = 0;
     for round in slots.chunks(SLOTS_PER_ROUND) {
-        // The target first: were the source to die now, the slots still have their owner.
-        setslots(ctx, to, round, &["IMPORTING", &from.id]).await?;
-        setslots(ctx, from, round, &["MIGRATING", &to.id]).await?;
-        // Returns only once every slot of the round is empty on the source: the target
-        // never takes a slot the source still holds keys in (it would delete them).
-        keys += empty_slots(ctx, from, to, round, true, &mut batch).await?;
-        let node = ["NODE", to.id.as_str()];
-        setslots(ctx, to, round, &node).await?;
-        setslots(ctx, from, round, &node).await?;
-        let told = rest.iter().map(|peer| setslots(ctx, peer, round, &node));
-        futures_util::future::try_join_all(told).await?;
+        keys += run_round(ctx, &steps, round, &mut batch).await?;
         ctx.moves.round_done(round.len());
         if ctx.moves.stopping() {
             tracing::info!(from = %from.name, to = %to.name, "stopping after the round in flight");
@@ -227,24 +218,12 @@ async fn close_slots(
     open_on: &[Peer],
 ) -> Result<(), ActError> {
     let rest = declared_except(ctx, &[owner]);
+    let steps = close_round(owner, open_on, &rest);
     let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
     let mut batch = KeyBatch::default();
     let mut keys = 0;
     for round in slots.chunks(SLOTS_PER_ROUND) {
-        // The open nodes first, so none accepts another write for the slot (through an ASK
-        // redirect) after its keys have been taken; MIGRATE still works there while the
-        // slot is open, and the owner accepts what it owns.
-        for peer in open_on {
-            keys += empty_slots(ctx, peer, owner, round, false, &mut batch).await?;
-            setslots(ctx, peer, round, &["STABLE"]).await?;
-        }
-        setslots(ctx, owner, round, &["STABLE"]).await?;
-        for peer in rest
-            .iter()
-            .filter(|p| !open_on.iter().any(|o| o.addr == p.addr))
-        {
-            setslots(ctx, peer, round, &["STABLE"]).await?;
-        }
+        keys += run_round(ctx, &steps, round, &mut batch).await?;
         ctx.moves.round_done(round.len());
         if ctx.moves.stopping() {
             break;
@@ -252,6 +231,100 @@ async fn close_slots(
     }
     tracing::info!(owner = %owner.name, keys, "closed open slots");
     Ok(())
+}
+
+/// One step of a round: what is done to all the slots of the round at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step<'p> {
+    /// `CLUSTER SETSLOT <slot> <args…>` for every slot, on each of `on` (in parallel).
+    SetSlot {
+        on: Vec<&'p Peer>,
+        args: Vec<String>,
+    },
+    /// Every key `from` holds in the slots migrated to `to`.
+    Empty {
+        from: &'p Peer,
+        to: &'p Peer,
+        /// `from` is the owner whose copy clients saw (see [`empty_slots`]).
+        replace: bool,
+    },
+}
+
+fn set_slot<'p>(on: Vec<&'p Peer>, args: &[&str]) -> Step<'p> {
+    Step::SetSlot {
+        on,
+        args: args.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+/// A round of a move from `from` to `to`, `rest` being every other node, in the order that
+/// keeps what was there: IMPORTING on the target first (were the source to die now, the
+/// slots still have their owner), then MIGRATING on the source, then every key moved; only
+/// then SETSLOT NODE, on the target (which bumps its config epoch, so its claim outranks the
+/// source's everywhere), the source, and the rest. The target never takes a slot the source
+/// still holds keys in: a node that sees a higher-epoch claim on a slot where it holds keys
+/// deletes them.
+fn move_round<'p>(from: &'p Peer, to: &'p Peer, rest: &'p [Peer]) -> Vec<Step<'p>> {
+    let node = ["NODE", to.id.as_str()];
+    vec![
+        set_slot(vec![to], &["IMPORTING", &from.id]),
+        set_slot(vec![from], &["MIGRATING", &to.id]),
+        Step::Empty {
+            from,
+            to,
+            replace: true,
+        },
+        set_slot(vec![to], &node),
+        set_slot(vec![from], &node),
+        set_slot(rest.iter().collect(), &node),
+    ]
+}
+
+/// A round of closing slots at `owner` that `open_on` have open: each open node gives its
+/// keys to the owner before it is made stable, so none accepts another write for a slot
+/// (through an ASK redirect) after its keys were taken; MIGRATE still works there while the
+/// slot is open, and the owner accepts what it owns. The owner, then everyone else, last.
+fn close_round<'p>(owner: &'p Peer, open_on: &'p [Peer], rest: &'p [Peer]) -> Vec<Step<'p>> {
+    let mut steps = Vec::new();
+    for open in open_on {
+        steps.push(Step::Empty {
+            from: open,
+            to: owner,
+            replace: false,
+        });
+        steps.push(set_slot(vec![open], &["STABLE"]));
+    }
+    steps.push(set_slot(vec![owner], &["STABLE"]));
+    let others = rest
+        .iter()
+        .filter(|p| !open_on.iter().any(|o| o.addr == p.addr))
+        .collect();
+    steps.push(set_slot(others, &["STABLE"]));
+    steps
+}
+
+/// Runs a round's steps on `slots`, one after another; returns the keys moved.
+async fn run_round(
+    ctx: &Context,
+    steps: &[Step<'_>],
+    slots: &[u16],
+    batch: &mut KeyBatch,
+) -> Result<usize, ActError> {
+    let mut keys = 0;
+    for step in steps {
+        match step {
+            Step::SetSlot { on, args } => {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let args = &args;
+                let told = on.iter().map(|peer| setslots(ctx, peer, slots, args));
+                futures_util::future::try_join_all(told).await?;
+            }
+            Step::Empty { from, to, replace } => {
+                keys += empty_slots(ctx, from, to, slots, *replace, batch).await?;
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// Has `owner` take `ranges`, which no node serves by its own word: SETSLOT NODE on itself,
@@ -550,6 +623,108 @@ fn declared_except(ctx: &Context, except: &[&Peer]) -> Vec<Peer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node(name: &str, n: u8) -> Peer {
+        Peer {
+            id: format!("{n:040x}"),
+            addr: format!("10.0.0.{n}:6379"),
+            name: name.into(),
+        }
+    }
+
+    /// Where each step of `steps` sets `args0` (IMPORTING, NODE…) on `peer`, in order.
+    fn sets(steps: &[Step], peer: &Peer, args0: &str) -> Vec<usize> {
+        steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                matches!(s, Step::SetSlot { on, args } if args[0] == args0 && on.contains(&peer))
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn emptied(steps: &[Step], peer: &Peer) -> usize {
+        steps
+            .iter()
+            .position(|s| matches!(s, Step::Empty { from, .. } if *from == peer))
+            .expect("the node is emptied")
+    }
+
+    #[test]
+    fn a_move_opens_the_target_first_and_hands_over_only_once_the_source_is_empty() {
+        let (from, to) = (node("a", 1), node("b", 2));
+        let rest = [node("c", 3), node("d", 4)];
+        let steps = move_round(&from, &to, &rest);
+        assert_eq!(
+            sets(&steps, &to, "IMPORTING"),
+            [0],
+            "IMPORTING on the target, first"
+        );
+        assert_eq!(
+            sets(&steps, &from, "MIGRATING"),
+            [1],
+            "then MIGRATING on the source"
+        );
+        let empty = emptied(&steps, &from);
+        assert_eq!(
+            steps[empty],
+            Step::Empty {
+                from: &from,
+                to: &to,
+                replace: true
+            }
+        );
+        let (on_target, on_source) = (sets(&steps, &to, "NODE"), sets(&steps, &from, "NODE"));
+        assert_eq!(on_target.len(), 1);
+        assert_eq!(on_source.len(), 1);
+        assert!(
+            empty < on_target[0],
+            "no SETSLOT NODE while the source holds keys"
+        );
+        assert!(on_target[0] < on_source[0], "the target, then the source");
+        for other in &rest {
+            let told = sets(&steps, other, "NODE");
+            assert_eq!(told.len(), 1, "{} is told once", other.name);
+            assert!(on_source[0] < told[0], "{} is told last", other.name);
+        }
+        for step in &steps {
+            if let Step::SetSlot { args, .. } = step {
+                if args[0] == "NODE" {
+                    assert_eq!(args[1], to.id, "every node is told the target's id");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_close_empties_each_open_node_before_it_is_made_stable_and_the_owner_after_all() {
+        let owner = node("a", 1);
+        let open = [node("b", 2), node("c", 3)];
+        let rest = [node("b", 2), node("c", 3), node("d", 4)];
+        let steps = close_round(&owner, &open, &rest);
+        let owner_stable = sets(&steps, &owner, "STABLE");
+        assert_eq!(owner_stable.len(), 1);
+        for peer in &open {
+            let empty = emptied(&steps, peer);
+            assert!(
+                matches!(steps[empty], Step::Empty { to, replace: false, .. } if to == &owner),
+                "{}'s keys go to the owner, a differing copy is not overwritten",
+                peer.name
+            );
+            let stable = sets(&steps, peer, "STABLE");
+            assert_eq!(stable.len(), 1, "{} made stable once", peer.name);
+            assert!(
+                empty < stable[0],
+                "{} emptied before made stable",
+                peer.name
+            );
+            assert!(stable[0] < owner_stable[0]);
+        }
+        let others = sets(&steps, &rest[2], "STABLE");
+        assert_eq!(others.len(), 1);
+        assert!(owner_stable[0] < others[0], "the rest last");
+    }
 
     #[test]
     fn migrate_batches_hold_at_most_the_batch_and_every_slot_once() {
