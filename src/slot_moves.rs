@@ -15,9 +15,15 @@ pub struct MoveProgress {
     pub slots_total: usize,
     pub slots_done: usize,
     pub keys_moved: usize,
+    /// The keys the moved slots held when their moves began (COUNTKEYSINSLOT on each
+    /// source); 0 when not counted.
+    #[serde(default)]
+    pub keys_total: usize,
     pub seconds: f64,
     pub keys_per_second: f64,
-    /// At the rate of slots so far; None before the first round is done.
+    /// At the rates so far, of keys and of slots, whichever leaves longer (a slot without
+    /// keys still takes a round trip, and a slot with many takes many); None before either
+    /// rate is known.
     pub eta_seconds: Option<f64>,
 }
 
@@ -25,9 +31,13 @@ impl std::fmt::Display for MoveProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "moving slots: {}/{} slots, {} keys, {:.0} keys/s",
-            self.slots_done, self.slots_total, self.keys_moved, self.keys_per_second
+            "moving slots: {}/{} slots, {}",
+            self.slots_done, self.slots_total, self.keys_moved
         )?;
+        if self.keys_total > 0 {
+            write!(f, "/{}", self.keys_total)?;
+        }
+        write!(f, " keys, {:.0} keys/s", self.keys_per_second)?;
         match self.eta_seconds {
             Some(eta) => write!(f, ", ETA {eta:.0} s"),
             None => Ok(()),
@@ -40,6 +50,7 @@ struct Moves {
     slots_total: usize,
     slots_done: usize,
     keys_moved: usize,
+    keys_total: usize,
     started: Option<Instant>,
 }
 
@@ -74,6 +85,11 @@ impl MoveTracker {
         };
     }
 
+    /// A move counted `keys` keys in its slots before it began.
+    pub fn expect_keys(&self, keys: usize) {
+        self.moves().keys_total += keys;
+    }
+
     /// `keys` more keys reached their target.
     pub fn keys_moved(&self, keys: usize) {
         self.moves().keys_moved += keys;
@@ -99,13 +115,20 @@ impl MoveTracker {
         let m = self.moves();
         let started = m.started?;
         let seconds = started.elapsed().as_secs_f64().max(1e-3);
-        let eta_seconds = (m.slots_done > 0).then(|| {
-            seconds * (m.slots_total.saturating_sub(m.slots_done)) as f64 / m.slots_done as f64
-        });
+        let left = |done: usize, total: usize| {
+            (done > 0).then(|| seconds * total.saturating_sub(done) as f64 / done as f64)
+        };
+        let by_slots = left(m.slots_done, m.slots_total);
+        let by_keys = left(m.keys_moved, m.keys_total).filter(|_| m.keys_total > 0);
+        let eta_seconds = match (by_slots, by_keys) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         Some(MoveProgress {
             slots_total: m.slots_total,
             slots_done: m.slots_done,
             keys_moved: m.keys_moved,
+            keys_total: m.keys_total,
             seconds,
             keys_per_second: m.keys_moved as f64 / seconds,
             eta_seconds,
@@ -157,5 +180,33 @@ mod tests {
         assert!(!t.stopping());
         t.request_stop();
         assert!(t.stopping());
+    }
+
+    #[test]
+    fn with_keys_counted_the_estimate_follows_the_slower_of_keys_and_slots() {
+        let t = MoveTracker::default();
+        t.begin(256);
+        t.expect_keys(10_000);
+        t.keys_moved(1000);
+        let early = t.snapshot().unwrap();
+        assert_eq!(early.keys_total, 10_000);
+        let eta = early.eta_seconds.expect("known from the keys alone");
+        assert!(
+            (eta - 9.0 * early.seconds).abs() < 0.05 * early.seconds.max(1.0),
+            "a tenth of the keys moved: nine times as long again ({eta} vs {})",
+            early.seconds
+        );
+        t.round_done(128);
+        let half_slots = t.snapshot().unwrap();
+        let eta = half_slots.eta_seconds.unwrap();
+        assert!(
+            eta > 8.0 * half_slots.seconds,
+            "half the slots but a tenth of the keys: the keys bound it ({eta} vs {})",
+            half_slots.seconds
+        );
+        assert!(
+            half_slots.to_string().contains("1000/10000 keys"),
+            "{half_slots}"
+        );
     }
 }

@@ -366,19 +366,30 @@ async fn a_random_sequence_of_edits_with_the_operator_killed_loses_nothing() {
 
 /// A fourth master declared without slots, `balance --write`: a quarter of the slots move to
 /// it (a fresh contiguous cut would move half), and `run` carries it out losing nothing.
+/// The other masters' ranges were edited too and not applied: the fewest slots are counted
+/// from what the cluster serves, not from that edit.
 #[tokio::test]
 async fn balance_gives_a_new_master_its_share_moving_the_fewest_slots() {
     let (cluster, operator, writer, preloaded) =
         running("topo-balance", 65, &layout(&REFERENCE), &[0, 5000, 16383]).await;
     operator.signal("STOP");
+    let unapplied = layout(&[
+        ("redis-1", 13, &["0-6000"]),
+        ("redis-2", 16, &["6001-10922"]),
+        ("redis-3", 17, &["10923-16383"]),
+    ]);
     let text = format!(
         "{}\n[[nodes]]\nname = \"redis-4\"\nip = \"{}\"\n",
-        cluster.toml(&REFERENCE),
+        toml_of(&cluster, &unapplied),
         cluster.ip(18)
     );
     cluster.write(&text);
     let shown = common::stdout(&cluster.expect(&["balance"], 3).await);
     assert!(shown.contains("redis-4"), "{shown}");
+    assert!(
+        shown.contains("from the slots the cluster serves now"),
+        "{shown}"
+    );
     assert!(shown.contains("not written"), "{shown}");
     assert_eq!(
         std::fs::read_to_string(&cluster.file).unwrap(),
@@ -464,6 +475,15 @@ async fn sigterm_mid_reshard_stops_after_the_round_in_flight_and_run_resumes() {
             s.moving.as_ref().is_some_and(|m| m.slots_done > 0)
         })
         .await;
+    let moving = operator.status().unwrap().moving.expect("moving");
+    assert!(
+        moving.keys_total >= 300_000 && moving.keys_moved <= moving.keys_total,
+        "the keys to move are counted before they move: {moving}"
+    );
+    assert!(
+        moving.eta_seconds.is_some(),
+        "an ETA once a round is done: {moving}"
+    );
     let stopping = std::time::Instant::now();
     assert_eq!(operator.terminate(), Some(0), "SIGTERM exits 0");
     eprintln!(

@@ -117,6 +117,12 @@ impl Kind for MoveSlots {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        // Counted first (one pipeline) so progress can tell how many keys are left.
+        let slots: Vec<u16> = self.ranges.iter().flat_map(SlotRange::slots).collect();
+        if let Some(keys) = crate::observe::keys_in_slots(ctx, &self.from.addr, &slots).await {
+            ctx.moves
+                .expect_keys(usize::try_from(keys).unwrap_or(usize::MAX));
+        }
         move_slots(ctx, &self.ranges, &self.from, &self.to).await
     }
 }

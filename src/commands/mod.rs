@@ -28,7 +28,7 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
             listen_tls,
         } => run::run(file, resync, listen, listen_tls).await,
         Command::Plan => plan::run(file).await,
-        Command::Balance { write } => balance::run(file, write),
+        Command::Balance { write } => balance::run(file, write).await,
         Command::Status { output } => status::run(file, output).await,
         Command::Check => check::run(file).await,
         Command::Keyslot { key } => keyslot::run(file, &key),
@@ -39,7 +39,11 @@ pub async fn run(cli: Cli) -> Result<Exit, CommandError> {
 /// A context for commands that only look: a password file that does not exist yet is no
 /// error (nothing can have been created with it), and nothing is written.
 async fn read_only_context(file: &Path) -> Result<Context, CommandError> {
-    let spec: ClusterSpec = spec::load(file)?;
+    context_for(spec::load(file)?).await
+}
+
+/// A read-only context for `spec`, as [`read_only_context`] makes one.
+async fn context_for(spec: ClusterSpec) -> Result<Context, CommandError> {
     let password = match secret::resolve(&spec.auth, Missing::Fail) {
         Ok(p) => p,
         Err(SecretError::FileMissing(_)) => None,

@@ -84,6 +84,26 @@ pub fn shape_change(topology: &Topology) -> ShapeChange {
     }
 }
 
+/// The slots each of `masters` (declared master names) serves now, itself or through a node
+/// of its shard promoted in its place; None when no declared node answers. Slots served by
+/// nobody, by a removed node or by a foreign node count as no master's.
+pub fn live_layout(topology: &Topology, masters: &[&str]) -> Option<Vec<Vec<SlotRange>>> {
+    if topology.members().is_empty() {
+        return None;
+    }
+    let mut served: Vec<Vec<u16>> = vec![Vec::new(); masters.len()];
+    for slot in 0..SLOT_COUNT {
+        let Some(member) = topology.members().iter().find(|m| m.owns(slot)) else {
+            continue;
+        };
+        let shard = member.spec.shard();
+        if let Some(i) = masters.iter().position(|m| *m == shard) {
+            served[i].push(slot);
+        }
+    }
+    Some(served.into_iter().map(ranges_of).collect())
+}
+
 /// Who holds `slot` now, by name, with the address it answers at.
 fn holder(topology: &Topology, slot: u16) -> Option<(String, String)> {
     if let Some(m) = topology.members().iter().find(|m| m.owns(slot)) {

@@ -10,7 +10,7 @@ mod changes;
 mod moves;
 mod replicas;
 
-pub use changes::{shape_change, ShapeChange, SlotMove};
+pub use changes::{live_layout, shape_change, ShapeChange, SlotMove};
 
 use std::collections::BTreeMap;
 

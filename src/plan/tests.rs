@@ -1532,3 +1532,33 @@ fn nodes_refusing_the_declared_password_or_keeping_the_old_one_get_it_first() {
 }
 
 mod replicas;
+
+#[test]
+fn the_live_layout_is_what_each_master_serves_by_its_own_word() {
+    let spec = reference_spec();
+    // Slot 0 moved to redis-2 (and every view says so).
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(1, 5460)];
+        v.nodes[1].slots = vec![SlotRange::new(0, 0), SlotRange::new(5461, 10922)];
+        v
+    });
+    let live = live_layout(
+        &Topology::new(&spec, &observed),
+        &["redis-1", "redis-2", "redis-3"],
+    );
+    assert_eq!(
+        live,
+        Some(vec![
+            vec![SlotRange::new(1, 5460)],
+            vec![SlotRange::new(0, 0), SlotRange::new(5461, 10922)],
+            vec![SlotRange::new(10923, 16383)],
+        ])
+    );
+    let nothing_runs = Observed::default();
+    assert_eq!(
+        live_layout(&Topology::new(&spec, &nothing_runs), &["redis-1"]),
+        None,
+        "no node answers: no live layout"
+    );
+}

@@ -1,8 +1,9 @@
 //! Even slot ranges without arithmetic: `redis-keeper balance` gives every declared master
-//! an even share of the 16384 slots, moving the fewest slots it can from the layout
-//! cluster.toml declares now (a master keeps what it holds up to its share; only the excess,
-//! and the slots of removed masters, change hands), and writes the ranges back into the
-//! file for review, its comments and layout kept.
+//! an even share of the 16384 slots, moving the fewest slots it can from the layout it
+//! starts from (the one the cluster serves, else the one cluster.toml declares: a master
+//! keeps what it holds up to its share; only the excess, and the slots of removed masters,
+//! change hands), and writes the ranges back into the file for review, its comments and
+//! layout kept.
 
 use std::ops::Range;
 
