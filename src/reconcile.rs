@@ -279,18 +279,10 @@ mod tests {
     use super::*;
     use crate::actions::{Action, Meet, Peer, SetConfigEpoch};
 
-    fn peer(name: &str, n: u8) -> Peer {
-        Peer {
-            id: format!("{n:040x}"),
-            addr: format!("172.20.2.{n}:6379"),
-            name: name.into(),
-        }
-    }
-
     fn meet() -> Action {
         Meet {
-            node: peer("redis-1", 13),
-            peer: peer("redis-2", 16),
+            node: Peer::test("redis-1", 13),
+            peer: Peer::test("redis-2", 16),
             addr: "172.20.2.16:6390".into(),
         }
         .into()
@@ -342,7 +334,7 @@ mod tests {
             stall.planned(&[meet()]);
         }
         stall.planned(&[SetConfigEpoch {
-            node: peer("redis-1", 13),
+            node: Peer::test("redis-1", 13),
             epoch: 1,
         }
         .into()]);

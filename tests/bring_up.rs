@@ -216,6 +216,47 @@ async fn a_half_formed_cluster_is_finished_and_keeps_its_node_ids() {
     );
 }
 
+/// An action carries the id of the node it was planned for, and one that would do harm on
+/// another identity is not carried out once the node has another: a reset repeated after a
+/// crash must not reset the fresh identity again. Planned for the id the node has, it is.
+#[tokio::test]
+async fn an_action_planned_for_an_identity_the_node_no_longer_has_is_refused() {
+    use redis_keeper::actions::{apply_all, ActError, Peer, ResetNode};
+    use redis_keeper::secret::{self, Missing};
+    let cluster = TestCluster::new("identity", 20, &REFERENCE).await;
+    cluster.up().await;
+    let spec = redis_keeper::spec::load(&cluster.file).expect("the test's cluster.toml");
+    let redis_3 = Peer {
+        id: "0".repeat(40),
+        addr: spec.nodes[2].addr(),
+        name: "redis-3".into(),
+    };
+    let password = secret::resolve(&spec.auth, Missing::Fail).expect("the test's password");
+    let ctx = redis_keeper::context::Context::connect(spec, password)
+        .await
+        .expect("a context");
+    let id = common::node_id(&cluster, 17).await;
+    let reset = |node: &Peer| vec![ResetNode { node: node.clone() }.into()];
+
+    let refused = apply_all(&ctx, &reset(&redis_3), &mut |_| {})
+        .await
+        .expect_err("planned for another id");
+    assert!(
+        matches!(refused, ActError::NotTheSameNode { .. }) && !refused.is_permanent(),
+        "{refused}"
+    );
+    assert_eq!(common::node_id(&cluster, 17).await, id, "not reset");
+
+    let current = Peer {
+        id: id.clone(),
+        ..redis_3
+    };
+    apply_all(&ctx, &reset(&current), &mut |_| {})
+        .await
+        .expect("planned for the id it has");
+    assert_ne!(common::node_id(&cluster, 17).await, id, "reset: a new id");
+}
+
 #[tokio::test]
 async fn invalid_spec_exits_2_names_every_problem_and_creates_nothing() {
     let cluster = TestCluster::new("invalid", 14, &REFERENCE).await;

@@ -174,6 +174,16 @@ impl Peer {
     pub fn short_id(&self) -> &str {
         &self.id[..self.id.len().min(8)]
     }
+
+    /// A peer for tests: id `n` (40 hex digits), address 10.0.0.`n`:6379.
+    #[cfg(test)]
+    pub fn test(name: &str, n: u8) -> Peer {
+        Peer {
+            id: format!("{n:040x}"),
+            addr: format!("10.0.0.{n}:6379"),
+            name: name.into(),
+        }
+    }
 }
 
 /// Actions run stage by stage; actions of one stage are independent and run in parallel.

@@ -630,14 +630,6 @@ fn declared_except(ctx: &Context, except: &[&Peer]) -> Vec<Peer> {
 mod tests {
     use super::*;
 
-    fn node(name: &str, n: u8) -> Peer {
-        Peer {
-            id: format!("{n:040x}"),
-            addr: format!("10.0.0.{n}:6379"),
-            name: name.into(),
-        }
-    }
-
     /// Where each step of `steps` sets `args0` (IMPORTING, NODE…) on `peer`, in order.
     fn sets(steps: &[Step], peer: &Peer, args0: &str) -> Vec<usize> {
         steps
@@ -659,8 +651,8 @@ mod tests {
 
     #[test]
     fn a_move_opens_the_target_first_and_hands_over_only_once_the_source_is_empty() {
-        let (from, to) = (node("a", 1), node("b", 2));
-        let rest = [node("c", 3), node("d", 4)];
+        let (from, to) = (Peer::test("a", 1), Peer::test("b", 2));
+        let rest = [Peer::test("c", 3), Peer::test("d", 4)];
         let steps = move_round(&from, &to, &rest);
         assert_eq!(
             sets(&steps, &to, "IMPORTING"),
@@ -705,9 +697,9 @@ mod tests {
 
     #[test]
     fn a_close_empties_each_open_node_before_it_is_made_stable_and_the_owner_after_all() {
-        let owner = node("a", 1);
-        let open = [node("b", 2), node("c", 3)];
-        let rest = [node("b", 2), node("c", 3), node("d", 4)];
+        let owner = Peer::test("a", 1);
+        let open = [Peer::test("b", 2), Peer::test("c", 3)];
+        let rest = [Peer::test("b", 2), Peer::test("c", 3), Peer::test("d", 4)];
         let steps = close_round(&owner, &open, &rest);
         let owner_stable = sets(&steps, &owner, "STABLE");
         assert_eq!(owner_stable.len(), 1);
