@@ -366,16 +366,18 @@ async fn a_random_sequence_of_edits_with_the_operator_killed_loses_nothing() {
 
 /// A fourth master declared without slots, `balance --write`: a quarter of the slots move to
 /// it (a fresh contiguous cut would move half), and `run` carries it out losing nothing.
-/// The other masters' ranges were edited too and not applied: the fewest slots are counted
-/// from what the cluster serves, not from that edit.
+/// Two masters' ranges were swapped in the file too and not applied: the fewest slots are
+/// counted from what the cluster serves, not from that edit.
 #[tokio::test]
 async fn balance_gives_a_new_master_its_share_moving_the_fewest_slots() {
     let (cluster, operator, writer, preloaded) =
         running("topo-balance", 65, &layout(&REFERENCE), &[0, 5000, 16383]).await;
     operator.signal("STOP");
+    // redis-1 and redis-2 swapped in the file: counted from there, each would take the
+    // other's slots as well as giving a share to redis-4.
     let unapplied = layout(&[
-        ("redis-1", 13, &["0-6000"]),
-        ("redis-2", 16, &["6001-10922"]),
+        ("redis-1", 13, &["5461-10922"]),
+        ("redis-2", 16, &["0-5460"]),
         ("redis-3", 17, &["10923-16383"]),
     ]);
     let text = format!(
