@@ -295,11 +295,25 @@ impl TestCluster {
 }
 
 impl Drop for TestCluster {
+    /// `down --volumes`, again while containers of the cluster are left: the daemon finishes
+    /// a create that an operator killed just before sent, after `down` looked.
     fn drop(&mut self) {
-        let _ = std::process::Command::new(BIN)
-            .args(["down", "--volumes", "-f"])
-            .arg(&self.file)
-            .output();
+        let project = format!("label=com.docker.compose.project={}", self.name);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let _ = std::process::Command::new(BIN)
+                .args(["down", "--volumes", "-f"])
+                .arg(&self.file)
+                .output();
+            let left = std::process::Command::new("docker")
+                .args(["ps", "-aq", "--filter", &project])
+                .output();
+            let none_left = left.is_ok_and(|o| o.status.success() && o.stdout.is_empty());
+            if none_left || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
     }
 }
 
