@@ -207,6 +207,11 @@ impl<'a> Topology<'a> {
         self.members.iter().find(|m| m.id() == id)
     }
 
+    /// The declared node that serves `slot` by its own word, if one does.
+    pub fn serving(&self, slot: u16) -> Option<&Member<'a>> {
+        self.members.iter().find(|m| m.owns(slot))
+    }
+
     /// A declared master's shard.
     pub fn shard<'t>(&'t self, master: &'a NodeSpec) -> Shard<'t, 'a> {
         let members: Vec<&'t Member<'a>> = self

@@ -93,7 +93,7 @@ pub fn live_layout(topology: &Topology, masters: &[&str]) -> Option<Vec<Vec<Slot
     }
     let mut served: Vec<Vec<u16>> = vec![Vec::new(); masters.len()];
     for slot in 0..SLOT_COUNT {
-        let Some(member) = topology.members().iter().find(|m| m.owns(slot)) else {
+        let Some(member) = topology.serving(slot) else {
             continue;
         };
         let shard = member.spec.shard();
@@ -106,7 +106,7 @@ pub fn live_layout(topology: &Topology, masters: &[&str]) -> Option<Vec<Vec<Slot
 
 /// Who holds `slot` now, by name, with the address it answers at.
 fn holder(topology: &Topology, slot: u16) -> Option<(String, String)> {
-    if let Some(m) = topology.members().iter().find(|m| m.owns(slot)) {
+    if let Some(m) = topology.serving(slot) {
         return Some((m.spec.name.clone(), m.spec.addr()));
     }
     topology.members().iter().find_map(|m| {
