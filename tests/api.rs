@@ -412,6 +412,8 @@ async fn schemathesis_finds_no_response_outside_the_document() {
             "--report-dir",
         ])
         .arg(report.path())
+        // Its cache (`.schemathesis/`) goes with the report, not into the work tree.
+        .current_dir(report.path())
         .env("NO_COLOR", "1")
         .output()
         .await
