@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::redis::{run_at, run_checked};
+use super::redis::{failed, run_checked, run_on};
 use super::{ActError, Kind, Peer, Stage};
 use crate::context::Context;
 
@@ -141,12 +141,7 @@ fn still_replica(node: &Peer, what: &str, within: Duration) -> ActError {
         "the node is still a replica",
         format!("{} s after {what}", within.as_secs()),
     ));
-    ActError::Redis {
-        node: node.name.clone(),
-        command: what.to_string(),
-        source: e,
-        permanent: false,
-    }
+    failed(&node.name, what, e)
 }
 
 /// Sends `CLUSTER FAILOVER [mode]` and waits until the node is a master (the command returns
@@ -166,11 +161,10 @@ async fn switch(
     if let Some(m) = mode {
         cmd.arg(m);
     }
-    run_at::<()>(ctx, &node.name, &node.addr, &what, &cmd).await?;
+    run_on::<()>(ctx, node, &what, &cmd).await?;
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let role: Vec<redis::Value> =
-            run_at(ctx, &node.name, &node.addr, "ROLE", &redis::cmd("ROLE")).await?;
+        let role: Vec<redis::Value> = run_on(ctx, node, "ROLE", &redis::cmd("ROLE")).await?;
         let first = role.into_iter().next();
         if first
             .and_then(|v| redis::from_redis_value::<String>(v).ok())
@@ -197,7 +191,7 @@ async fn switch(
 async fn outrank(ctx: &Context, node: &Peer) -> Result<(), ActError> {
     let mut cmd = redis::cmd("CLUSTER");
     cmd.arg("BUMPEPOCH");
-    run_at::<String>(ctx, &node.name, &node.addr, "CLUSTER BUMPEPOCH", &cmd)
+    run_on::<String>(ctx, node, "CLUSTER BUMPEPOCH", &cmd)
         .await
         .map(drop)
 }

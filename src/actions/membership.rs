@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use super::redis::{run_checked, run_on, says};
 use super::{ActError, Kind, Peer, Stage};
 use crate::context::Context;
+use crate::observe::short_id;
 
 /// CLUSTER FORGET an id on every node that knows it, in one go (Redis bans a forgotten id
 /// from gossip for 60 s, so all nodes must forget it within that window or it comes back).
@@ -48,7 +49,7 @@ impl Kind for Forget {
 impl fmt::Display for Forget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let on: Vec<&str> = self.on.iter().map(|p| p.name.as_str()).collect();
-        let short = &self.id[..self.id.len().min(8)];
+        let short = short_id(&self.id);
         write!(f, "forget {short} ({}) on {}", self.was, on.join(", "))?;
         if self.lost_slots > 0 {
             write!(
@@ -90,7 +91,7 @@ impl fmt::Display for ResetNode {
             f,
             "reset {} (CLUSTER RESET HARD): the cluster forgot its id {}, it joins under a new one",
             self.node.name,
-            self.node.short_id()
+            short_id(&self.node.id)
         )
     }
 }

@@ -170,11 +170,6 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// The id as people read it in a plan: its first eight characters.
-    pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(8)]
-    }
-
     /// A peer for tests: id `n` (40 hex digits), address 10.0.0.`n`:6379.
     #[cfg(test)]
     pub fn test(name: &str, n: u8) -> Peer {

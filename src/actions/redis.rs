@@ -3,6 +3,7 @@
 
 use super::{ActError, Peer};
 use crate::context::Context;
+use crate::observe::short_id;
 
 pub(super) fn failed(node: &str, what: &str, source: redis::RedisError) -> ActError {
     ActError::Redis {
@@ -57,8 +58,8 @@ pub(super) async fn run_checked(
     if found != peer.id {
         return Err(ActError::NotTheSameNode {
             node: peer.name.clone(),
-            planned: peer.short_id().to_string(),
-            found: found[..found.len().min(8)].to_string(),
+            planned: short_id(&peer.id).to_string(),
+            found: short_id(&found).to_string(),
         });
     }
     run_on(ctx, peer, what, cmd).await
@@ -66,7 +67,7 @@ pub(super) async fn run_checked(
 
 /// Runs `cmd` on the node at `addr` (`ip:port`, which may be a node outside cluster.toml),
 /// called `name` in errors.
-pub(super) async fn run_at<T: redis::FromRedisValue>(
+async fn run_at<T: redis::FromRedisValue>(
     ctx: &Context,
     name: &str,
     addr: &str,

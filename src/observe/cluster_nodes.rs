@@ -80,6 +80,11 @@ pub struct ParseError {
 }
 
 /// Parses the whole `CLUSTER NODES` reply.
+/// A node id as people read it: its first eight characters.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
+
 pub fn parse_cluster_nodes(text: &str) -> Result<Vec<ClusterNode>, ParseError> {
     text.lines()
         .filter(|l| !l.trim().is_empty())

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 pub use certificates::NodeCertificate;
-pub use cluster_nodes::{ClusterInfo, ClusterNode};
+pub use cluster_nodes::{short_id, ClusterInfo, ClusterNode};
 pub use redis::{keys_in_slots, refused_password};
 pub use replication::Replication;
 pub use server::{ServerKind, ServerVersion};

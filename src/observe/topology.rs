@@ -350,7 +350,7 @@ impl<'t, 'a> Shard<'t, 'a> {
             } else {
                 let entry = member.view.nodes.iter().find(|e| e.id == master);
                 Standing::FollowsOther(entry.map_or_else(
-                    || master[..master.len().min(8)].to_string(),
+                    || super::short_id(master).to_string(),
                     |e| topology.name_of(e),
                 ))
             }
