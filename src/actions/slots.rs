@@ -116,14 +116,19 @@ impl Kind for MoveSlots {
         self.ranges.iter().map(SlotRange::len).sum()
     }
 
+    /// The way a reshard does it, a round of slots at a time ([`move_round`]).
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        // Counted first (one pipeline) so progress can tell how many keys are left.
+        let (from, to) = (&self.from, &self.to);
         let slots: Vec<u16> = self.ranges.iter().flat_map(SlotRange::slots).collect();
-        if let Some(keys) = crate::observe::keys_in_slots(ctx, &self.from.addr, &slots).await {
+        // Counted first (one pipeline) so progress can tell how many keys are left.
+        if let Some(keys) = crate::observe::keys_in_slots(ctx, &from.addr, &slots).await {
             ctx.moves
                 .expect_keys(usize::try_from(keys).unwrap_or(usize::MAX));
         }
-        move_slots(ctx, &self.ranges, &self.from, &self.to).await
+        let rest = declared_except(ctx, &[from, to]);
+        let keys = run_rounds(ctx, &move_round(from, to, &rest), &slots).await?;
+        tracing::info!(from = %from.name, to = %to.name, slots = slots.len(), keys, "moved slots");
+        Ok(())
     }
 }
 
@@ -167,8 +172,14 @@ impl Kind for CloseSlots {
         self.ranges.iter().map(SlotRange::len).sum()
     }
 
+    /// A round of slots at a time ([`close_round`]).
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        close_slots(ctx, &self.ranges, &self.owner, &self.open_on).await
+        let owner = &self.owner;
+        let slots: Vec<u16> = self.ranges.iter().flat_map(SlotRange::slots).collect();
+        let rest = declared_except(ctx, &[owner]);
+        let keys = run_rounds(ctx, &close_round(owner, &self.open_on, &rest), &slots).await?;
+        tracing::info!(owner = %owner.name, keys, "closed open slots");
+        Ok(())
     }
 }
 
@@ -188,55 +199,20 @@ impl fmt::Display for CloseSlots {
     }
 }
 
-/// Moves `ranges` with their keys from `from` to `to`, the way a reshard does, a round of
-/// slots at a time: IMPORTING on the target, MIGRATING on the source, every key migrated,
-/// then SETSLOT NODE on the target (which bumps its config epoch, so its claim outranks the
-/// source's everywhere), the source, and the rest.
-async fn move_slots(
-    ctx: &Context,
-    ranges: &[SlotRange],
-    from: &Peer,
-    to: &Peer,
-) -> Result<(), ActError> {
-    let rest = declared_except(ctx, &[from, to]);
-    let steps = move_round(from, to, &rest);
-    let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
+/// Runs `steps` on `slots`, a round of [`SLOTS_PER_ROUND`] at a time, each round reported to
+/// progress; stops after the round in flight when asked to (SIGTERM). Returns the keys moved.
+async fn run_rounds(ctx: &Context, steps: &[Step<'_>], slots: &[u16]) -> Result<usize, ActError> {
     let mut batch = KeyBatch::default();
     let mut keys = 0;
     for round in slots.chunks(SLOTS_PER_ROUND) {
-        keys += run_round(ctx, &steps, round, &mut batch).await?;
+        keys += run_round(ctx, steps, round, &mut batch).await?;
         ctx.moves.round_done(round.len());
         if ctx.moves.stopping() {
-            tracing::info!(from = %from.name, to = %to.name, "stopping after the round in flight");
+            tracing::info!("stopping after the round in flight");
             break;
         }
     }
-    tracing::info!(from = %from.name, to = %to.name, slots = slots.len(), keys, "moved slots");
-    Ok(())
-}
-
-/// Closes `ranges` at `owner`: keys left on the nodes that have them open go to the owner,
-/// then every node is told the slots are stable.
-async fn close_slots(
-    ctx: &Context,
-    ranges: &[SlotRange],
-    owner: &Peer,
-    open_on: &[Peer],
-) -> Result<(), ActError> {
-    let rest = declared_except(ctx, &[owner]);
-    let steps = close_round(owner, open_on, &rest);
-    let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
-    let mut batch = KeyBatch::default();
-    let mut keys = 0;
-    for round in slots.chunks(SLOTS_PER_ROUND) {
-        keys += run_round(ctx, &steps, round, &mut batch).await?;
-        ctx.moves.round_done(round.len());
-        if ctx.moves.stopping() {
-            break;
-        }
-    }
-    tracing::info!(owner = %owner.name, keys, "closed open slots");
-    Ok(())
+    Ok(keys)
 }
 
 /// One step of a round: what is done to all the slots of the round at once.
@@ -245,7 +221,7 @@ enum Step<'p> {
     /// `CLUSTER SETSLOT <slot> <args…>` for every slot, on each of `on` (in parallel).
     SetSlot {
         on: Vec<&'p Peer>,
-        args: Vec<String>,
+        args: Vec<&'p str>,
     },
     /// Every key `from` holds in the slots migrated to `to`.
     Empty {
@@ -256,10 +232,10 @@ enum Step<'p> {
     },
 }
 
-fn set_slot<'p>(on: Vec<&'p Peer>, args: &[&str]) -> Step<'p> {
+fn set_slot<'p>(on: Vec<&'p Peer>, args: &[&'p str]) -> Step<'p> {
     Step::SetSlot {
         on,
-        args: args.iter().map(|a| a.to_string()).collect(),
+        args: args.to_vec(),
     }
 }
 
@@ -320,8 +296,6 @@ async fn run_round(
     for step in steps {
         match step {
             Step::SetSlot { on, args } => {
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let args = &args;
                 let told = on.iter().map(|peer| setslots(ctx, peer, slots, args));
                 futures_util::future::try_join_all(told).await?;
             }
@@ -434,14 +408,7 @@ async fn empty_slots(
                     Err(e) if e.to_string().contains("BUSYKEY") => {
                         settle_busy_keys(ctx, from, to, &target, *slot, keys).await?
                     }
-                    Err(source) => {
-                        return Err(ActError::Redis {
-                            node: from.name.clone(),
-                            command: "MIGRATE".into(),
-                            source,
-                            permanent: false,
-                        })
-                    }
+                    Err(source) => return Err(failed(&from.name, "MIGRATE", source)),
                 }
                 moved += keys.len();
             }
@@ -587,12 +554,8 @@ async fn setslots(ctx: &Context, on: &Peer, slots: &[u16], args: &[&str]) -> Res
             Ok(_) => {}
             Err(e) if already_past(args[0], &e.to_string()) => {}
             Err(source) => {
-                return Err(ActError::Redis {
-                    node: on.name.clone(),
-                    command: format!("CLUSTER SETSLOT {slot} {}", args[0]),
-                    source,
-                    permanent: false,
-                })
+                let what = format!("CLUSTER SETSLOT {slot} {}", args[0]);
+                return Err(failed(&on.name, &what, source));
             }
         }
     }

@@ -24,7 +24,8 @@ pub async fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
         reason,
     })?;
     let declared: Vec<Vec<SlotRange>> = found.iter().map(|m| m.slots.clone()).collect();
-    if balanced(&declared) == declared {
+    let evened = balanced(&declared);
+    if evened == declared {
         crate::outln!(
             "{}: the slots are already even over {} masters",
             file.display(),
@@ -34,7 +35,7 @@ pub async fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
     }
     // The declared layout made even is a valid cluster.toml (a master just added declares no
     // slots, which `up` would refuse): its names, addresses and TLS reach the cluster.
-    let spec = parse(file, &rewrite(&text, &found, &balanced(&declared)))?;
+    let spec = parse(file, &rewrite(&text, &found, &evened))?;
     // Keys move from where they are: from the layout the cluster serves, when it runs.
     let (current, source) = match live(spec, &found).await {
         Some(live) => (live, "the slots the cluster serves now"),

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptionsBuilder};
-
 use bollard::Docker;
 
 use super::{ImageState, Observed, ObservedContainer, ObservedNetwork, RunState, ServerVersion};
