@@ -99,7 +99,7 @@ fn live_settings(spec: &ClusterSpec, node: &NodeSpec) -> Vec<(&'static str, Stri
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
     let mut settings = vec![
         ("cluster-node-timeout", spec.node_timeout_ms.to_string()),
-        ("cluster-announce-ip", node.ip.to_string()),
+        ("cluster-announce-ip", node.address.to_string()),
         // Replicas stay in the shard cluster.toml puts them in (the operator moves them back,
         // not Redis), and a master that loses its last slot to SETSLOT NODE while slots are
         // moved does not turn itself into a replica of the new owner.

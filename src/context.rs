@@ -4,14 +4,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bollard::Docker;
 
-use crate::docker::{self, host_image, DockerError};
+use crate::docker::{host_image, DockerError, Engines};
 use crate::node_client::NodeClients;
 use crate::secret::Secret;
 use crate::spec::{ClusterSpec, ImageFallback};
 
 pub struct Context {
     pub spec: ClusterSpec,
-    pub docker: Docker,
+    /// One Docker client per host (just the local engine without `[[hosts]]`).
+    pub engines: Engines,
     pub redis: NodeClients,
     pub password: Option<Secret>,
     /// The host fallback image's tag, when the spec allows it and the host has Redis.
@@ -26,7 +27,7 @@ impl Context {
         spec: ClusterSpec,
         password: Option<Secret>,
     ) -> Result<Context, DockerError> {
-        let docker = docker::connect().await?;
+        let engines = Engines::connect(&spec).await?;
         let host_image_tag = match spec.image.fallback {
             ImageFallback::Host => host_image::find().await.ok().map(|h| h.tag()),
             ImageFallback::None => None,
@@ -43,12 +44,33 @@ impl Context {
         Ok(Context {
             redis: NodeClients::new(password.clone(), client_tls),
             spec,
-            docker,
+            engines,
             password,
             host_image_tag,
             moves: crate::slot_moves::MoveTracker::default(),
             pulled: AtomicBool::new(false),
         })
+    }
+
+    /// The Docker client of the host a declared node runs on (the first host's for a name
+    /// cluster.toml no longer declares; actions on those say their host themselves).
+    pub fn docker_of(&self, node: &str) -> Result<&Docker, DockerError> {
+        let host = self
+            .spec
+            .node(node)
+            .map_or(crate::spec::LOCAL, |n| n.host_name());
+        self.engines.of(host)
+    }
+
+    /// The Docker client of the host a declared node's container is on, by container name.
+    pub fn docker_of_container(&self, container: &str) -> Result<&Docker, DockerError> {
+        let node = self
+            .spec
+            .nodes
+            .iter()
+            .find(|n| self.spec.container_name(n) == container);
+        self.engines
+            .of(node.map_or(crate::spec::LOCAL, |n| n.host_name()))
     }
 
     /// Whether this process has already made the image available once (for `pull = "always"`).

@@ -83,7 +83,7 @@ impl Kind for LoadCertificates {
         append_tls(&mut tar, &material).map_err(pack)?;
         let tar = tar.into_inner().map_err(pack)?;
         let options = UploadToContainerOptionsBuilder::new().path("/etc").build();
-        ctx.docker
+        ctx.docker_of_container(&name)?
             .upload_to_container(&name, Some(options), bollard::body_full(tar.into()))
             .await
             .map_err(DockerError::api(format!(

@@ -92,7 +92,7 @@ pub(super) async fn upload(
         })
     })?;
     let options = UploadToContainerOptionsBuilder::new().path(dir).build();
-    ctx.docker
+    ctx.docker_of_container(container)?
         .upload_to_container(container, Some(options), bollard::body_full(tar.into()))
         .await
         .map_err(DockerError::api(format!("write {what} into {container}")))?;
@@ -110,7 +110,7 @@ pub(super) async fn read_file(
         .path(path)
         .build();
     let tar: Vec<u8> = match ctx
-        .docker
+        .docker_of_container(container)?
         .download_from_container(container, Some(options))
         .try_fold(Vec::new(), |mut tar, chunk| async move {
             tar.extend_from_slice(&chunk);

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use bollard::Docker;
 use bollard::models::{
     Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
     VolumeCreateRequest,
@@ -18,10 +19,11 @@ use crate::context::Context;
 use crate::docker::{image, message_of, status_of, DockerError};
 use crate::spec::Subnet;
 
-/// Pull `[image].name`, or build the host fallback.
+/// Pull `[image].name`, copy it from another host that has it, or build the host fallback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrepareImage {
     pub image: String,
+    pub host: String,
 }
 
 impl Kind for PrepareImage {
@@ -33,7 +35,13 @@ impl Kind for PrepareImage {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        image::prepare(&ctx.docker, &ctx.spec.image).await?;
+        let others: Vec<&bollard::Docker> = ctx
+            .engines
+            .iter()
+            .filter(|(host, _)| *host != self.host)
+            .map(|(_, engine)| engine.docker())
+            .collect();
+        image::prepare(ctx.engines.of(&self.host)?, &others, &ctx.spec.image).await?;
         ctx.mark_pulled();
         Ok(())
     }
@@ -43,8 +51,8 @@ impl fmt::Display for PrepareImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "make the node image available ({}, else build it from the host's Redis)",
-            self.image
+            "make the node image available on {} ({}, else copy or build it from the host's Redis)",
+            self.host, self.image
         )
     }
 }
@@ -54,6 +62,7 @@ impl fmt::Display for PrepareImage {
 pub struct CreateNetwork {
     pub name: String,
     pub subnet: String,
+    pub host: String,
 }
 
 impl Kind for CreateNetwork {
@@ -65,13 +74,17 @@ impl Kind for CreateNetwork {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        create_network(ctx).await
+        create_network(ctx, ctx.engines.of(&self.host)?).await
     }
 }
 
 impl fmt::Display for CreateNetwork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "create network {} ({})", self.name, self.subnet)
+        write!(
+            f,
+            "create network {} ({}) on {}",
+            self.name, self.subnet, self.host
+        )
     }
 }
 
@@ -178,7 +191,7 @@ impl Kind for UnpauseContainer {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        ctx.docker
+        ctx.docker_of(&self.node)?
             .unpause_container(&self.container)
             .await
             .map_err(DockerError::api(format!(
@@ -212,7 +225,7 @@ impl Kind for RecreateContainer {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        remove_container(ctx, &self.container).await?;
+        remove_container(ctx.docker_of(&self.node)?, &self.container).await?;
         create_container(ctx, &self.node, &self.image).await
     }
 }
@@ -234,6 +247,8 @@ impl fmt::Display for RecreateContainer {
 pub struct RemoveContainer {
     pub node: String,
     pub container: String,
+    /// Where the container was found: cluster.toml no longer says.
+    pub host: String,
 }
 
 impl Kind for RemoveContainer {
@@ -245,7 +260,7 @@ impl Kind for RemoveContainer {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        remove_container(ctx, &self.container).await
+        remove_container(ctx.engines.of(&self.host)?, &self.container).await
     }
 }
 
@@ -288,10 +303,9 @@ impl fmt::Display for ReattachNetwork {
 
 /// Fails with the name of any existing network whose subnet overlaps ours: Docker's own
 /// message ("Pool overlaps …") does not say which.
-async fn check_overlap(ctx: &Context) -> Result<(), DockerError> {
+async fn check_overlap(ctx: &Context, docker: &Docker) -> Result<(), DockerError> {
     let wanted = ctx.spec.network.subnet;
-    let networks = ctx
-        .docker
+    let networks = docker
         .list_networks(None::<ListNetworksOptions>)
         .await
         .map_err(DockerError::api("list networks"))?;
@@ -314,8 +328,8 @@ async fn check_overlap(ctx: &Context) -> Result<(), DockerError> {
     Ok(())
 }
 
-async fn create_network(ctx: &Context) -> Result<(), ActError> {
-    check_overlap(ctx).await?;
+async fn create_network(ctx: &Context, docker: &Docker) -> Result<(), ActError> {
+    check_overlap(ctx, docker).await?;
     let net = &ctx.spec.network;
     let request = NetworkCreateRequest {
         name: net.name.clone(),
@@ -330,7 +344,7 @@ async fn create_network(ctx: &Context) -> Result<(), ActError> {
         labels: Some(blueprint::network_labels(&ctx.spec)),
         ..Default::default()
     };
-    match ctx.docker.create_network(request).await {
+    match docker.create_network(request).await {
         Ok(_) => Ok(()),
         Err(e) if status_of(&e) == Some(409) => Ok(()),
         Err(e) if message_of(&e).contains("overlaps") => Err(DockerError::SubnetOverlap {
@@ -353,7 +367,7 @@ async fn create_volume(ctx: &Context, node: &str) -> Result<(), ActError> {
         labels: Some(blueprint::volume_labels(&ctx.spec, spec)),
         ..Default::default()
     };
-    ctx.docker
+    ctx.docker_of(node)?
         .create_volume(request)
         .await
         .map_err(DockerError::api(format!("create volume {name}")))?;
@@ -367,7 +381,8 @@ async fn create_container(ctx: &Context, node: &str, image: &str) -> Result<(), 
     let name = ctx.spec.container_name(spec);
     let body = blueprint::container_body(&ctx.spec, spec, image);
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    match ctx.docker.create_container(Some(options), body).await {
+    let docker = ctx.docker_of(node)?;
+    match docker.create_container(Some(options), body).await {
         Ok(_) => {}
         // Created by an earlier run that stopped half-way: finish the job.
         Err(e) if status_of(&e) == Some(409) => {}
@@ -377,7 +392,7 @@ async fn create_container(ctx: &Context, node: &str, image: &str) -> Result<(), 
     if let Err(e) = start(ctx, node, &name).await {
         if e.is_permanent() {
             // Leave nothing half-made behind a setup error; the next run starts clean.
-            let _ = remove_container(ctx, &name).await;
+            let _ = remove_container(docker, &name).await;
         }
         return Err(e);
     }
@@ -385,7 +400,8 @@ async fn create_container(ctx: &Context, node: &str, image: &str) -> Result<(), 
 }
 
 async fn start(ctx: &Context, node: &str, container: &str) -> Result<(), ActError> {
-    let Err(e) = ctx.docker.start_container(container, None).await else {
+    let docker = ctx.docker_of(node)?;
+    let Err(e) = docker.start_container(container, None).await else {
         return Ok(());
     };
     if status_of(&e) == Some(304) {
@@ -396,8 +412,7 @@ async fn start(ctx: &Context, node: &str, container: &str) -> Result<(), ActErro
     // the current one, then start.
     if message.contains("network") && message.contains("not found") {
         reattach(ctx, node, container).await?;
-        return ctx
-            .docker
+        return docker
             .start_container(container, None)
             .await
             .map_err(|e| DockerError::api(format!("start container {container}"))(e).into());
@@ -432,8 +447,8 @@ async fn reattach(ctx: &Context, node: &str, container: &str) -> Result<(), ActE
         return Ok(());
     };
     let network = &ctx.spec.network.name;
-    let _ = ctx
-        .docker
+    let docker = ctx.docker_of(node)?;
+    let _ = docker
         .disconnect_network(
             network,
             NetworkDisconnectRequest {
@@ -446,7 +461,7 @@ async fn reattach(ctx: &Context, node: &str, container: &str) -> Result<(), ActE
         container: container.to_string(),
         endpoint_config: Some(blueprint::endpoint(spec)),
     };
-    match ctx.docker.connect_network(network, request).await {
+    match docker.connect_network(network, request).await {
         Ok(()) => Ok(()),
         Err(e)
             if message_of(&e)
@@ -467,12 +482,12 @@ async fn reattach(ctx: &Context, node: &str, container: &str) -> Result<(), ActE
 }
 
 /// Removes a container (never its volume); gone already is fine.
-async fn remove_container(ctx: &Context, container: &str) -> Result<(), ActError> {
+async fn remove_container(docker: &Docker, container: &str) -> Result<(), ActError> {
     let options = RemoveContainerOptionsBuilder::new()
         .force(true)
         .v(false)
         .build();
-    match ctx.docker.remove_container(container, Some(options)).await {
+    match docker.remove_container(container, Some(options)).await {
         Ok(()) => Ok(()),
         Err(e) if status_of(&e) == Some(404) => Ok(()),
         Err(e) => Err(DockerError::api(format!("remove container {container}"))(e).into()),

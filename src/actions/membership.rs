@@ -191,7 +191,7 @@ impl Kind for Meet {
         };
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("MEET")
-            .arg(peer.ip.to_string())
+            .arg(peer.address.to_string())
             .arg(peer.cluster_port)
             .arg(peer.bus_port());
         run_on(ctx, &self.node, "CLUSTER MEET", &cmd).await

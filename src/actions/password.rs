@@ -110,7 +110,7 @@ async fn on(
         return Ok(());
     };
     clients
-        .query::<()>(&spec.ip.to_string(), spec.client_port, cmd)
+        .query::<()>(&spec.address.to_string(), spec.client_port, cmd)
         .await
         .map_err(|source| super::redis::failed(node, what, source))
 }

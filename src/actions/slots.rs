@@ -444,7 +444,7 @@ fn batches(work: &[SlotKeys], keys: usize) -> Vec<&[SlotKeys]> {
 /// Where MIGRATE sends keys: like cluster traffic, to the TLS port when the bus uses TLS.
 fn migrate_target(ctx: &Context, to: &Peer) -> (String, u16) {
     match ctx.spec.nodes.iter().find(|n| n.addr() == to.addr) {
-        Some(node) => (node.ip.to_string(), node.cluster_port),
+        Some(node) => (node.address.to_string(), node.cluster_port),
         None => {
             let (ip, port) = split_addr(&to.addr);
             (ip.to_string(), port)

@@ -9,19 +9,25 @@ use bollard::query_parameters::{
 use bollard::Docker;
 
 use crate::blueprint::{self, label};
-use crate::docker::{self, status_of, DockerError};
+use crate::docker::{status_of, DockerError, Engines};
 use crate::exit::{CommandError, Exit};
 use crate::spec::{self, ClusterSpec};
 
 pub async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
     let _lock = crate::lock::acquire(&spec.name, "down")?;
-    let docker = docker::connect().await?;
-    remove_containers(&docker, &spec).await?;
-    remove_network(&docker, &spec).await?;
-    if volumes {
-        remove_volumes(&docker, &spec).await?;
-    } else {
+    let engines = Engines::connect(&spec).await?;
+    // On every host, or on none: a half-removed cluster across hosts is worse than either.
+    engines.reach_all().await?;
+    for (_, engine) in engines.iter() {
+        let docker = engine.docker();
+        remove_containers(docker, &spec).await?;
+        remove_network(docker, &spec).await?;
+        if volumes {
+            remove_volumes(docker, &spec).await?;
+        }
+    }
+    if !volumes {
         crate::outln!(
             "kept the data volumes (node identities and data); `down --volumes` removes them"
         )?;

@@ -16,6 +16,8 @@ pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, Com
     let password = secret::resolve(&spec.auth, Missing::Create)?;
     crate::tls::prepare(&spec, std::time::SystemTime::now()).map_err(CommandError::Certificates)?;
     let ctx = Context::connect(spec, password).await?;
+    // Nothing is created on some hosts while another is out of reach.
+    ctx.engines.reach_all().await?;
     let mut progress = Progress::for_stderr(json_logs);
     let live = matches!(progress, Progress::Terminal { .. });
     let started = Instant::now();

@@ -285,9 +285,10 @@ pub async fn run(
             _ = tokio::time::sleep_until(next) => {}
         }
         if let Some(new) = spec_watch.reload(&ctx).await {
-            // Network events are watched by name: follow a renamed network.
-            if new.spec.network.name != ctx.spec.network.name {
-                watcher.abort();
+            // Network events are watched by name, and each host has its stream: follow a
+            // renamed network and hosts added or changed.
+            if new.spec.network.name != ctx.spec.network.name || new.spec.hosts != ctx.spec.hosts {
+                watcher.iter().for_each(|w| w.abort());
                 watcher = triggers::spawn(&new, &wake);
             }
             ctx = new;
@@ -345,6 +346,6 @@ pub async fn run(
         }
         next = Instant::now() + after;
     }
-    watcher.abort();
+    watcher.iter().for_each(|w| w.abort());
     tracing::info!("controller stopped");
 }

@@ -15,14 +15,20 @@ use tokio::sync::Notify;
 use crate::blueprint::label;
 use crate::context::Context;
 
-/// Starts watching the events of the context's cluster.
-pub fn spawn(ctx: &Context, wake: &Arc<Notify>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(watch_docker_events(
-        ctx.docker.clone(),
-        ctx.spec.name.clone(),
-        ctx.spec.network.name.clone(),
-        wake.clone(),
-    ))
+/// Starts watching the events of the context's cluster: one stream per host, each
+/// resubscribed on its own, so a host that drops off does not blind the operator to the rest.
+pub fn spawn(ctx: &Context, wake: &Arc<Notify>) -> Vec<tokio::task::JoinHandle<()>> {
+    ctx.engines
+        .iter()
+        .map(|(_, engine)| {
+            tokio::spawn(watch_docker_events(
+                engine.docker().clone(),
+                ctx.spec.name.clone(),
+                ctx.spec.network.name.clone(),
+                wake.clone(),
+            ))
+        })
+        .collect()
 }
 
 /// Container events that can mean drift.

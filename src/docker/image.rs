@@ -45,9 +45,47 @@ async fn pull(docker: &Docker, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Makes a node image available: pulls `[image].name` as the policy allows, and falls back
-/// to building from the host's Redis. Returns the image to use.
-pub async fn prepare(docker: &Docker, spec: &ImageSpec) -> Result<String, DockerError> {
+/// Copies `name` from one engine to another through the API (`docker save | docker load`,
+/// streamed): how a host without a registry gets the image another host has.
+async fn copy(from: &Docker, to: &Docker, name: &str) -> Result<(), DockerError> {
+    let tar = from.export_image(name);
+    let options = bollard::query_parameters::ImportImageOptionsBuilder::new().build();
+    let mut loading = to.import_image_stream(options, tar, None);
+    while let Some(item) = loading.next().await {
+        let info = item.map_err(DockerError::api(format!("copy image {name}")))?;
+        if let Some(detail) = info.error_detail {
+            return Err(DockerError::ImageUnavailable {
+                image: name.into(),
+                reason: format!(
+                    "copying it failed: {}",
+                    detail.message.unwrap_or_default()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first of `others` (engines that answer) that has `name`.
+async fn holder<'a>(others: &[&'a Docker], name: &str) -> Option<&'a Docker> {
+    for other in others {
+        let answer = tokio::time::timeout(super::engines::ANSWER_WITHIN, exists(other, name));
+        if let Ok(Ok(true)) = answer.await {
+            return Some(other);
+        }
+    }
+    None
+}
+
+/// Makes a node image available on `docker`: pulls `[image].name` as the policy allows,
+/// copies it from one of the `others` engines that has it, and falls back to building from
+/// the host's Redis (on `docker` itself: the build context travels through the API).
+/// Returns the image to use.
+pub async fn prepare(
+    docker: &Docker,
+    others: &[&Docker],
+    spec: &ImageSpec,
+) -> Result<String, DockerError> {
     let present = exists(docker, &spec.name).await?;
     let mut why = String::from("pull = \"never\"");
     if spec.pull != PullPolicy::Never && (spec.pull == PullPolicy::Always || !present) {
@@ -60,6 +98,11 @@ pub async fn prepare(docker: &Docker, spec: &ImageSpec) -> Result<String, Docker
         }
     }
     if present {
+        return Ok(spec.name.clone());
+    }
+    if let Some(from) = holder(others, &spec.name).await {
+        tracing::info!(image = %spec.name, "copying the node image from another host");
+        copy(from, docker, &spec.name).await?;
         return Ok(spec.name.clone());
     }
     match spec.fallback {

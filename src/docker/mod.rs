@@ -4,8 +4,11 @@
 //! into [`DockerError`]s that say what is wrong in cluster.toml terms and how to fix it.
 
 pub mod archive;
+pub mod engines;
 pub mod host_image;
 pub mod image;
+
+pub use engines::Engines;
 
 use bollard::errors::Error as BollardError;
 use bollard::Docker;
@@ -15,6 +18,12 @@ use bollard::Docker;
 pub enum DockerError {
     #[error("cannot reach the Docker daemon at {host} ({reason}): start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running one")]
     Unreachable { host: String, reason: String },
+    #[error("host {host}: cannot reach its Docker Engine at {endpoint} ({reason}): check that the machine is up and `docker -H {endpoint} info` answers from here, or fix its [[hosts]] entry in cluster.toml")]
+    HostUnreachable {
+        host: String,
+        endpoint: String,
+        reason: String,
+    },
     #[error("image {image} is not available: {reason}")]
     ImageUnavailable { image: String, reason: String },
     #[error("[network].subnet {subnet} overlaps Docker network '{other}' ({other_subnet}): choose another subnet in cluster.toml, or remove that network")]
@@ -60,7 +69,7 @@ impl DockerError {
     }
 }
 
-fn docker_host() -> String {
+pub(crate) fn docker_host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
 }
 

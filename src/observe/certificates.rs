@@ -69,7 +69,7 @@ pub(super) async fn observe(
         let mut cert = on_disk.remove(&node.name).unwrap_or_default();
         async move {
             cert.served = match (running, connector) {
-                (true, Some(c)) => served_serial(&c, node.ip, tls_spec.port).await,
+                (true, Some(c)) => served_serial(&c, node.address, tls_spec.port).await,
                 _ => None,
             };
             (node.name.clone(), cert)

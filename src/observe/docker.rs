@@ -7,31 +7,71 @@ use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptionsBuilder};
 use bollard::Docker;
 
-use super::{ImageState, Observed, ObservedContainer, ObservedNetwork, RunState, ServerVersion};
+use super::{
+    HostObserved, ImageState, Observed, ObservedContainer, ObservedNetwork, RunState,
+    ServerVersion,
+};
 use crate::blueprint::{self, label};
 use crate::context::Context;
+use crate::docker::engines::ANSWER_WITHIN;
 use crate::docker::{image, status_of, DockerError};
 use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
 
+/// Every host at once. Without `[[hosts]]` a silent engine is an error, as it always was;
+/// with them, a host that does not answer is recorded as unknown and the others observed.
 pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
+    let hosts = ctx.engines.iter().map(|(host, _)| async move {
+        let seen = async {
+            let docker = ctx.engines.reach(host).await?;
+            match tokio::time::timeout(ANSWER_WITHIN * 2, observe_host(ctx, docker, host)).await
+            {
+                Ok(seen) => seen,
+                Err(_) => Err(DockerError::HostUnreachable {
+                    host: host.to_string(),
+                    endpoint: ctx.engines.iter().find(|(h, _)| *h == host).map(|(_, e)| e.endpoint.clone()).unwrap_or_default(),
+                    reason: "it stopped answering while observed".into(),
+                }),
+            }
+        };
+        (host, seen.await)
+    });
+    let mut observed = Observed::default();
+    for (host, seen) in futures_util::future::join_all(hosts).await {
+        match seen {
+            Ok((state, volumes, containers)) => {
+                observed.hosts.insert(host.to_string(), state);
+                observed.volumes.extend(volumes);
+                observed.containers.extend(containers);
+            }
+            Err(e) if ctx.spec.hosts.is_empty() => return Err(e),
+            Err(e) => {
+                tracing::warn!(host, error = %e, "host unreachable");
+                observed.unreachable.insert(host.to_string(), e.to_string());
+            }
+        }
+    }
+    Ok(observed)
+}
+
+type HostSeen = (
+    HostObserved,
+    BTreeSet<String>,
+    BTreeMap<String, ObservedContainer>,
+);
+
+async fn observe_host(ctx: &Context, docker: &Docker, host: &str) -> Result<HostSeen, DockerError> {
     let (image, network, volumes, containers) = tokio::try_join!(
         image_state(
-            &ctx.docker,
+            docker,
             &ctx.spec.image,
             ctx.host_image_tag.as_deref(),
             ctx.pulled()
         ),
-        network(ctx),
-        volumes(ctx),
-        containers(ctx),
+        network(ctx, docker),
+        volumes(ctx, docker),
+        containers(ctx, docker, host),
     )?;
-    Ok(Observed {
-        image,
-        network,
-        volumes,
-        containers,
-        ..Observed::default()
-    })
+    Ok((HostObserved { image, network }, volumes, containers))
 }
 
 /// Which image containers can use right now, without pulling or building anything.
@@ -90,9 +130,9 @@ fn server_of(image: &bollard::models::ImageInspect) -> Option<ServerVersion> {
     }
 }
 
-async fn network(ctx: &Context) -> Result<Option<ObservedNetwork>, DockerError> {
+async fn network(ctx: &Context, docker: &Docker) -> Result<Option<ObservedNetwork>, DockerError> {
     let name = &ctx.spec.network.name;
-    let net = match ctx.docker.inspect_network(name, None).await {
+    let net = match docker.inspect_network(name, None).await {
         Ok(net) => net,
         Err(e) if status_of(&e) == Some(404) => return Ok(None),
         Err(e) => return Err(DockerError::api(format!("inspect network {name}"))(e)),
@@ -114,12 +154,11 @@ async fn network(ctx: &Context) -> Result<Option<ObservedNetwork>, DockerError> 
     }))
 }
 
-async fn volumes(ctx: &Context) -> Result<BTreeSet<String>, DockerError> {
+async fn volumes(ctx: &Context, docker: &Docker) -> Result<BTreeSet<String>, DockerError> {
     let options = ListVolumesOptionsBuilder::new()
         .filters(&blueprint::cluster_filter(&ctx.spec))
         .build();
-    let list = ctx
-        .docker
+    let list = docker
         .list_volumes(Some(options))
         .await
         .map_err(DockerError::api("list volumes"))?;
@@ -131,20 +170,30 @@ async fn volumes(ctx: &Context) -> Result<BTreeSet<String>, DockerError> {
         .collect())
 }
 
-async fn containers(ctx: &Context) -> Result<BTreeMap<String, ObservedContainer>, DockerError> {
+async fn containers(
+    ctx: &Context,
+    docker: &Docker,
+    host: &str,
+) -> Result<BTreeMap<String, ObservedContainer>, DockerError> {
     let options = ListContainersOptionsBuilder::new()
         .all(true)
         .filters(&blueprint::cluster_filter(&ctx.spec))
         .build();
-    let list = ctx
-        .docker
+    let list = docker
         .list_containers(Some(options))
         .await
         .map_err(DockerError::api("list containers"))?;
-    Ok(list.into_iter().filter_map(|c| container(ctx, c)).collect())
+    Ok(list
+        .into_iter()
+        .filter_map(|c| container(ctx, c, host))
+        .collect())
 }
 
-fn container(ctx: &Context, c: ContainerSummary) -> Option<(String, ObservedContainer)> {
+fn container(
+    ctx: &Context,
+    c: ContainerSummary,
+    host: &str,
+) -> Option<(String, ObservedContainer)> {
     let labels = c.labels.unwrap_or_default();
     let node = labels.get(label::NODE)?.clone();
     let state = match c.state? {
@@ -183,6 +232,7 @@ fn container(ctx: &Context, c: ContainerSummary) -> Option<(String, ObservedCont
             health,
             ip,
             spec_hash: labels.get(label::SPEC_HASH).cloned(),
+            host: host.to_string(),
         },
     ))
 }

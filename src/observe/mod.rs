@@ -30,8 +30,12 @@ use crate::docker::DockerError;
 /// Everything the planner needs to know about the world.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
-    pub image: ImageState,
-    pub network: Option<ObservedNetwork>,
+    /// What each host that answered has: the usable image and the cluster network, by host
+    /// name ([`crate::spec::LOCAL`] without `[[hosts]]`).
+    pub hosts: BTreeMap<String, HostObserved>,
+    /// Hosts whose Docker Engine did not answer this pass, with why. Unknown, not dead:
+    /// nothing of theirs is recreated, forgotten or failed over by the operator.
+    pub unreachable: BTreeMap<String, String>,
     /// Names of the cluster's volumes that exist.
     pub volumes: BTreeSet<String>,
     /// The cluster's containers, by node name (from the node label).
@@ -43,6 +47,13 @@ pub struct Observed {
     /// When Redis was asked, in Unix milliseconds: the clock Redis's ping/pong times use
     /// (containers share the host's clock).
     pub at_ms: u64,
+}
+
+/// One host's Docker side beyond its containers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostObserved {
+    pub image: ImageState,
+    pub network: Option<ObservedNetwork>,
 }
 
 /// Which image nodes can be created from.
@@ -87,6 +98,8 @@ pub struct ObservedContainer {
     /// The container's address on the cluster network, if attached.
     pub ip: Option<Ipv4Addr>,
     pub spec_hash: Option<String>,
+    /// The host it was found on.
+    pub host: String,
 }
 
 /// A node's Redis, as far as it answered.
@@ -142,9 +155,11 @@ impl Observed {
         let needs = format!(
             "older than Redis {major}.{minor} (no CLUSTER ADDSLOTSRANGE or CLUSTER SHARDS): set [image].name to a Redis {major}.{minor}+ or Valkey 8+ image"
         );
-        if let (Some(image), Some(server)) = (&self.image.usable, &self.image.server) {
-            if !server.is_supported() {
-                return Some(format!("image {image} holds {server}, {needs}"));
+        for host in self.hosts.values() {
+            if let (Some(image), Some(server)) = (&host.image.usable, &host.image.server) {
+                if !server.is_supported() {
+                    return Some(format!("image {image} holds {server}, {needs}"));
+                }
             }
         }
         let mut old: BTreeMap<String, Vec<&str>> = BTreeMap::new();

@@ -20,8 +20,13 @@ pub(super) async fn observe(
         if container.state != RunState::Running {
             return None;
         }
-        // Ask where the container actually is; the planner deals with a wrong address.
-        let ip = container.ip.unwrap_or(node.ip).to_string();
+        // Ask where the container actually is; the planner deals with a wrong address. On a
+        // host, the container's address is private to it: the node is at the host's.
+        let ip = match node.host {
+            Some(_) => node.address,
+            None => container.ip.unwrap_or(node.ip),
+        }
+        .to_string();
         Some(async move { (node.name.clone(), view_of(ctx, node, &ip).await) })
     });
     join_all(asks).await.into_iter().collect()

@@ -14,8 +14,8 @@ use super::{ClusterNode, NodeView, Observed, ObservedContainer, RunState};
 use crate::blueprint::{kept_settings, spec_hash};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT};
 
-fn usable_image(observed: &Observed) -> Option<&str> {
-    let image = &observed.image;
+fn usable_image<'a>(observed: &'a Observed, host: &str) -> Option<&'a str> {
+    let image = &observed.hosts.get(host)?.image;
     image.usable.as_deref().filter(|_| !image.pull_due)
 }
 
@@ -134,19 +134,19 @@ impl<'a> Topology<'a> {
             .filter(|(name, _)| spec.node(name).is_none())
             .map(|(name, c)| (name.as_str(), c))
             .collect();
-        let outdated = match usable_image(observed) {
-            None => Vec::new(),
-            Some(image) => spec
-                .nodes
-                .iter()
-                .filter(|n| {
-                    observed.containers.get(&n.name).is_some_and(|c| {
-                        c.spec_hash.as_deref() != Some(spec_hash(spec, n, image).as_str())
-                    })
+        let outdated = spec
+            .nodes
+            .iter()
+            .filter(|n| {
+                let Some(image) = usable_image(observed, n.host_name()) else {
+                    return false;
+                };
+                observed.containers.get(&n.name).is_some_and(|c| {
+                    c.spec_hash.as_deref() != Some(spec_hash(spec, n, image).as_str())
                 })
-                .map(|n| n.name.as_str())
-                .collect(),
-        };
+            })
+            .map(|n| n.name.as_str())
+            .collect();
         Topology {
             spec,
             observed,
@@ -156,9 +156,10 @@ impl<'a> Topology<'a> {
         }
     }
 
-    /// The image new containers are created from, once it is there and not due a pull.
-    pub fn image(&self) -> Option<&'a str> {
-        usable_image(self.observed)
+    /// The image new containers on `host` are created from, once it is there and not due a
+    /// pull.
+    pub fn image(&self, host: &str) -> Option<&'a str> {
+        usable_image(self.observed, host)
     }
 
     /// Whether `node`'s container was created from another spec or image: it is due to be

@@ -23,7 +23,8 @@ use crate::actions::{
 use crate::health::{self, Severity};
 use crate::observe::topology::shown_addr;
 use crate::observe::{
-    same_setting, ClusterNode, Member, Observed, RedisState, RunState, Topology, Who,
+    same_setting, ClusterNode, HostObserved, Member, Observed, RedisState, RunState, Topology,
+    Who,
 };
 use crate::spec::slots::ranges_of;
 use crate::spec::{ClusterSpec, SLOT_COUNT};
@@ -62,6 +63,18 @@ pub fn plan(spec: &ClusterSpec, observed: &Observed) -> Plan {
     let topology = Topology::new(spec, observed);
     let mut plan = Plan::default();
     let drifted = docker_actions(&topology, &mut plan);
+    // Only Redis's own majority decides anything across a partition: while a host is
+    // unknown, its nodes may be serving, failing over or coming back, and a forget, a
+    // failover or a slot move planned on half the picture could lose keys.
+    if !observed.unreachable.is_empty() {
+        for (host, why) in &observed.unreachable {
+            plan.waiting.push(format!(
+                "host {host} is unreachable ({why}): its nodes are left as they are until it answers"
+            ));
+        }
+        plan.actions.sort_by_key(Action::stage);
+        return plan;
+    }
     redis_actions(&topology, &drifted, &mut plan);
     plan.actions.sort_by_key(Action::stage);
     if plan.actions.is_empty() && plan.waiting.is_empty() && plan.blocked.is_empty() {
@@ -106,31 +119,17 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
     if !renew.is_empty() {
         plan.actions.push(IssueCertificates { nodes: renew }.into());
     }
-    let image = topology.image();
-    if image.is_none() {
-        plan.actions.push(
-            PrepareImage {
-                image: spec.image.name.clone(),
-            }
-            .into(),
-        );
-    }
-    let wanted_subnet = spec.network.subnet.to_string();
-    match &observed.network {
-        None => plan.actions.push(CreateNetwork {
-            name: spec.network.name.clone(),
-            subnet: wanted_subnet,
-        }.into()),
-        Some(net) if !net.subnets.contains(&wanted_subnet) => plan.blocked.push(format!(
-            "Docker network {} exists with subnet {}, not {wanted_subnet}: remove it (`docker network rm {}`) or change [network].subnet",
-            spec.network.name,
-            if net.subnets.is_empty() { "none".into() } else { net.subnets.join(", ") },
-            spec.network.name
-        )),
-        Some(_) => {}
+    for (host, seen) in &observed.hosts {
+        host_actions(topology, host, seen, plan);
     }
     let mut drifted = Vec::new();
-    for node in &spec.nodes {
+    // A node on a host that does not answer is unknown, not gone: nothing is made for it.
+    let reachable = spec
+        .nodes
+        .iter()
+        .filter(|n| observed.hosts.contains_key(n.host_name()));
+    for node in reachable {
+        let image = topology.image(node.host_name());
         let container = spec.container_name(node);
         let Some(found) = observed.containers.get(&node.name) else {
             let volume = spec.volume_name(node);
@@ -216,6 +215,7 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
                     RemoveContainer {
                         node: name.to_string(),
                         container: container.name.clone(),
+                        host: container.host.clone(),
                     }
                     .into(),
                 );
@@ -223,6 +223,37 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
         }
     }
     drifted
+}
+
+/// One host's image and cluster network.
+fn host_actions(topology: &Topology, host: &str, seen: &HostObserved, plan: &mut Plan) {
+    let spec = topology.spec;
+    let needed = spec.nodes_on(host).next().is_some();
+    if needed && topology.image(host).is_none() {
+        plan.actions.push(
+            PrepareImage {
+                image: spec.image.name.clone(),
+                host: host.to_string(),
+            }
+            .into(),
+        );
+    }
+    let wanted_subnet = spec.network.subnet.to_string();
+    match &seen.network {
+        None if needed => plan.actions.push(CreateNetwork {
+            name: spec.network.name.clone(),
+            subnet: wanted_subnet,
+            host: host.to_string(),
+        }.into()),
+        None => {}
+        Some(net) if !net.subnets.contains(&wanted_subnet) => plan.blocked.push(format!(
+            "Docker network {} exists with subnet {}, not {wanted_subnet}: remove it (`docker network rm {}`) or change [network].subnet",
+            spec.network.name,
+            if net.subnets.is_empty() { "none".into() } else { net.subnets.join(", ") },
+            spec.network.name
+        )),
+        Some(_) => {}
+    }
 }
 
 fn redis_actions(topology: &Topology, drifted: &[Action], plan: &mut Plan) {

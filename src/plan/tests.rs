@@ -10,7 +10,7 @@ use crate::observe::{
     ObservedNetwork, RedisState,
 };
 use crate::spec::test_support::reference_spec;
-use crate::spec::SlotRange;
+use crate::spec::{SlotRange, LOCAL};
 
 const IMAGE: &str = "redis-keeper/redis-host:7.0.15";
 
@@ -93,11 +93,12 @@ fn with_views(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed 
                 health: Some("healthy".into()),
                 ip: Some(n.ip),
                 spec_hash: Some(spec_hash(spec, n, IMAGE)),
+                host: LOCAL.into(),
             },
         );
         redis.insert(n.name.clone(), RedisState::Up(view(i)));
     }
-    Observed {
+    let local = HostObserved {
         image: ImageState {
             usable: Some(IMAGE.into()),
             pull_due: false,
@@ -108,12 +109,29 @@ fn with_views(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed 
             subnets: vec![spec.network.subnet.to_string()],
             ours: true,
         }),
+    };
+    Observed {
+        hosts: BTreeMap::from([(LOCAL.to_string(), local)]),
+        unreachable: BTreeMap::new(),
         volumes: spec.nodes.iter().map(|n| spec.volume_name(n)).collect(),
         containers,
         redis,
         certificates: BTreeMap::new(),
         at_ms: 0,
     }
+}
+
+/// The local engine answers and has nothing of the cluster yet.
+fn nothing() -> Observed {
+    Observed {
+        hosts: BTreeMap::from([(LOCAL.to_string(), HostObserved::default())]),
+        ..Observed::default()
+    }
+}
+
+/// The local engine's image and network, for tests that change them.
+fn local(observed: &mut Observed) -> &mut HostObserved {
+    observed.hosts.get_mut(LOCAL).expect("the local engine answered")
 }
 
 fn plan_of(spec: &ClusterSpec, observed: &Observed) -> Plan {
@@ -127,7 +145,7 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
 #[test]
 fn from_nothing_prepares_image_network_and_volumes_first() {
     let spec = reference_spec();
-    let plan = plan(&spec, &Observed::default());
+    let plan = plan(&spec, &nothing());
     assert_eq!(
         kinds(&plan),
         [
@@ -150,13 +168,11 @@ fn from_nothing_prepares_image_network_and_volumes_first() {
 #[test]
 fn with_an_image_creates_every_container_in_one_stage() {
     let spec = reference_spec();
-    let observed = Observed {
-        image: ImageState {
-            usable: Some(IMAGE.into()),
-            pull_due: false,
-            server: None,
-        },
-        ..Observed::default()
+    let mut observed = nothing();
+    local(&mut observed).image = ImageState {
+        usable: Some(IMAGE.into()),
+        pull_due: false,
+        server: None,
     };
     let plan = plan(&spec, &observed);
     assert_eq!(
@@ -181,7 +197,7 @@ fn pull_always_prepares_before_creating_containers() {
     let mut observed = with_views(&spec, |i| formed_view(&spec, i));
     observed.containers.clear();
     observed.redis.clear();
-    observed.image.pull_due = true;
+    local(&mut observed).image.pull_due = true;
     let plan = plan(&spec, &observed);
     assert_eq!(kinds(&plan), ["prepare-image"]);
 }
@@ -714,7 +730,7 @@ fn a_move_waits_until_the_target_knows_the_source() {
 fn someone_elses_network_with_another_subnet_blocks() {
     let spec = reference_spec();
     let mut observed = with_views(&spec, |i| formed_view(&spec, i));
-    observed.network = Some(ObservedNetwork {
+    local(&mut observed).network = Some(ObservedNetwork {
         id: "x".into(),
         subnets: vec!["10.9.0.0/16".into()],
         ours: false,
@@ -857,7 +873,7 @@ fn a_container_off_the_network_is_reattached() {
 fn a_removed_network_is_recreated_and_containers_reattached() {
     let spec = reference_spec();
     let mut observed = with_views(&spec, |i| formed_view(&spec, i));
-    observed.network = None;
+    local(&mut observed).network = None;
     for c in observed.containers.values_mut() {
         c.ip = None;
     }
@@ -1292,6 +1308,7 @@ fn with_retired_redis_4(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) ->
             health: Some("healthy".into()),
             ip: Some("172.20.2.18".parse().unwrap()),
             spec_hash: None,
+            host: LOCAL.into(),
         },
     );
     observed
@@ -1346,6 +1363,7 @@ fn a_removed_master_is_drained_then_forgotten_then_its_container_removed() {
         vec![Action::RemoveContainer(RemoveContainer {
             node: "redis-4".into(),
             container: "dev-redis-4".into(),
+            host: LOCAL.into(),
         })]
     );
     let change = shape_change(&Topology::new(&spec, &forgotten));

@@ -13,6 +13,7 @@ pub struct RawFile {
     pub network: Option<Spanned<RawNetwork>>,
     pub persistence: Option<RawPersistence>,
     pub nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
+    pub hosts: Option<Spanned<Vec<Spanned<RawHost>>>>,
     pub tls: Option<Spanned<RawTls>>,
     pub api: Option<RawApi>,
     /// Redis configuration parameters, applied live with CONFIG SET.
@@ -74,6 +75,17 @@ pub struct RawNode {
     pub slots: Option<Spanned<Vec<Spanned<String>>>>,
     pub host_port: Option<Spanned<i64>>,
     pub replica_of: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    /// A replica that may share its master's host (refused unless said).
+    pub allow_same_host: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawHost {
+    pub name: Option<Spanned<String>>,
+    pub docker: Option<Spanned<String>>,
+    pub address: Option<Spanned<String>>,
+    pub cert_path: Option<Spanned<String>>,
 }
 
 /// The keys each table accepts; anything else is a typo that would otherwise be ignored.
@@ -95,8 +107,18 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("persistence", &["appendonly"]),
     (
         "nodes",
-        &["name", "ip", "port", "slots", "host_port", "replica_of"],
+        &[
+            "name",
+            "ip",
+            "port",
+            "slots",
+            "host_port",
+            "replica_of",
+            "host",
+            "allow_same_host",
+        ],
     ),
+    ("hosts", &["name", "docker", "address", "cert_path"]),
     (
         "tls",
         &[

@@ -6,6 +6,7 @@
 
 pub mod balance;
 mod file;
+pub mod hosts;
 pub mod net;
 pub mod slots;
 mod validate;
@@ -13,6 +14,7 @@ mod validate;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+pub use hosts::{Endpoint, HostSpec, LOCAL};
 pub use net::Subnet;
 pub use slots::{SlotRange, SLOT_COUNT};
 pub use validate::Problem;
@@ -33,6 +35,8 @@ pub struct ClusterSpec {
     pub network: NetworkSpec,
     pub persistence: PersistenceSpec,
     pub nodes: Vec<NodeSpec>,
+    /// `[[hosts]]`: the Docker engines the nodes are spread over; empty for the local one.
+    pub hosts: Vec<HostSpec>,
     /// Redis configuration parameters (`[redis]`), kept live with CONFIG SET.
     pub redis: std::collections::BTreeMap<String, String>,
     /// Where the operator keeps what it generates (the default password file, later its lock
@@ -143,7 +147,13 @@ pub struct PersistenceSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSpec {
     pub name: String,
+    /// The container's address on the cluster network of its host.
     pub ip: Ipv4Addr,
+    /// The `[[hosts]]` entry the node runs on; None on the local engine.
+    pub host: Option<String>,
+    /// Where peers, clients and the operator reach the node, and what it announces: its
+    /// host's address, or its container address without `[[hosts]]`.
+    pub address: Ipv4Addr,
     /// The plaintext client port (`[[nodes]].port`), open unless `[tls].plaintext = false`.
     pub port: u16,
     /// The port the operator speaks to, and that Redis names to it in CLUSTER NODES: the
@@ -182,13 +192,27 @@ impl NodeSpec {
 
     /// `ip:port`, the address Redis names this node by to the operator.
     pub fn addr(&self) -> String {
-        format!("{}:{}", self.ip, self.client_port)
+        format!("{}:{}", self.address, self.client_port)
+    }
+
+    /// The engine the node runs on: its `[[hosts]]` entry, or [`LOCAL`].
+    pub fn host_name(&self) -> &str {
+        self.host.as_deref().unwrap_or(LOCAL)
+    }
+
+    /// The ports the node listens on: the plaintext one (when open), TLS, and the bus.
+    /// On a host these are published on its address, so no two nodes there may share one.
+    pub fn published_ports(&self, plaintext: bool) -> Vec<u16> {
+        let mut ports: Vec<u16> = plaintext.then_some(self.port).into_iter().collect();
+        ports.extend(self.tls_port);
+        ports.push(self.bus_port());
+        ports
     }
 
     /// `ip:port` a peer meets this node at: the port cluster traffic uses (with a TLS bus,
     /// servers take a MEET's port as the node's TLS port), with [`NodeSpec::bus_port`].
     pub fn meet_addr(&self) -> String {
-        format!("{}:{}", self.ip, self.cluster_port)
+        format!("{}:{}", self.address, self.cluster_port)
     }
 
     pub fn bus_port(&self) -> u16 {
@@ -198,9 +222,11 @@ impl NodeSpec {
     /// Whether a node named at `ip:port` is this one. The IP decides; the port only has to be
     /// one of the node's (plaintext or TLS), or 0: which one a server names depends on its
     /// version, the asking connection and whether it has heard from the node directly yet.
+    /// On a host, nodes share the address and only the port tells them apart; they announce
+    /// theirs, so a server never names one of them with port 0.
     pub fn is_at(&self, ip: Option<Ipv4Addr>, port: u16) -> bool {
-        ip == Some(self.ip)
-            && (port == 0
+        ip == Some(self.address)
+            && ((port == 0 && self.host.is_none())
                 || port == self.port
                 || port == self.client_port
                 || Some(port) == self.tls_port)
@@ -218,6 +244,20 @@ impl ClusterSpec {
 
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The engines nodes run on: each `[[hosts]]` name, or just [`LOCAL`].
+    pub fn host_names(&self) -> Vec<&str> {
+        if self.hosts.is_empty() {
+            vec![LOCAL]
+        } else {
+            self.hosts.iter().map(|h| h.name.as_str()).collect()
+        }
+    }
+
+    /// The declared nodes that run on `host`.
+    pub fn nodes_on<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a NodeSpec> {
+        self.nodes.iter().filter(move |n| n.host_name() == host)
     }
 
     /// The declared masters, in file order.

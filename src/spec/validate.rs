@@ -10,7 +10,10 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::file::{RawApi, RawCluster, RawFile, RawNetwork, RawNode, RawTls, KNOWN_KEYS};
+use super::file::{
+    RawApi, RawCluster, RawFile, RawHost, RawNetwork, RawNode, RawTls, KNOWN_KEYS,
+};
+use super::hosts::{Endpoint, HostSpec};
 use super::slots::{coverage, SlotRange};
 use super::{
     AuthClients, AuthSpec, ClusterSpec, ImageFallback, ImageSpec, NetworkSpec, NodeSpec,
@@ -201,7 +204,14 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
             .and_then(|p| p.appendonly)
             .is_none_or(|a| *a.get_ref()),
     };
-    let mut nodes = nodes(raw.nodes, name.as_deref(), network.as_ref(), report);
+    let hosts = hosts(raw.hosts, base, report);
+    let (mut nodes, placements) = nodes(
+        raw.nodes,
+        name.as_deref(),
+        network.as_ref(),
+        &hosts,
+        report,
+    );
     let redis = redis_settings(raw.redis.unwrap_or_default(), report);
     let tls = tls(raw.tls, &state_dir, base, &nodes, report);
     if let Some(tls) = &tls {
@@ -215,6 +225,7 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
             }
         }
     }
+    check_placements(&nodes, &placements, tls.as_ref(), report);
     Some(ClusterSpec {
         name: name?,
         node_timeout_ms,
@@ -224,6 +235,7 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
         network: network?,
         persistence,
         nodes,
+        hosts,
         redis,
         state_dir,
         tls,
@@ -665,20 +677,28 @@ fn network(raw: Option<Spanned<RawNetwork>>, report: &mut Report<'_>) -> Option<
     })
 }
 
+/// Where a node sits, kept for the checks that need every node and the ports TLS settles.
+struct Placement {
+    at: Range<usize>,
+    allow_same_host: bool,
+}
+
 fn nodes(
     raw: Option<Spanned<Vec<Spanned<RawNode>>>>,
     cluster: Option<&str>,
     network: Option<&NetworkSpec>,
+    hosts: &[HostSpec],
     report: &mut Report<'_>,
-) -> Vec<NodeSpec> {
+) -> (Vec<NodeSpec>, Vec<Placement>) {
     let Some(raw) = raw.filter(|n| !n.get_ref().is_empty()) else {
         report.add(
             0..0,
             "no [[nodes]] declared",
             "add one [[nodes]] table per master, with name, ip and slots",
         );
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
+    let mut placements = Vec::new();
     let mut names: HashMap<String, Range<usize>> = HashMap::new();
     let mut ips: HashMap<Ipv4Addr, String> = HashMap::new();
     let mut host_ports: HashMap<u16, String> = HashMap::new();
@@ -790,14 +810,32 @@ fn nodes(
             }
             (None, _) => {
                 let slots = node_slots(&node, &label, at.clone(), report);
-                owners.push((label.clone(), at, slots.clone()));
+                owners.push((label.clone(), at.clone(), slots.clone()));
                 slots
             }
         };
+        let host = node_host(&node, &label, at.clone(), hosts, report);
         if let (Some(name), Some(ip), Some(port)) = (name, ip, port) {
+            let (host, address) = match host {
+                Some(h) => (Some(h.name.clone()), h.address),
+                None => (None, ip),
+            };
+            if host.is_some() && host_port.is_some() {
+                report.add(
+                    at.clone(),
+                    format!("{label} has a host and a host_port"),
+                    "remove host_port: a node on a host publishes its ports on the host's address",
+                );
+            }
+            placements.push(Placement {
+                at: at.clone(),
+                allow_same_host: node.allow_same_host.as_ref().is_some_and(|a| *a.get_ref()),
+            });
             out.push(NodeSpec {
                 name,
                 ip,
+                host,
+                address,
                 port,
                 client_port: port,
                 cluster_port: port,
@@ -810,7 +848,168 @@ fn nodes(
     }
     check_coverage(&owners, report);
     check_replicas(&replicas, &owners, report);
+    (out, placements)
+}
+
+/// `[[hosts]]`: each with a DNS-safe unique name, a Docker endpoint and an IPv4 address.
+fn hosts(
+    raw: Option<Spanned<Vec<Spanned<RawHost>>>>,
+    base: &Path,
+    report: &mut Report<'_>,
+) -> Vec<HostSpec> {
+    let mut out: Vec<HostSpec> = Vec::new();
+    for (index, host) in raw.map(Spanned::into_inner).unwrap_or_default().into_iter().enumerate() {
+        let at = host.span();
+        let host = host.into_inner();
+        let name = match &host.name {
+            None => {
+                report.add(at.clone(), format!("hosts[{index}] has no name"), "add name = \"vm-a\"");
+                None
+            }
+            Some(n) if !dns_safe(n.get_ref()) => {
+                report.add(n.span(), format!("host name '{}' is not DNS-safe", n.get_ref()), DNS_HINT);
+                None
+            }
+            Some(n) if out.iter().any(|h| &h.name == n.get_ref()) => {
+                report.add(n.span(), format!("host name '{}' is used twice", n.get_ref()), "give each host its own name");
+                None
+            }
+            Some(n) => Some(n.get_ref().clone()),
+        };
+        let label = name.clone().unwrap_or_else(|| format!("hosts[{index}]"));
+        let certs = host.cert_path.as_ref().map(|c| base.join(c.get_ref()));
+        let docker = match &host.docker {
+            None => {
+                report.add(
+                    at.clone(),
+                    format!("host {label} has no docker endpoint"),
+                    "add docker = \"ssh://user@host\", \"tcp://host:2376\" (with cert_path), \"unix:///…\" or a docker context's name",
+                );
+                None
+            }
+            Some(d) => match Endpoint::parse(d.get_ref(), certs) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    report.add(
+                        d.span(),
+                        format!("host {label}: docker = {e}"),
+                        "use unix://, tcp:// or ssh://, or the name of a docker context",
+                    );
+                    None
+                }
+            },
+        };
+        if let (Some(c), Some(d)) = (&host.cert_path, &docker) {
+            if !matches!(d, Endpoint::Tcp { .. }) {
+                report.add(
+                    c.span(),
+                    format!("host {label}: cert_path is only for tcp:// endpoints"),
+                    "remove cert_path: ssh, unix sockets and contexts bring their own credentials",
+                );
+            }
+        }
+        let address = match &host.address {
+            None => {
+                report.add(
+                    at.clone(),
+                    format!("host {label} has no address"),
+                    "add address = \"A.B.C.D\": the address its nodes publish their ports on and announce",
+                );
+                None
+            }
+            Some(a) => match a.get_ref().parse::<Ipv4Addr>() {
+                Ok(ip) if !ip.is_unspecified() => Some(ip),
+                _ => {
+                    report.add(
+                        a.span(),
+                        format!("host {label}: '{}' is not an address peers can reach", a.get_ref()),
+                        "write the host's IPv4 address as A.B.C.D, e.g. 10.0.0.11",
+                    );
+                    None
+                }
+            },
+        };
+        if let (Some(name), Some(docker), Some(address)) = (name, docker, address) {
+            out.push(HostSpec { name, docker, address });
+        }
+    }
     out
+}
+
+/// The host a node names: required once there are `[[hosts]]`, refused without them.
+fn node_host<'h>(
+    node: &RawNode,
+    label: &str,
+    at: Range<usize>,
+    hosts: &'h [HostSpec],
+    report: &mut Report<'_>,
+) -> Option<&'h HostSpec> {
+    let names = || hosts.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ");
+    match &node.host {
+        None if hosts.is_empty() => None,
+        None => {
+            report.add(
+                at,
+                format!("{label} names no host"),
+                format!("add host = one of {}", names()),
+            );
+            None
+        }
+        Some(h) if hosts.is_empty() => {
+            report.add(
+                h.span(),
+                format!("{label}: host '{}' is not declared", h.get_ref()),
+                "declare it in a [[hosts]] table, or remove host to run on the local engine",
+            );
+            None
+        }
+        Some(h) => {
+            let found = hosts.iter().find(|x| &x.name == h.get_ref());
+            if found.is_none() {
+                report.add(
+                    h.span(),
+                    format!("{label}: host '{}' is not declared", h.get_ref()),
+                    format!("name one of {}", names()),
+                );
+            }
+            found
+        }
+    }
+}
+
+/// Rules that need every node placed and every port settled: a replica does not share its
+/// master's host (losing that one machine would lose the shard), and two nodes on one host
+/// do not publish the same port.
+fn check_placements(
+    nodes: &[NodeSpec],
+    placements: &[Placement],
+    tls: Option<&TlsSpec>,
+    report: &mut Report<'_>,
+) {
+    let plaintext = tls.is_none_or(|t| t.plaintext);
+    let mut taken: HashMap<(String, u16), String> = HashMap::new();
+    for (node, place) in nodes.iter().zip(placements) {
+        let Some(host) = &node.host else { continue };
+        let master = node.replica_of.as_deref().and_then(|m| nodes.iter().find(|n| n.name == m));
+        if let Some(master) = master.filter(|m| m.host == node.host) {
+            if !place.allow_same_host {
+                report.add(
+                    place.at.clone(),
+                    format!("{} is on host {host} with its master {}", node.name, master.name),
+                    "put it on another host, or add allow_same_host = true if losing that host may lose the shard",
+                );
+            }
+        }
+        for port in node.published_ports(plaintext) {
+            if let Some(other) = taken.insert((host.clone(), port), node.name.clone()) {
+                report.add(
+                    place.at.clone(),
+                    format!("{} publishes port {port} on host {host}, as {other} does", node.name),
+                    "give nodes on one host their own port (the bus takes port + 10000; [tls].port is every node's)",
+                );
+            }
+        }
+    }
 }
 
 /// Each replica names a master of this file: not itself, not another replica (no chains).

@@ -182,8 +182,9 @@ fn issue_node(
     let key = KeyPair::generate().map_err(failed)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = name(&node.name);
+    // On a host, peers and clients connect by the host's address, not the container's.
     params.subject_alt_names = vec![
-        SanType::IpAddress(IpAddr::V4(node.ip)),
+        SanType::IpAddress(IpAddr::V4(node.address)),
         SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         SanType::DnsName(node.name.clone().try_into().map_err(failed)?),
         SanType::DnsName(container.to_string().try_into().map_err(failed)?),

@@ -140,6 +140,7 @@ fn a_certificate_from_another_ca_expired_or_for_another_address_is_refused() {
     // An address cluster.toml moved the node to, that its certificate does not name.
     let mut moved = spec.clone();
     moved.nodes[0].ip = "172.20.2.99".parse().unwrap();
+    moved.nodes[0].address = moved.nodes[0].ip;
     let found = problems_for(&moved, now);
     assert!(
         found.iter().any(|p| p.contains(

@@ -144,16 +144,16 @@ pub fn verify_node(
             "check the clock of the machine that issued it",
         ));
     }
-    if !names_ip(&cert, node.ip) {
+    if !names_ip(&cert, node.address) {
         problems.push(CertProblem::new(
             &files.cert,
             format!(
                 "its subject alternative names do not include IP {}",
-                node.ip
+                node.address
             ),
             format!(
                 "issue it with IP:{} among its SANs: clients and peers connect by address",
-                node.ip
+                node.address
             ),
         ));
     }
