@@ -109,6 +109,20 @@ fn live_settings(spec: &ClusterSpec, node: &NodeSpec) -> Vec<(&'static str, Stri
         // for one (`WAIT 1`) stall.
         ("repl-diskless-sync-delay", "0".into()),
     ];
+    if node.host.is_some() {
+        // Peers and clients on other machines reach the node through its host's published
+        // ports, which are the node's own (validation keeps them apart on a host); saying so
+        // makes every server name them, whatever it would guess from a connection.
+        let plaintext = spec.tls.as_ref().is_none_or(|t| t.plaintext);
+        settings.push((
+            "cluster-announce-port",
+            if plaintext { node.port } else { 0 }.to_string(),
+        ));
+        settings.push(("cluster-announce-bus-port", node.bus_port().to_string()));
+        if let Some(tls_port) = node.tls_port {
+            settings.push(("cluster-announce-tls-port", tls_port.to_string()));
+        }
+    }
     if let Some(tls) = &spec.tls {
         settings.extend([
             ("tls-port", tls.port.to_string()),
@@ -221,15 +235,21 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
         exposed.push(format!("{}/tcp", tls.port));
     }
     exposed.push(format!("{}/tcp", node.bus_port()));
-    let port_bindings = node.host_port.map(|hp| {
-        HashMap::from([(
+    let plaintext = spec.tls.as_ref().is_none_or(|t| t.plaintext);
+    let port_bindings = match (&node.host, node.host_port) {
+        // On a host, every port the node listens on is published on the host's address.
+        (Some(_), _) => Some(
+            node.published_ports(plaintext)
+                .into_iter()
+                .map(|p| (format!("{p}/tcp"), Some(vec![binding(node.address, p)])))
+                .collect(),
+        ),
+        (None, Some(hp)) => Some(HashMap::from([(
             port.clone(),
-            Some(vec![PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some(hp.to_string()),
-            }]),
-        )])
-    });
+            Some(vec![binding(std::net::Ipv4Addr::LOCALHOST, hp)]),
+        )])),
+        (None, None) => None,
+    };
     let ms = 1_000_000i64;
     ContainerCreateBody {
         image: Some(image.to_string()),
@@ -264,6 +284,13 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
             endpoints_config: Some(HashMap::from([(spec.network.name.clone(), endpoint(node))])),
         }),
         ..Default::default()
+    }
+}
+
+fn binding(ip: std::net::Ipv4Addr, port: u16) -> PortBinding {
+    PortBinding {
+        host_ip: Some(ip.to_string()),
+        host_port: Some(port.to_string()),
     }
 }
 

@@ -50,7 +50,18 @@ fn blocked(message: String) -> Finding {
 pub fn findings(topology: &Topology) -> Vec<Finding> {
     let (spec, observed) = (topology.spec, topology.observed);
     let mut out = Vec::new();
+    for (host, why) in &observed.unreachable {
+        out.push(settling(format!("host {host} is unreachable ({why})")));
+    }
     for node in &spec.nodes {
+        if observed.unreachable.contains_key(node.host_name()) {
+            out.push(settling(format!(
+                "{}: unknown, its host {} is unreachable",
+                node.name,
+                node.host_name()
+            )));
+            continue;
+        }
         let container = observed.containers.get(&node.name);
         match container.map(|c| c.state) {
             None => out.push(settling(format!("{}: no container", node.name))),

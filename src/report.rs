@@ -12,6 +12,8 @@ use crate::spec::{ClusterSpec, SlotRange, SLOT_COUNT};
 pub struct StatusReport {
     pub cluster: String,
     pub healthy: bool,
+    /// The `[[hosts]]` and whether each answered; empty on the local engine alone.
+    pub hosts: Vec<HostStatus>,
     pub nodes: Vec<NodeStatus>,
     /// The slot map as the first answering node sees it.
     pub slot_map: Vec<SlotSpan>,
@@ -22,6 +24,19 @@ pub struct StatusReport {
     pub operator: Option<OperatorView>,
     /// Each node's certificate, with `[tls]`.
     pub certificates: Vec<CertificateStatus>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HostStatus {
+    pub name: String,
+    /// The Docker endpoint as cluster.toml gives it (never a credential: those live in files).
+    pub docker: String,
+    /// The address its nodes publish their ports on and announce.
+    pub address: String,
+    pub reachable: bool,
+    /// Why it did not answer, when it did not.
+    pub error: Option<String>,
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -51,6 +66,10 @@ pub struct NodeStatus {
     pub health: Option<String>,
     pub ip: Option<String>,
     pub declared_ip: String,
+    /// The host it runs on, with `[[hosts]]`.
+    pub host: Option<String>,
+    /// `address:port` where clients and peers reach it (what `MOVED` names).
+    pub address: String,
     pub node_id: Option<String>,
     /// The server and version the node runs (`Valkey 8.1.1`), from INFO.
     pub server: Option<String>,
@@ -127,6 +146,8 @@ pub fn report(
                 health: c.and_then(|c| c.health.clone()),
                 ip: c.and_then(|c| c.ip).map(|ip| ip.to_string()),
                 declared_ip: n.ip.to_string(),
+                host: n.host.clone(),
+                address: n.addr(),
                 node_id: None,
                 server: None,
                 role: None,
@@ -172,6 +193,7 @@ pub fn report(
     StatusReport {
         cluster: spec.name.clone(),
         healthy: findings.is_empty(),
+        hosts: hosts(spec, observed),
         nodes,
         slot_map: slot_map(&topology),
         open_slots: open_slots(spec, observed),
@@ -179,6 +201,23 @@ pub fn report(
         operator,
         certificates: certificates(spec, observed),
     }
+}
+
+fn hosts(spec: &ClusterSpec, observed: &Observed) -> Vec<HostStatus> {
+    spec.hosts
+        .iter()
+        .map(|h| {
+            let error = observed.unreachable.get(&h.name).cloned();
+            HostStatus {
+                name: h.name.clone(),
+                docker: h.docker.to_string(),
+                address: h.address.to_string(),
+                reachable: error.is_none() && observed.hosts.contains_key(&h.name),
+                error,
+                nodes: spec.nodes_on(&h.name).map(|n| n.name.clone()).collect(),
+            }
+        })
+        .collect()
 }
 
 /// Each node's certificate as this observation saw it (no file is read again here: `/status`

@@ -58,7 +58,7 @@ pub fn prepare(rt: &tokio::runtime::Runtime, dir: &Path, seed_octet: u8) -> Stri
         let docker = redis_keeper::docker::connect()
             .await
             .expect("a running Docker Engine");
-        redis_keeper::docker::image::prepare(&docker, &spec.image)
+        redis_keeper::docker::image::prepare(&docker, &[], &spec.image)
             .await
             .expect("node image")
     });

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use bollard::Docker;
 use bollard::models::{
     Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest,
     VolumeCreateRequest,
@@ -11,6 +10,7 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListNetworksOptions, RemoveContainerOptionsBuilder,
 };
+use bollard::Docker;
 
 use super::container_files::write_private_config;
 use super::{ActError, Kind, Stage};

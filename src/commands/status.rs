@@ -90,6 +90,20 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) -> std::io::Result<()> {
         r.cluster,
         if r.healthy { "healthy" } else { "NOT healthy" }
     )?;
+    for h in &r.hosts {
+        crate::outln!(
+            "host {:<10} {:<12} {:<15} {} ({})",
+            h.name,
+            if h.reachable {
+                "reachable"
+            } else {
+                "UNREACHABLE"
+            },
+            h.address,
+            h.docker,
+            h.nodes.join(", ")
+        )?;
+    }
     crate::outln!(
         "{:<10} {:<16} {:<9} {:<15} {:<10} {:<13} {:<7} {:<8} {:<6} SLOTS",
         "NODE",

@@ -219,7 +219,11 @@ mod tests {
             context_endpoint(config.path(), "staging-a"),
             Ok(("tcp://10.0.0.12:2376".to_string(), None))
         );
-        let tls = config.path().join("contexts/tls").join(&hash).join("docker");
+        let tls = config
+            .path()
+            .join("contexts/tls")
+            .join(&hash)
+            .join("docker");
         std::fs::create_dir_all(&tls).expect("tls dir");
         std::fs::write(tls.join("ca.pem"), "x").expect("ca.pem");
         assert_eq!(
@@ -227,7 +231,10 @@ mod tests {
             Ok(Some(tls))
         );
         let missing = context_endpoint(config.path(), "nope").unwrap_err();
-        assert!(missing.contains("docker context nope not found"), "{missing}");
+        assert!(
+            missing.contains("docker context nope not found"),
+            "{missing}"
+        );
     }
 
     #[test]

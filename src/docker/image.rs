@@ -56,10 +56,7 @@ async fn copy(from: &Docker, to: &Docker, name: &str) -> Result<(), DockerError>
         if let Some(detail) = info.error_detail {
             return Err(DockerError::ImageUnavailable {
                 image: name.into(),
-                reason: format!(
-                    "copying it failed: {}",
-                    detail.message.unwrap_or_default()
-                ),
+                reason: format!("copying it failed: {}", detail.message.unwrap_or_default()),
             });
         }
     }

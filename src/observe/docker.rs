@@ -8,8 +8,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptions
 use bollard::Docker;
 
 use super::{
-    HostObserved, ImageState, Observed, ObservedContainer, ObservedNetwork, RunState,
-    ServerVersion,
+    HostObserved, ImageState, Observed, ObservedContainer, ObservedNetwork, RunState, ServerVersion,
 };
 use crate::blueprint::{self, label};
 use crate::context::Context;
@@ -23,12 +22,16 @@ pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
     let hosts = ctx.engines.iter().map(|(host, _)| async move {
         let seen = async {
             let docker = ctx.engines.reach(host).await?;
-            match tokio::time::timeout(ANSWER_WITHIN * 2, observe_host(ctx, docker, host)).await
-            {
+            match tokio::time::timeout(ANSWER_WITHIN * 2, observe_host(ctx, docker, host)).await {
                 Ok(seen) => seen,
                 Err(_) => Err(DockerError::HostUnreachable {
                     host: host.to_string(),
-                    endpoint: ctx.engines.iter().find(|(h, _)| *h == host).map(|(_, e)| e.endpoint.clone()).unwrap_or_default(),
+                    endpoint: ctx
+                        .engines
+                        .iter()
+                        .find(|(h, _)| *h == host)
+                        .map(|(_, e)| e.endpoint.clone())
+                        .unwrap_or_default(),
                     reason: "it stopped answering while observed".into(),
                 }),
             }

@@ -23,8 +23,7 @@ use crate::actions::{
 use crate::health::{self, Severity};
 use crate::observe::topology::shown_addr;
 use crate::observe::{
-    same_setting, ClusterNode, HostObserved, Member, Observed, RedisState, RunState, Topology,
-    Who,
+    same_setting, ClusterNode, HostObserved, Member, Observed, RedisState, RunState, Topology, Who,
 };
 use crate::spec::slots::ranges_of;
 use crate::spec::{ClusterSpec, SLOT_COUNT};

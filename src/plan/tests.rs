@@ -131,7 +131,10 @@ fn nothing() -> Observed {
 
 /// The local engine's image and network, for tests that change them.
 fn local(observed: &mut Observed) -> &mut HostObserved {
-    observed.hosts.get_mut(LOCAL).expect("the local engine answered")
+    observed
+        .hosts
+        .get_mut(LOCAL)
+        .expect("the local engine answered")
 }
 
 fn plan_of(spec: &ClusterSpec, observed: &Observed) -> Plan {
@@ -1549,6 +1552,7 @@ fn nodes_refusing_the_declared_password_or_keeping_the_old_one_get_it_first() {
     );
 }
 
+mod hosts;
 mod replicas;
 
 #[test]

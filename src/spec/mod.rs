@@ -391,6 +391,77 @@ replica_of = "redis-3"
         ClusterSpec::parse(&text, Path::new("cluster.toml")).expect("the 3 + 3 fixture is valid")
     }
 
+    /// 3 + 3 over three hosts, no TLS: each host runs a master (port 6379) and another
+    /// shard's replica (6380), as redis-keeper's multi-host layout advises.
+    pub const HOSTED_TOML: &str = r#"
+[cluster]
+name = "dev"
+password_file = ".redis-keeper/dev.password"
+
+[network]
+name = "dev-data"
+subnet = "172.20.2.0/24"
+
+[[hosts]]
+name = "vm-a"
+docker = "ssh://deploy@10.0.0.11"
+address = "10.0.0.11"
+
+[[hosts]]
+name = "vm-b"
+docker = "ssh://deploy@10.0.0.12"
+address = "10.0.0.12"
+
+[[hosts]]
+name = "vm-c"
+docker = "ssh://deploy@10.0.0.13"
+address = "10.0.0.13"
+
+[[nodes]]
+name = "redis-1"
+ip = "172.20.2.13"
+host = "vm-a"
+slots = ["0-5460"]
+
+[[nodes]]
+name = "redis-2"
+ip = "172.20.2.16"
+host = "vm-b"
+slots = ["5461-10922"]
+
+[[nodes]]
+name = "redis-3"
+ip = "172.20.2.17"
+host = "vm-c"
+slots = ["10923-16383"]
+
+[[nodes]]
+name = "redis-4"
+ip = "172.20.2.14"
+host = "vm-b"
+port = 6380
+replica_of = "redis-1"
+
+[[nodes]]
+name = "redis-5"
+ip = "172.20.2.15"
+host = "vm-c"
+port = 6380
+replica_of = "redis-2"
+
+[[nodes]]
+name = "redis-6"
+ip = "172.20.2.18"
+host = "vm-a"
+port = 6380
+replica_of = "redis-3"
+"#;
+
+    pub fn hosted_spec() -> ClusterSpec {
+        ClusterSpec::parse(HOSTED_TOML, Path::new("cluster.toml"))
+            .expect("the hosted fixture is valid")
+    }
+
     pub fn reference_spec() -> ClusterSpec {
         ClusterSpec::parse(REFERENCE_TOML, Path::new("cluster.toml"))
             .expect("the reference fixture is valid")

@@ -9,21 +9,21 @@ use crate::spec::test_support::replicated_spec;
 
 /// How a node stands in the hand-built cluster.
 #[derive(Clone)]
-enum Role {
+pub(super) enum Role {
     Master(Vec<SlotRange>),
     /// Replica of node `usize`, its link up or down for some seconds.
     Replica(usize, Link),
 }
 
 #[derive(Clone, Copy)]
-enum Link {
+pub(super) enum Link {
     Up,
     Syncing,
     DownFor(u64),
 }
 
 /// The declared roles: redis-1..3 masters of their slots, redis-4..6 their in-sync replicas.
-fn declared(spec: &ClusterSpec) -> Vec<Role> {
+pub(super) fn declared(spec: &ClusterSpec) -> Vec<Role> {
     (0..6)
         .map(|i| match i {
             0..=2 => Role::Master(spec.nodes[i].slots.clone()),
@@ -82,7 +82,7 @@ fn roles_view(spec: &ClusterSpec, me: usize, roles: &[Role]) -> NodeView {
     }
 }
 
-fn observed_with(spec: &ClusterSpec, roles: &[Role]) -> Observed {
+pub(super) fn observed_with(spec: &ClusterSpec, roles: &[Role]) -> Observed {
     with_views(spec, |i| roles_view(spec, i, roles))
 }
 
