@@ -108,6 +108,11 @@ pub async fn prepare(
             if exists(docker, &host.tag()).await? {
                 return Ok(host.tag());
             }
+            if let Some(from) = holder(others, &host.tag()).await {
+                tracing::info!(image = %host.tag(), "copying the node image from another host");
+                copy(from, docker, &host.tag()).await?;
+                return Ok(host.tag());
+            }
             tracing::info!(image = %host.tag(), "building the node image from the host's redis-server");
             host_image::build(docker, &host).await
         }

@@ -19,19 +19,18 @@ use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
 /// Every host at once. Without `[[hosts]]` a silent engine is an error, as it always was;
 /// with them, a host that does not answer is recorded as unknown and the others observed.
 pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
-    let hosts = ctx.engines.iter().map(|(host, _)| async move {
+    let hosts = ctx.engines.iter().map(|(host, engine)| async move {
         let seen = async {
+            if ctx.spec.hosts.is_empty() {
+                // The local engine: as slow as it is, it is the only one.
+                return observe_host(ctx, engine.docker(), host).await;
+            }
             let docker = ctx.engines.reach(host).await?;
             match tokio::time::timeout(ANSWER_WITHIN * 2, observe_host(ctx, docker, host)).await {
                 Ok(seen) => seen,
                 Err(_) => Err(DockerError::HostUnreachable {
                     host: host.to_string(),
-                    endpoint: ctx
-                        .engines
-                        .iter()
-                        .find(|(h, _)| *h == host)
-                        .map(|(_, e)| e.endpoint.clone())
-                        .unwrap_or_default(),
+                    endpoint: engine.endpoint.clone(),
                     reason: "it stopped answering while observed".into(),
                 }),
             }

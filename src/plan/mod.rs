@@ -118,8 +118,23 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
     if !renew.is_empty() {
         plan.actions.push(IssueCertificates { nodes: renew }.into());
     }
+    // The image is made once, on the first host that lacks it, and copied to the others
+    // from there: every host then runs the very same image, and a build happens once.
+    let has_image = |host: &str| topology.image(host).is_some();
+    let made_somewhere = observed.hosts.keys().any(|h| has_image(h));
+    let mut first_to_make = true;
     for (host, seen) in &observed.hosts {
-        host_actions(topology, host, seen, plan);
+        let needs_image = spec.nodes_on(host).next().is_some() && !has_image(host);
+        if needs_image && (made_somewhere || std::mem::take(&mut first_to_make)) {
+            plan.actions.push(
+                PrepareImage {
+                    image: spec.image.name.clone(),
+                    host: host.to_string(),
+                }
+                .into(),
+            );
+        }
+        network_actions(topology, host, seen, plan);
     }
     let mut drifted = Vec::new();
     // A node on a host that does not answer is unknown, not gone: nothing is made for it.
@@ -224,19 +239,10 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
     drifted
 }
 
-/// One host's image and cluster network.
-fn host_actions(topology: &Topology, host: &str, seen: &HostObserved, plan: &mut Plan) {
+/// One host's cluster network.
+fn network_actions(topology: &Topology, host: &str, seen: &HostObserved, plan: &mut Plan) {
     let spec = topology.spec;
     let needed = spec.nodes_on(host).next().is_some();
-    if needed && topology.image(host).is_none() {
-        plan.actions.push(
-            PrepareImage {
-                image: spec.image.name.clone(),
-                host: host.to_string(),
-            }
-            .into(),
-        );
-    }
     let wanted_subnet = spec.network.subnet.to_string();
     match &seen.network {
         None if needed => plan.actions.push(CreateNetwork {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod hosts;
 pub mod http;
 pub mod replicated;
 
@@ -95,6 +96,9 @@ pub struct TestCluster {
     pub dir: tempfile::TempDir,
     pub file: PathBuf,
     pub server: Server,
+    /// Where clients find the cluster (`address:port`): the reference layout's first node,
+    /// unless a test places its nodes elsewhere.
+    pub seeds: Vec<String>,
 }
 
 impl TestCluster {
@@ -117,6 +121,7 @@ impl TestCluster {
             octet,
             dir,
             file,
+            seeds: vec![format!("172.{}.{octet}.13:6379", server.net)],
             server,
         };
         // A cluster left behind by an earlier, killed run of the same test.
@@ -284,7 +289,8 @@ impl TestCluster {
 
     /// A cluster client that follows MOVED/ASK, as applications use.
     pub async fn cluster_client(&self) -> redis::cluster_async::ClusterConnection {
-        redis::cluster::ClusterClientBuilder::new(vec![format!("redis://{}:6379", self.ip(13))])
+        let seeds = self.seeds.iter().map(|s| format!("redis://{s}"));
+        redis::cluster::ClusterClientBuilder::new(seeds.collect::<Vec<_>>())
             .password(self.password())
             .build()
             .expect("cluster client")

@@ -122,15 +122,25 @@ impl ReplicatedWriter {
         prefix: &str,
         slots: std::ops::Range<u16>,
     ) -> ReplicatedWriter {
-        let step = (slots.len() / 8).max(1) as u16;
-        let picked: Vec<u16> = slots.clone().step_by(usize::from(step)).take(8).collect();
-        let tags: Vec<String> = picked.iter().map(|s| super::tag_for_slot(*s)).collect();
         let seeds = [13u8, 16, 17, 14, 15, 18]
             .iter()
             .map(|last| format!("{}:6379", cluster.ip(*last)))
             .collect();
+        ReplicatedWriter::start_at(seeds, cluster.password(), prefix, slots).await
+    }
+
+    /// [`ReplicatedWriter::start`] for a cluster reached at `seeds` (`address:port`).
+    pub async fn start_at(
+        seeds: Vec<String>,
+        password: String,
+        prefix: &str,
+        slots: std::ops::Range<u16>,
+    ) -> ReplicatedWriter {
+        let step = (slots.len() / 8).max(1) as u16;
+        let picked: Vec<u16> = slots.clone().step_by(usize::from(step)).take(8).collect();
+        let tags: Vec<String> = picked.iter().map(|s| super::tag_for_slot(*s)).collect();
         let mut router = Router {
-            password: cluster.password(),
+            password,
             seeds,
             owners: vec![None; 16384],
             open: HashMap::new(),

@@ -38,7 +38,7 @@ fn vm_a_cut_off(spec: &ClusterSpec) -> Observed {
 }
 
 #[test]
-fn every_host_gets_its_own_image_and_network() {
+fn the_image_is_made_on_one_host_then_copied_to_the_others() {
     let spec = hosted_spec();
     let observed = Observed {
         hosts: spec
@@ -62,13 +62,25 @@ fn every_host_gets_its_own_image_and_network() {
         made,
         [
             "image on vm-a",
-            "image on vm-b",
-            "image on vm-c",
             "network on vm-a",
             "network on vm-b",
             "network on vm-c"
         ]
     );
+    // Once vm-a has it, vm-b and vm-c get it (PrepareImage copies from a host that has it).
+    let mut observed = observed;
+    if let Some(a) = observed.hosts.get_mut("vm-a") {
+        a.image.usable = Some("redis:7.2".into());
+    }
+    let copies: Vec<String> = plan_of(&spec, &observed)
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::PrepareImage(p) => Some(p.host.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copies, ["vm-b", "vm-c"]);
 }
 
 #[test]

@@ -1,0 +1,361 @@
+//! One cluster across three Docker engines, each a simulated host (a network namespace with
+//! its own dockerd, reached over TCP, one with TLS client certificates): bring-up, clients
+//! following redirects to every host, a host cut off and back, a node container removed on
+//! a remote host, and a host's dockerd killed, with a writer acknowledged by `WAIT 1`
+//! throughout.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::hosts::TestHosts;
+use common::replicated::ReplicatedWriter;
+use common::{lost_writes, stdout, Operator, TestCluster};
+use redis::AsyncCommands;
+use redis_keeper::status::ConditionType;
+
+/// 3 masters and 3 replicas, each replica on another host than its master: vm-a runs
+/// redis-1 and redis-6 (replica of redis-3), vm-b redis-2 and redis-4 (of redis-1), vm-c
+/// redis-3 and redis-5 (of redis-2).
+fn hosted_toml(cluster: &TestCluster, hosts: &TestHosts) -> String {
+    let mut text = format!(
+        "[cluster]\nname = \"{}\"\npassword_file = \"pw\"\nnode_timeout_ms = 5000\n\n\
+         [image]\npull = \"never\"\n\n[network]\nname = \"{}-net\"\nsubnet = \"{}\"\n",
+        cluster.name,
+        cluster.name,
+        cluster.subnet()
+    );
+    text.push_str(&hosts.toml());
+    let nodes = [
+        ("redis-1", 13, "vm-a", 6379, "slots = [\"0-5460\"]"),
+        ("redis-2", 16, "vm-b", 6379, "slots = [\"5461-10922\"]"),
+        ("redis-3", 17, "vm-c", 6379, "slots = [\"10923-16383\"]"),
+        ("redis-4", 14, "vm-b", 6380, "replica_of = \"redis-1\""),
+        ("redis-5", 15, "vm-c", 6380, "replica_of = \"redis-2\""),
+        ("redis-6", 18, "vm-a", 6380, "replica_of = \"redis-3\""),
+    ];
+    for (name, last, host, port, role) in nodes {
+        text.push_str(&format!(
+            "\n[[nodes]]\nname = \"{name}\"\nip = \"{}\"\nhost = \"{host}\"\nport = {port}\n{role}\n",
+            cluster.ip(last)
+        ));
+    }
+    text
+}
+
+/// The id of a node's container on its host (None when it has none).
+fn container_id(hosts: &TestHosts, host: &str, container: &str) -> Option<String> {
+    let out = hosts
+        .host(host)
+        .docker_cli(&["inspect", "--format", "{{.Id}}", container]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Polls `check` until it passes; returns how long that took.
+async fn until_healthy(cluster: &TestCluster, what: &str, timeout: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let out = cluster.run(&["check"]).await;
+        if out.status.success() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: not healthy within {timeout:?}:\n{}",
+            stdout(&out)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until a `SET` to a key of each shard succeeds at the node that serves its slot,
+/// asking `seeds` for the slot map; returns when that was.
+async fn until_writable(seeds: &[&str], password: &str, timeout: Duration) -> Instant {
+    let deadline = Instant::now() + timeout;
+    let slots = [0u16, 5461, 10923];
+    loop {
+        let mut writable = 0;
+        for slot in slots {
+            let key = format!("{{{}}}:probe", common::tag_for_slot(slot));
+            for seed in seeds {
+                if set_at_owner(seed, password, &key, slot).await {
+                    writable += 1;
+                    break;
+                }
+            }
+        }
+        if writable == slots.len() {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every slot writable within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asks `seed` who serves `slot` and sets `key` there (no redirect followed).
+async fn set_at_owner(seed: &str, password: &str, key: &str, slot: u16) -> bool {
+    let connect = |addr: String| async move {
+        let client = redis::Client::open(format!("redis://:{password}@{addr}")).ok()?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(300)))
+            .set_response_timeout(Some(Duration::from_millis(500)));
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .ok()
+    };
+    let Some(mut conn) = connect(seed.to_string()).await else {
+        return false;
+    };
+    let Ok(ranges) = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async::<Vec<Vec<redis::Value>>>(&mut conn)
+        .await
+    else {
+        return false;
+    };
+    let owner_of = |range: &Vec<redis::Value>| -> Option<(String, u16)> {
+        let start: u16 = redis::from_redis_value_ref(range.first()?).ok()?;
+        let end: u16 = redis::from_redis_value_ref(range.get(1)?).ok()?;
+        if !(start..=end).contains(&slot) {
+            return None;
+        }
+        let master: Vec<redis::Value> = redis::from_redis_value_ref(range.get(2)?).ok()?;
+        let ip: String = redis::from_redis_value_ref(master.first()?).ok()?;
+        let port: u16 = redis::from_redis_value_ref(master.get(1)?).ok()?;
+        Some((ip, port))
+    };
+    let Some((ip, port)) = ranges.iter().find_map(owner_of) else {
+        return false;
+    };
+    let Some(mut owner) = connect(format!("{ip}:{port}")).await else {
+        return false;
+    };
+    owner.set::<_, _, ()>(key, 1).await.is_ok()
+}
+
+/// One node's entry in `status -o json`.
+async fn node_status(cluster: &TestCluster, node: &str) -> serde_json::Value {
+    let status = cluster.status().await;
+    let nodes = status["nodes"].as_array().expect("nodes");
+    nodes
+        .iter()
+        .find(|n| n["name"] == node)
+        .expect("a declared node")
+        .clone()
+}
+
+async fn node_id_of(cluster: &TestCluster, node: &str) -> String {
+    let n = node_status(cluster, node).await;
+    n["node_id"]
+        .as_str()
+        .expect("answers with its id")
+        .to_string()
+}
+
+async fn role_of(cluster: &TestCluster, node: &str) -> String {
+    let n = node_status(cluster, node).await;
+    n["role"].as_str().unwrap_or("none").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a_daemon_kill() {
+    let mut hosts = TestHosts::start("t", 1, 3);
+    let mut cluster = TestCluster::new("hosts", 98, &[]).await;
+    cluster.write(&hosted_toml(&cluster, &hosts));
+    cluster.seeds = vec![
+        "10.77.1.11:6379".into(),
+        "10.77.1.12:6379".into(),
+        "10.77.1.13:6379".into(),
+    ];
+
+    // Bring-up across the three engines: the image is made once and copied to the others.
+    let started = Instant::now();
+    cluster.up().await;
+    println!(
+        "bring-up across 3 hosts: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let status = cluster.status().await;
+    for host in status["hosts"].as_array().expect("hosts") {
+        assert_eq!(host["reachable"], true, "{host}");
+    }
+    for (node, host, port) in [("redis-1", "vm-a", 6379), ("redis-4", "vm-b", 6380)] {
+        let n = status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == node)
+            .unwrap();
+        assert_eq!(n["host"], host);
+        assert_eq!(n["address"], format!("{}:{port}", hosts.host(host).address));
+    }
+    let keyslot = cluster.expect(&["keyslot", "user:1000"], 0).await;
+    assert_eq!(
+        stdout(&keyslot).trim(),
+        "user:1000: slot 1649 on redis-1 (10.77.1.11:6379)"
+    );
+
+    // A client on the machine, seeded with one host only, follows MOVED to every host.
+    let mut client = redis::cluster::ClusterClientBuilder::new(vec!["redis://10.77.1.11:6379"])
+        .password(cluster.password())
+        .build()
+        .expect("cluster client")
+        .get_async_connection()
+        .await
+        .expect("connect through vm-a");
+    for slot in [0u16, 5461, 10923, 16383] {
+        let key = format!("{{{}}}:redirected", common::tag_for_slot(slot));
+        let _: () = client.set(&key, slot).await.expect("a write redirected");
+        let got: u16 = client.get(&key).await.expect("read back");
+        assert_eq!(got, slot);
+    }
+
+    let operator = Operator::start(&cluster);
+    operator
+        .wait_for("Ready under run", Duration::from_secs(60), |s| {
+            s.condition(ConditionType::Ready).is_some_and(|c| c.status)
+        })
+        .await;
+    let writer = ReplicatedWriter::start_at(
+        cluster
+            .seeds
+            .iter()
+            .cloned()
+            .chain([
+                "10.77.1.11:6380".into(),
+                "10.77.1.12:6380".into(),
+                "10.77.1.13:6380".into(),
+            ])
+            .collect(),
+        cluster.password(),
+        "hosts",
+        0..16384,
+    )
+    .await;
+    writer.wait_for_writes(200, Duration::from_secs(30)).await;
+
+    // vm-a cut off: redis-1 (a master) and redis-6 go silent, and so does vm-a's Docker.
+    let redis_1 = container_id(&hosts, "vm-a", &cluster.container("redis-1")).expect("redis-1");
+    let redis_1_id = node_id_of(&cluster, "redis-1").await;
+    let cut_at = Instant::now();
+    hosts.host("vm-a").cut();
+    operator
+        .wait_for("vm-a reported unreachable", Duration::from_secs(30), |s| {
+            s.condition(ConditionType::Ready)
+                .is_some_and(|c| !c.status && c.message.contains("host vm-a is unreachable"))
+        })
+        .await;
+    // Redis's own failover (redis-4 on vm-b, by the majority on vm-b and vm-c) makes every
+    // slot writable again. Shards 1 and 3 have no replica left to acknowledge a `WAIT 1`
+    // until vm-a is back; shard 2's writes go on being acknowledged.
+    let outage = until_writable(
+        &["10.77.1.12:6379", "10.77.1.13:6379"],
+        &cluster.password(),
+        Duration::from_secs(60),
+    )
+    .await;
+    println!(
+        "every slot writable again {:.1} s after vm-a was cut off",
+        (outage - cut_at).as_secs_f64()
+    );
+    writer.wait_for_writes(30, Duration::from_secs(60)).await;
+    assert_eq!(role_of(&cluster, "redis-4").await, "master");
+    let status = cluster.status().await;
+    let vm_a = &status["hosts"].as_array().unwrap()[0];
+    assert_eq!(
+        (vm_a["name"].as_str(), vm_a["reachable"].as_bool()),
+        (Some("vm-a"), Some(false))
+    );
+
+    // Back: nothing of vm-a's was recreated meanwhile, and the roles come back (failback).
+    let restored_at = Instant::now();
+    hosts.host("vm-a").restore();
+    let deadline = restored_at + Duration::from_secs(120);
+    while (
+        role_of(&cluster, "redis-1").await,
+        role_of(&cluster, "redis-4").await,
+    ) != ("master".to_string(), "replica".to_string())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "redis-1 did not take its slots back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    until_healthy(&cluster, "after vm-a came back", Duration::from_secs(60)).await;
+    println!(
+        "healthy with roles restored {:.1} s after vm-a came back",
+        restored_at.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        container_id(&hosts, "vm-a", &cluster.container("redis-1")).as_deref(),
+        Some(redis_1.as_str()),
+        "redis-1's container was not recreated while vm-a was unknown"
+    );
+    assert_eq!(
+        node_id_of(&cluster, "redis-1").await,
+        redis_1_id,
+        "redis-1 was neither forgotten nor reset while vm-a was unknown"
+    );
+
+    // A node container removed on a remote host is recreated there.
+    let redis_3 = container_id(&hosts, "vm-c", &cluster.container("redis-3")).expect("redis-3");
+    let removed = hosts
+        .host("vm-c")
+        .docker_cli(&["rm", "-f", &cluster.container("redis-3")]);
+    assert!(removed.status.success(), "docker rm on vm-c");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = container_id(&hosts, "vm-c", &cluster.container("redis-3"));
+        if now.as_ref().is_some_and(|id| id != &redis_3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "redis-3 not recreated on vm-c");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    until_healthy(
+        &cluster,
+        "after redis-3 was recreated on vm-c",
+        Duration::from_secs(120),
+    )
+    .await;
+
+    // vm-b's dockerd killed and started again: the operator resubscribes and converges.
+    let redis_2 = container_id(&hosts, "vm-b", &cluster.container("redis-2")).expect("redis-2");
+    hosts.host_mut("vm-b").restart_daemon();
+    until_healthy(
+        &cluster,
+        "after vm-b's dockerd restarted",
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(
+        container_id(&hosts, "vm-b", &cluster.container("redis-2")).as_deref(),
+        Some(redis_2.as_str()),
+        "redis-2's container outlived its dockerd and was kept"
+    );
+    writer.wait_for_writes(200, Duration::from_secs(30)).await;
+
+    let (acked, outage) = writer.stop().await;
+    println!(
+        "{} writes acknowledged by a replica, longest outage {:.1} s",
+        acked.len(),
+        outage.as_secs_f64()
+    );
+    let lost = lost_writes(&cluster, &acked).await;
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    drop(operator);
+    drop(cluster);
+    drop(hosts);
+}
