@@ -19,6 +19,9 @@ pub mod label {
     pub const CLUSTER: &str = "io.redis-keeper.cluster";
     pub const NODE: &str = "io.redis-keeper.node";
     pub const SPEC_HASH: &str = "io.redis-keeper.spec-hash";
+    /// `address:port` a node on a host announces: once cluster.toml no longer declares the
+    /// node, this is how the operator still knows which `CLUSTER NODES` entry it is.
+    pub const ADDRESS: &str = "io.redis-keeper.address";
     pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
     pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
     pub const COMPOSE_NUMBER: &str = "com.docker.compose.container-number";
@@ -220,6 +223,9 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
         + 1;
     labels.insert(label::COMPOSE_NUMBER.into(), number.to_string());
     labels.insert(label::COMPOSE_ONEOFF.into(), "False".into());
+    if node.host.is_some() {
+        labels.insert(label::ADDRESS.into(), node.addr());
+    }
     labels.insert(
         "io.redis-keeper.auth".into(),
         match spec.auth {

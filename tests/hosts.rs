@@ -1,5 +1,6 @@
 //! One cluster across three Docker engines, each a simulated host (a network namespace with
-//! its own dockerd, reached over TCP, one with TLS client certificates): bring-up, clients
+//! its own dockerd, reached over TCP: one with TLS client certificates, one through a docker
+//! context): bring-up, clients
 //! following redirects to every host, a host cut off and back, a node container removed on
 //! a remote host, and a host's dockerd killed, with a writer acknowledged by `WAIT 1`
 //! throughout.
@@ -168,6 +169,10 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     let mut hosts = TestHosts::start("t", 1, 3);
     let mut cluster = TestCluster::new("hosts", 98, &[]).await;
     cluster.write(&hosted_toml(&cluster, &hosts));
+    cluster.env = vec![(
+        "DOCKER_CONFIG".into(),
+        hosts.docker_config().display().to_string(),
+    )];
     cluster.seeds = vec![
         "10.77.1.11:6379".into(),
         "10.77.1.12:6379".into(),
@@ -182,9 +187,25 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         started.elapsed().as_secs_f64()
     );
     let status = cluster.status().await;
-    for host in status["hosts"].as_array().expect("hosts") {
-        assert_eq!(host["reachable"], true, "{host}");
-    }
+    let reached: Vec<(String, bool)> = status["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| {
+            (
+                h["docker"].as_str().unwrap_or_default().to_string(),
+                h["reachable"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        reached,
+        [
+            ("tcp://10.77.1.11:2375".to_string(), true),
+            ("tcp://10.77.1.12:2376 (TLS)".to_string(), true),
+            ("docker context rk-vm-c".to_string(), true),
+        ]
+    );
     for (node, host, port) in [("redis-1", "vm-a", 6379), ("redis-4", "vm-b", 6380)] {
         let n = status["nodes"]
             .as_array()

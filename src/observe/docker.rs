@@ -235,6 +235,7 @@ fn container(
             ip,
             spec_hash: labels.get(label::SPEC_HASH).cloned(),
             host: host.to_string(),
+            address: labels.get(label::ADDRESS).cloned(),
         },
     ))
 }

@@ -100,6 +100,8 @@ pub struct ObservedContainer {
     pub spec_hash: Option<String>,
     /// The host it was found on.
     pub host: String,
+    /// The `address:port` a node on a host announces (its address label).
+    pub address: Option<String>,
 }
 
 /// A node's Redis, as far as it answered.

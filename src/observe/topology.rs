@@ -259,10 +259,11 @@ impl<'a> Topology<'a> {
             return Who::Handshake;
         }
         let Some(node) = self.declared_at(entry) else {
-            let retired = self
-                .retired
-                .iter()
-                .find(|(_, c)| c.ip.is_some() && c.ip == entry.ip());
+            let retired = self.retired.iter().find(|(_, c)| match &c.address {
+                // On a host, nodes share the address: the port tells them apart.
+                Some(address) => *address == entry.addr,
+                None => c.ip.is_some() && c.ip == entry.ip(),
+            });
             return retired.map_or(Who::Foreign, |(name, _)| Who::Retired(name));
         };
         match self.member(&node.name) {

@@ -94,6 +94,7 @@ fn with_views(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) -> Observed 
                 ip: Some(n.ip),
                 spec_hash: Some(spec_hash(spec, n, IMAGE)),
                 host: LOCAL.into(),
+                address: None,
             },
         );
         redis.insert(n.name.clone(), RedisState::Up(view(i)));
@@ -1312,6 +1313,7 @@ fn with_retired_redis_4(spec: &ClusterSpec, view: impl Fn(usize) -> NodeView) ->
             ip: Some("172.20.2.18".parse().unwrap()),
             spec_hash: None,
             host: LOCAL.into(),
+            address: None,
         },
     );
     observed

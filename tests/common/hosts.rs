@@ -34,8 +34,9 @@ pub struct TestHost {
 pub struct TestHosts {
     pub hosts: Vec<TestHost>,
     bridge: String,
-    /// Holds the daemons' data; kept until they are gone.
-    _dir: tempfile::TempDir,
+    /// Holds the daemons' data and the docker CLI config with the contexts; kept until the
+    /// daemons are gone.
+    dir: tempfile::TempDir,
 }
 
 fn sh(args: &[&str]) -> std::process::Output {
@@ -83,8 +84,8 @@ fn storage_driver() -> String {
 
 impl TestHosts {
     /// `count` hosts named `vm-a`, `vm-b` … on 10.77.`net`.0/24, the machine at .1 and host
-    /// i at .11 + i. The second host's API is TLS with client certificates; the others are
-    /// plain TCP. Leftovers of a killed earlier run with the same `tag` are removed first.
+    /// i at .11 + i. The second host's API is TLS with client certificates, the third is
+    /// named by a docker context, the others are plain TCP. Leftovers of a killed earlier run with the same `tag` are removed first.
     pub fn start(tag: &str, net: u8, count: usize) -> TestHosts {
         require_root();
         let bridge = format!("rkhb{tag}");
@@ -235,15 +236,32 @@ impl TestHosts {
             host.start_daemon();
             hosts.push(host);
         }
-        let hosts = TestHosts {
-            hosts,
-            bridge,
-            _dir: dir,
-        };
+        let mut hosts = TestHosts { hosts, bridge, dir };
         for host in &hosts.hosts {
             host.wait_for_daemon();
         }
+        // The third host is named by a docker context, made by the docker CLI itself.
+        if let Some(third) = hosts.hosts.get_mut(2) {
+            let context = format!("rk-{}", third.name);
+            let made = Command::new("docker")
+                .env("DOCKER_CONFIG", hosts.dir.path().join("docker-config"))
+                .args(["context", "create", &context, "--docker"])
+                .arg(format!("host={}", third.endpoint))
+                .output()
+                .expect("docker context create");
+            assert!(
+                made.status.success(),
+                "docker context create: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            third.endpoint = context;
+        }
         hosts
+    }
+
+    /// The `DOCKER_CONFIG` that holds the hosts' docker contexts.
+    pub fn docker_config(&self) -> PathBuf {
+        self.dir.path().join("docker-config")
     }
 
     /// The `[[hosts]]` tables for cluster.toml.

@@ -99,6 +99,8 @@ pub struct TestCluster {
     /// Where clients find the cluster (`address:port`): the reference layout's first node,
     /// unless a test places its nodes elsewhere.
     pub seeds: Vec<String>,
+    /// Environment for every redis-keeper the test runs (`DOCKER_CONFIG` for contexts).
+    pub env: Vec<(String, String)>,
 }
 
 impl TestCluster {
@@ -122,6 +124,7 @@ impl TestCluster {
             dir,
             file,
             seeds: vec![format!("172.{}.{octet}.13:6379", server.net)],
+            env: Vec::new(),
             server,
         };
         // A cluster left behind by an earlier, killed run of the same test.
@@ -197,6 +200,7 @@ impl TestCluster {
             .arg("-f")
             .arg(&self.file)
             .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .await
             .expect("run redis-keeper")
@@ -310,6 +314,7 @@ impl Drop for TestCluster {
             let _ = std::process::Command::new(BIN)
                 .args(["down", "--volumes", "-f"])
                 .arg(&self.file)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .output();
             let left = std::process::Command::new("docker")
                 .args(["ps", "-aq", "--filter", &project])
@@ -352,6 +357,7 @@ impl Operator {
             .arg("-f")
             .arg(&cluster.file)
             .env("RUST_LOG", "info")
+            .envs(cluster.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()

@@ -15,6 +15,7 @@ fn formed_on_hosts(spec: &ClusterSpec, roles: &[Role]) -> Observed {
     for node in &spec.nodes {
         if let Some(c) = observed.containers.get_mut(&node.name) {
             c.host = node.host_name().to_string();
+            c.address = Some(node.addr());
         }
     }
     observed
@@ -135,6 +136,7 @@ fn a_retired_container_is_removed_on_the_host_it_was_found_on() {
     let mut retired = observed.containers["redis-6"].clone();
     retired.name = "dev-redis-7".into();
     retired.host = "vm-c".into();
+    retired.address = Some("10.0.0.13:6381".into());
     observed.containers.insert("redis-7".into(), retired);
     let plan = plan(&spec, &observed);
     assert_eq!(
@@ -145,4 +147,22 @@ fn a_retired_container_is_removed_on_the_host_it_was_found_on() {
             host: "vm-c".into(),
         })]
     );
+}
+
+#[test]
+fn a_node_removed_from_a_host_is_known_by_the_address_it_announced() {
+    let spec = hosted_spec();
+    let mut observed = formed_on_hosts(&spec, &declared(&spec));
+    let mut retired = observed.containers["redis-5"].clone();
+    retired.name = "dev-redis-7".into();
+    retired.address = Some("10.0.0.13:6381".into());
+    observed.containers.insert("redis-7".into(), retired);
+    let topology = Topology::new(&spec, &observed);
+    let mut seen = entry(&spec, 4, false, Vec::new(), 9);
+    seen.id = "f".repeat(40);
+    seen.addr = "10.0.0.13:6381".into();
+    assert_eq!(topology.identify(&seen), Who::Retired("redis-7"));
+    // Same host, another port: not that node (nodes on a host share the address).
+    seen.addr = "10.0.0.13:6382".into();
+    assert_eq!(topology.identify(&seen), Who::Foreign);
 }
