@@ -39,6 +39,8 @@ pub enum CommandError {
     Reconcile(#[from] ReconcileError),
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{} certificate problem(s); nothing was changed:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]

@@ -12,6 +12,7 @@
 //! Around it: [`controller`] (`run`: triggers, conditions, reload), [`api`] and [`metrics`]
 //! (what `run --listen` serves), [`tls`] (certificates), [`blueprint`] (what Docker objects
 //! should look like), [`health`] (the checks), [`docker`] and [`node_client`] (the clients),
+//! [`lock`] and [`lease`] (one operator per cluster, on one machine and across machines),
 //! [`commands`] (the CLI's subcommands).
 
 pub mod actions;
@@ -26,6 +27,7 @@ pub mod exit;
 pub mod files;
 pub mod health;
 pub mod keyslot;
+pub mod lease;
 pub mod lock;
 pub mod metrics;
 pub mod node_client;

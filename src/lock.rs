@@ -31,7 +31,7 @@ pub struct Holder {
 }
 
 impl Holder {
-    fn of_this_process(command: &str) -> Holder {
+    pub(crate) fn of_this_process(command: &str) -> Holder {
         let pid = std::process::id();
         Holder {
             pid,
@@ -43,7 +43,7 @@ impl Holder {
 
     /// Whether the process this names still runs. Without /proc (not Linux) the pid and start
     /// time cannot be checked, and what the file says is believed.
-    fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         if !std::path::Path::new("/proc/self/stat").exists() {
             return true;
         }

@@ -179,6 +179,28 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         "10.77.1.13:6379".into(),
     ];
 
+    // With one host out of reach, `up` creates nothing anywhere and names the host.
+    hosts.host("vm-c").cut();
+    let refused = cluster.expect(&["up"], 1).await;
+    assert!(
+        common::stderr(&refused).contains(
+            "host vm-c: cannot reach its Docker Engine at docker context rk-vm-c (no answer within 3 s)"
+        ),
+        "{}",
+        common::stderr(&refused)
+    );
+    let made = hosts.host("vm-a").docker_cli(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=io.redis-keeper.cluster={}", cluster.name),
+    ]);
+    assert!(
+        made.status.success() && made.stdout.is_empty(),
+        "nothing was created on vm-a"
+    );
+    hosts.host("vm-c").restore();
+
     // Bring-up across the three engines: the image is made once and copied to the others.
     let started = Instant::now();
     cluster.up().await;
@@ -237,6 +259,33 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         assert_eq!(got, slot);
     }
 
+    // One operator per cluster across machines: a lease on the first host. One held from
+    // another machine refuses `up`, naming that machine and how to clear it.
+    let lease = format!("{}-keeper-lease", cluster.name);
+    let vm_a = hosts.host("vm-a");
+    let foreign = vm_a.docker_cli(&[
+        "create",
+        "--name",
+        &lease,
+        "--label",
+        r#"io.redis-keeper.lease-holder={"machine":"ops-laptop","pid":4242,"command":"run","since":"2026-11-26T07:00:00Z"}"#,
+        "redis-keeper/lease:1",
+    ]);
+    assert!(
+        foreign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&foreign.stderr)
+    );
+    let refused = cluster.expect(&["up"], 1).await;
+    assert!(
+        common::stderr(&refused).contains(&format!(
+            "is being managed by `redis-keeper run` on ops-laptop (pid 4242, since 2026-11-26T07:00:00Z): stop it there first; if that machine is gone, remove its lease with `docker -H tcp://10.77.1.11:2375 rm {lease}`"
+        )),
+        "{}",
+        common::stderr(&refused)
+    );
+    assert!(vm_a.docker_cli(&["rm", &lease]).status.success());
+
     let operator = Operator::start(&cluster);
     operator
         .wait_for("Ready under run", Duration::from_secs(60), |s| {
@@ -260,6 +309,17 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     )
     .await;
     writer.wait_for_writes(200, Duration::from_secs(30)).await;
+    let held = vm_a.docker_cli(&[
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"io.redis-keeper.lease-holder\"}}",
+        &lease,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&held.stdout).contains("\"command\":\"run\""),
+        "run holds the lease: {}",
+        String::from_utf8_lossy(&held.stdout)
+    );
 
     // vm-a cut off: redis-1 (a master) and redis-6 go silent, and so does vm-a's Docker.
     let redis_1 = container_id(&hosts, "vm-a", &cluster.container("redis-1")).expect("redis-1");
@@ -376,7 +436,11 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         lost.len(),
         &lost[..lost.len().min(10)]
     );
-    drop(operator);
+    assert_eq!(operator.terminate(), Some(0));
+    assert!(
+        container_id(&hosts, "vm-a", &lease).is_none(),
+        "run gave its lease back on SIGTERM"
+    );
     drop(cluster);
     drop(hosts);
 }

@@ -19,20 +19,34 @@ pub async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
     let engines = Engines::connect(&spec).await?;
     // On every host, or on none: a half-removed cluster across hosts is worse than either.
     engines.reach_all().await?;
-    for (_, engine) in engines.iter() {
-        let docker = engine.docker();
-        remove_containers(docker, &spec).await?;
-        remove_network(docker, &spec).await?;
-        if volumes {
-            remove_volumes(docker, &spec).await?;
-        }
+    let lease = crate::lease::acquire(&spec, &engines, "down").await?;
+    let removed = remove_everywhere(&engines, &spec, volumes).await;
+    if let Some(lease) = lease {
+        lease.release().await;
     }
+    removed?;
     if !volumes {
         crate::outln!(
             "kept the data volumes (node identities and data); `down --volumes` removes them"
         )?;
     }
     Ok(Exit::Ok)
+}
+
+async fn remove_everywhere(
+    engines: &Engines,
+    spec: &ClusterSpec,
+    volumes: bool,
+) -> Result<(), DockerError> {
+    for (_, engine) in engines.iter() {
+        let docker = engine.docker();
+        remove_containers(docker, spec).await?;
+        remove_network(docker, spec).await?;
+        if volumes {
+            remove_volumes(docker, spec).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn remove_containers(docker: &Docker, spec: &ClusterSpec) -> Result<(), DockerError> {

@@ -28,6 +28,7 @@ pub async fn run(
     crate::tls::prepare(&spec, std::time::SystemTime::now()).map_err(CommandError::Certificates)?;
     let token = crate::api::token(&spec).map_err(CommandError::Api)?;
     let ctx = Arc::new(Context::connect(spec, password).await?);
+    let lease = crate::lease::acquire(&ctx.spec, &ctx.engines, "run").await?;
     let status = OperatorStatus::new(&ctx.spec.name);
     let shared = Arc::new(Shared::new(
         Arc::new(ctx.spec.clone()),
@@ -61,6 +62,9 @@ pub async fn run(
         file: file.to_path_buf(),
     };
     controller::run(ctx, options, shared, shutdown).await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
     drop(lock);
     Ok(Exit::Ok)
 }

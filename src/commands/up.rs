@@ -18,11 +18,20 @@ pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, Com
     let ctx = Context::connect(spec, password).await?;
     // Nothing is created on some hosts while another is out of reach.
     ctx.engines.reach_all().await?;
+    let lease = crate::lease::acquire(&ctx.spec, &ctx.engines, "up").await?;
+    let result = converge(&ctx, timeout, json_logs).await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    result
+}
+
+async fn converge(ctx: &Context, timeout: u64, json_logs: bool) -> Result<Exit, CommandError> {
     let mut progress = Progress::for_stderr(json_logs);
     let live = matches!(progress, Progress::Terminal { .. });
     let started = Instant::now();
     let result = {
-        let converging = reconcile::converge(&ctx, Duration::from_secs(timeout), &mut progress);
+        let converging = reconcile::converge(ctx, Duration::from_secs(timeout), &mut progress);
         tokio::pin!(converging);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
