@@ -1,6 +1,6 @@
 //! One cluster across three Docker engines, each a simulated host (a network namespace with
-//! its own dockerd, reached over TCP: one with TLS client certificates, one through a docker
-//! context): bring-up, clients
+//! its own dockerd: one over TCP, one over TCP with TLS client certificates, one over SSH
+//! through a docker context): bring-up, clients
 //! following redirects to every host, a host cut off and back, a node container removed on
 //! a remote host, and a host's dockerd killed, with a writer acknowledged by `WAIT 1`
 //! throughout.
@@ -169,10 +169,7 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     let mut hosts = TestHosts::start("t", 1, 3);
     let mut cluster = TestCluster::new("hosts", 98, &[]).await;
     cluster.write(&hosted_toml(&cluster, &hosts));
-    cluster.env = vec![(
-        "DOCKER_CONFIG".into(),
-        hosts.docker_config().display().to_string(),
-    )];
+    cluster.env = hosts.env();
     cluster.seeds = vec![
         "10.77.1.11:6379".into(),
         "10.77.1.12:6379".into(),
@@ -183,9 +180,8 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     hosts.host("vm-c").cut();
     let refused = cluster.expect(&["up"], 1).await;
     assert!(
-        common::stderr(&refused).contains(
-            "host vm-c: cannot reach its Docker Engine at docker context rk-vm-c (no answer within 3 s)"
-        ),
+        common::stderr(&refused)
+            .contains("host vm-c: cannot reach its Docker Engine at docker context rk-vm-c ("),
         "{}",
         common::stderr(&refused)
     );
@@ -225,7 +221,7 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         [
             ("tcp://10.77.1.11:2375".to_string(), true),
             ("tcp://10.77.1.12:2376 (TLS)".to_string(), true),
-            ("docker context rk-vm-c".to_string(), true),
+            ("docker context rk-vm-c".to_string(), true), // ssh://root@10.77.1.13
         ]
     );
     for (node, host, port) in [("redis-1", "vm-a", 6379), ("redis-4", "vm-b", 6380)] {
@@ -238,6 +234,32 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         assert_eq!(n["host"], host);
         assert_eq!(n["address"], format!("{}:{port}", hosts.host(host).address));
     }
+    // The image was made once and copied: every host has the very same image.
+    let image_ids: Vec<String> = ["vm-a", "vm-b", "vm-c"]
+        .iter()
+        .map(|h| {
+            let out = hosts.host(h).docker_cli(&[
+                "ps",
+                "--filter",
+                &format!("label=io.redis-keeper.cluster={}", cluster.name),
+                "--format",
+                "{{.Image}}",
+            ]);
+            let image = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let id = hosts
+                .host(h)
+                .docker_cli(&["image", "inspect", "--format", "{{.Id}}", &image]);
+            String::from_utf8_lossy(&id.stdout).trim().to_string()
+        })
+        .collect();
+    assert!(
+        !image_ids[0].is_empty() && image_ids.iter().all(|id| *id == image_ids[0]),
+        "{image_ids:?}"
+    );
     let keyslot = cluster.expect(&["keyslot", "user:1000"], 0).await;
     assert_eq!(
         stdout(&keyslot).trim(),
@@ -286,12 +308,38 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     );
     assert!(vm_a.docker_cli(&["rm", &lease]).status.success());
 
-    let operator = Operator::start(&cluster);
+    let api = format!("127.0.0.1:{}", cluster.server.port(18000, 98));
+    let operator = Operator::start_with(&cluster, &["--resync", "1", "--listen", &api]);
     operator
         .wait_for("Ready under run", Duration::from_secs(60), |s| {
             s.condition(ConditionType::Ready).is_some_and(|c| c.status)
         })
         .await;
+    // The API names every node by the address clients reach it at.
+    let nodes = common::http::get(&api, "/redis/cluster/nodes").await.json();
+    let mut addresses: Vec<String> = nodes["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| format!("{}:{}", n["host"].as_str().unwrap_or_default(), n["port"]))
+        .collect();
+    addresses.sort();
+    assert_eq!(
+        addresses,
+        [
+            "10.77.1.11:6379",
+            "10.77.1.11:6380",
+            "10.77.1.12:6379",
+            "10.77.1.12:6380",
+            "10.77.1.13:6379",
+            "10.77.1.13:6380"
+        ]
+    );
+    let hosts_seen = common::http::get(&api, "/status").await.json();
+    assert_eq!(
+        hosts_seen["report"]["hosts"][0]["name"], "vm-a",
+        "{hosts_seen}"
+    );
     let writer = ReplicatedWriter::start_at(
         cluster
             .seeds

@@ -171,6 +171,15 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
             }
             continue;
         };
+        // Its data and identity live in a volume on the host it runs on: carried to
+        // another host, the node would start empty under its old name.
+        if found.host != node.host_name() {
+            plan.blocked.push(format!(
+                "{}: its container runs on {}, cluster.toml puts it on {}: a node does not move between hosts; declare a new node on {} and remove {} (its slots drain to their owners)",
+                node.name, found.host, node.host_name(), node.host_name(), node.name
+            ));
+            continue;
+        }
         let node_name = node.name.clone();
         match found.state {
             RunState::Created | RunState::Exited | RunState::Dead => plan.actions.push(

@@ -29,6 +29,8 @@ pub struct TestHost {
     /// The host's own containerd, apart from dockerd as on a real host: a killed dockerd
     /// leaves it, and the containers, running.
     containerd: Option<Child>,
+    /// The SSH server of the host reached over SSH.
+    sshd: Option<Child>,
 }
 
 pub struct TestHosts {
@@ -65,7 +67,16 @@ fn require_root() {
         "0",
         "the multi-host tests simulate hosts with network namespaces and their own dockerd: run them as root (CI does)"
     );
-    for tool in ["ip", "nsenter", "dockerd", "iptables", "openssl"] {
+    for tool in [
+        "ip",
+        "nsenter",
+        "dockerd",
+        "iptables",
+        "openssl",
+        "ssh",
+        "ssh-keygen",
+        "/usr/sbin/sshd",
+    ] {
         assert!(
             sh(&["sh", "-c", &format!("command -v {tool}")])
                 .status
@@ -190,8 +201,13 @@ impl TestHosts {
                 "--config-file".into(),
                 path("daemon.json"),
             ];
-            let tls = i == 1;
-            let (endpoint, cert_path) = if tls {
+            let mut sshd = None;
+            let (endpoint, cert_path) = if i == 2 {
+                // Docker over SSH: the real ssh client and sshd, with `docker system
+                // dial-stdio` run on the host against its own daemon.
+                sshd = Some(start_sshd(&home, &netns, &address));
+                (format!("ssh://root@{address}"), None)
+            } else if i == 1 {
                 let certs = home.join("certs");
                 super::certs::node(&certs, &ca, "server", &format!("IP:{address}"), 30);
                 super::certs::node(&certs, &ca, "client", "IP:127.0.0.1", 30);
@@ -232,6 +248,7 @@ impl TestHosts {
                 daemon_args,
                 daemon: None,
                 containerd: Some(containerd),
+                sshd,
             };
             host.start_daemon();
             hosts.push(host);
@@ -240,7 +257,8 @@ impl TestHosts {
         for host in &hosts.hosts {
             host.wait_for_daemon();
         }
-        // The third host is named by a docker context, made by the docker CLI itself.
+        // The third host is named by a docker context, made by the docker CLI itself, that
+        // reaches it over SSH.
         if let Some(third) = hosts.hosts.get_mut(2) {
             let context = format!("rk-{}", third.name);
             let made = Command::new("docker")
@@ -259,9 +277,22 @@ impl TestHosts {
         hosts
     }
 
-    /// The `DOCKER_CONFIG` that holds the hosts' docker contexts.
-    pub fn docker_config(&self) -> PathBuf {
-        self.dir.path().join("docker-config")
+    /// The environment redis-keeper needs to reach these hosts: `DOCKER_CONFIG` with the
+    /// docker contexts, and on `PATH` an `ssh` that uses the test's own key and known-hosts
+    /// file (the real client, with `-F` the test's config) instead of the machine's.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let path = format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        vec![
+            (
+                "DOCKER_CONFIG".into(),
+                self.dir.path().join("docker-config").display().to_string(),
+            ),
+            ("PATH".into(), path),
+        ]
     }
 
     /// The `[[hosts]]` tables for cluster.toml.
@@ -315,8 +346,27 @@ impl TestHost {
         must(&["ip", "link", "set", &self.link, "down"]);
     }
 
+    /// Brings the link back and waits until the machine reaches the host again, as one
+    /// waits for a VM to come back: until then the machine's neighbour entry for it may
+    /// still say it is unreachable.
     pub fn restore(&self) {
         must(&["ip", "link", "set", &self.link, "up"]);
+        let port = match self.endpoint.rsplit_once(':') {
+            Some((_, port)) if port.parse::<u16>().is_ok() => port.to_string(),
+            _ => "22".to_string(),
+        };
+        let at: std::net::SocketAddr = format!("{}:{port}", self.address)
+            .parse()
+            .expect("host address");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect_timeout(&at, Duration::from_millis(500)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{} not reachable within 30 s of its link coming back",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn start_daemon(&mut self) {
@@ -354,15 +404,83 @@ impl TestHost {
         self.wait_for_daemon();
     }
 
-    /// Stops dockerd (it stops its containers first), then containerd.
+    /// Stops dockerd (it stops its containers first), then containerd and sshd.
     fn stop_daemons(&mut self) {
-        for child in [self.daemon.take(), self.containerd.take()]
-            .into_iter()
-            .flatten()
-        {
+        let children = [self.daemon.take(), self.containerd.take(), self.sshd.take()];
+        for child in children.into_iter().flatten() {
             stop(child);
         }
     }
+}
+
+/// sshd inside the host's namespace, on its address, accepting the test's key for root, with
+/// `DOCKER_HOST` set to the host's own daemon for every session; and an `ssh` wrapper under
+/// `<root>/bin` (beside the hosts' folders) that the operator finds first on its `PATH`.
+fn start_sshd(home: &Path, netns: &str, address: &str) -> Child {
+    let ssh = home.join("ssh");
+    std::fs::create_dir_all(&ssh).expect("ssh dir");
+    for key in ["host_key", "client_key"] {
+        must(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            &ssh.join(key).display().to_string(),
+        ]);
+    }
+    std::fs::copy(ssh.join("client_key.pub"), ssh.join("authorized_keys"))
+        .expect("authorized_keys");
+    let at = |p: &str| ssh.join(p).display().to_string();
+    std::fs::write(
+        ssh.join("sshd_config"),
+        format!(
+            "ListenAddress {address}\nHostKey {}\nAuthorizedKeysFile {}\nPermitRootLogin prohibit-password\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
+             PidFile {}\nSetEnv DOCKER_HOST=unix://{}\n",
+            at("host_key"),
+            at("authorized_keys"),
+            at("sshd.pid"),
+            home.join("docker.sock").display()
+        ),
+    )
+    .expect("sshd_config");
+    std::fs::write(
+        ssh.join("ssh_config"),
+        format!(
+            "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking accept-new\n",
+            at("client_key"),
+            at("known_hosts")
+        ),
+    )
+    .expect("ssh_config");
+    let bin = home.parent().expect("hosts root").join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let wrapper = bin.join("ssh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n",
+            at("ssh_config")
+        ),
+    )
+    .expect("ssh wrapper");
+    must(&["chmod", "755", &wrapper.display().to_string()]);
+    // Privilege separation wants its empty directory, as the package's service makes it.
+    std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
+    spawn_logged(
+        &[
+            &format!("--net=/var/run/netns/{netns}"),
+            "/usr/sbin/sshd",
+            "-D",
+            "-e",
+            "-f",
+            &at("sshd_config"),
+        ],
+        &ssh.join("sshd.log"),
+    )
 }
 
 /// `nsenter ARGS` (a program run inside a host's namespace), its output into `log`.

@@ -166,3 +166,27 @@ fn a_node_removed_from_a_host_is_known_by_the_address_it_announced() {
     seen.addr = "10.0.0.13:6382".into();
     assert_eq!(topology.identify(&seen), Who::Foreign);
 }
+
+#[test]
+fn a_node_cluster_toml_moves_to_another_host_is_not_carried_over() {
+    let spec = hosted_spec();
+    let mut observed = formed_on_hosts(&spec, &declared(&spec));
+    if let Some(c) = observed.containers.get_mut("redis-2") {
+        c.host = "vm-c".into();
+    }
+    let plan = plan(&spec, &observed);
+    assert!(
+        plan.blocked.iter().any(|b| b.starts_with(
+            "redis-2: its container runs on vm-c, cluster.toml puts it on vm-b: a node does not move between hosts"
+        )),
+        "{plan:?}"
+    );
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateContainer(_) | Action::RecreateContainer(_))),
+        "{:?}",
+        plan.actions
+    );
+}
