@@ -128,7 +128,7 @@ fn live_settings(spec: &ClusterSpec, node: &NodeSpec) -> Vec<(&'static str, Stri
     }
     if let Some(tls) = &spec.tls {
         settings.extend([
-            ("tls-port", tls.port.to_string()),
+            ("tls-port", node.tls_port.unwrap_or(tls.port).to_string()),
             (
                 "tls-cert-file",
                 format!("{TLS_DIR}/{}", crate::tls::CERT_FILE),
@@ -238,7 +238,7 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
     let port = format!("{}/tcp", node.client_port);
     let mut exposed: Vec<String> = vec![port.clone()];
     if let Some(tls) = spec.tls.as_ref().filter(|t| t.plaintext) {
-        exposed.push(format!("{}/tcp", tls.port));
+        exposed.push(format!("{}/tcp", node.tls_port.unwrap_or(tls.port)));
     }
     exposed.push(format!("{}/tcp", node.bus_port()));
     let plaintext = spec.tls.as_ref().is_none_or(|t| t.plaintext);

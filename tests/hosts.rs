@@ -492,3 +492,60 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     drop(cluster);
     drop(hosts);
 }
+
+/// TLS only, across hosts: each node publishes and announces its own TLS port (two nodes
+/// share each host), certificates name the host addresses, and the seed's `redis-cli -c
+/// --tls` through one host follows redirects to the others.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
+    let hosts = TestHosts::start("u", 2, 3);
+    let mut cluster = TestCluster::new("hosts-tls", 96, &[]).await;
+    let mut text =
+        hosted_toml(&cluster, &hosts).replace("port = 6380\n", "port = 6380\ntls_port = 6391\n");
+    text.push_str(
+        "\n[tls]\nenabled = true\nport = 6390\nplaintext = false\ncerts_dir = \"certs\"\n",
+    );
+    cluster.write(&text);
+    cluster.env = hosts.env();
+    cluster.up().await;
+    let certs = cluster.dir.path().join("certs/redis-2");
+    for slot in [100u16, 6000, 12000] {
+        let key = format!("{{{}}}:tls", common::tag_for_slot(slot));
+        for args in [
+            vec!["SET", key.as_str(), "across"],
+            vec!["GET", key.as_str()],
+        ] {
+            let out = tokio::process::Command::new("redis-cli")
+                .args(["-c", "--tls", "--cert"])
+                .arg(certs.join("redis.crt"))
+                .arg("--key")
+                .arg(certs.join("redis.key"))
+                .arg("--cacert")
+                .arg(certs.join("ca.crt"))
+                .args(["-h", "10.77.2.11", "-p", "6390"])
+                .args(&args)
+                .env("REDISCLI_AUTH", cluster.password())
+                .output()
+                .await
+                .expect("redis-cli");
+            let reply = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert!(
+                reply == "OK" || reply == "across",
+                "{args:?} through vm-a: {reply} {}",
+                common::stderr(&out)
+            );
+        }
+    }
+    let status = cluster.status().await;
+    let four = status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "redis-4")
+        .unwrap()
+        .clone();
+    assert_eq!(four["address"], "10.77.2.12:6391");
+    assert_eq!(four["role"], "replica");
+    drop(cluster);
+    drop(hosts);
+}

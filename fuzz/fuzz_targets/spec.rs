@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use redis_keeper::observe::Observed;
+use redis_keeper::observe::{HostObserved, Observed};
 use redis_keeper::spec::{ClusterSpec, SLOT_COUNT};
 
 fuzz_target!(|data: &[u8]| {
@@ -28,8 +28,13 @@ fuzz_target!(|data: &[u8]| {
         }
         redis_keeper::blueprint::container_body(&spec, node, "fuzz:latest");
     }
+    // Every host answers with the image and nothing else.
     let mut empty = Observed::default();
-    empty.image.usable = Some("fuzz:latest".into());
+    for host in spec.host_names() {
+        let mut seen = HostObserved::default();
+        seen.image.usable = Some("fuzz:latest".into());
+        empty.hosts.insert(host.to_string(), seen);
+    }
     let plan = redis_keeper::plan::plan(&spec, &empty);
     assert!(
         plan.blocked.is_empty(),

@@ -69,7 +69,10 @@ pub(super) async fn observe(
         let mut cert = on_disk.remove(&node.name).unwrap_or_default();
         async move {
             cert.served = match (running, connector) {
-                (true, Some(c)) => served_serial(&c, node.address, tls_spec.port).await,
+                (true, Some(c)) => {
+                    let port = node.tls_port.unwrap_or(tls_spec.port);
+                    served_serial(&c, node.address, port).await
+                }
                 _ => None,
             };
             (node.name.clone(), cert)

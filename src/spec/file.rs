@@ -74,6 +74,8 @@ pub struct RawNode {
     pub port: Option<Spanned<i64>>,
     pub slots: Option<Spanned<Vec<Spanned<String>>>>,
     pub host_port: Option<Spanned<i64>>,
+    /// This node's TLS port, instead of `[tls].port` (nodes sharing a host need their own).
+    pub tls_port: Option<Spanned<i64>>,
     pub replica_of: Option<Spanned<String>>,
     pub host: Option<Spanned<String>>,
     /// A replica that may share its master's host (refused unless said).
@@ -116,6 +118,7 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "replica_of",
             "host",
             "allow_same_host",
+            "tls_port",
         ],
     ),
     ("hosts", &["name", "docker", "address", "cert_path"]),

@@ -207,15 +207,31 @@ fn build(raw: RawFile, base: &Path, report: &mut Report<'_>) -> Option<ClusterSp
         nodes(raw.nodes, name.as_deref(), network.as_ref(), &hosts, report);
     let redis = redis_settings(raw.redis.unwrap_or_default(), report);
     let tls = tls(raw.tls, &state_dir, base, &nodes, report);
-    if let Some(tls) = &tls {
-        for node in &mut nodes {
-            node.tls_port = Some(tls.port);
-            if !tls.plaintext {
-                node.client_port = tls.port;
+    for (node, place) in nodes.iter_mut().zip(&placements) {
+        let Some(tls) = &tls else {
+            if node.tls_port.take().is_some() {
+                report.add(
+                    place.at.clone(),
+                    format!("{} has a tls_port but [tls] is not enabled", node.name),
+                    "enable [tls], or remove tls_port",
+                );
             }
-            if tls.cluster_bus {
-                node.cluster_port = tls.port;
-            }
+            continue;
+        };
+        let port = node.tls_port.unwrap_or(tls.port);
+        if tls.plaintext && port == node.port {
+            report.add(
+                place.at.clone(),
+                format!("{}: TLS port {port} is also its plaintext port", node.name),
+                "give TLS its own port (tls_port, or [tls].port)",
+            );
+        }
+        node.tls_port = Some(port);
+        if !tls.plaintext {
+            node.client_port = port;
+        }
+        if tls.cluster_bus {
+            node.cluster_port = port;
         }
     }
     check_placements(&nodes, &placements, tls.as_ref(), report);
@@ -763,6 +779,20 @@ fn nodes(
                 None
             }
         };
+        let tls_port = match &node.tls_port {
+            None => None,
+            Some(p) if (1..=i64::from(u16::MAX - CLUSTER_BUS_OFFSET)).contains(p.get_ref()) => {
+                Some(*p.get_ref() as u16)
+            }
+            Some(p) => {
+                report.add(
+                    p.span(),
+                    format!("{label}: tls_port {} is out of range", p.get_ref()),
+                    "use 1 to 55535: with a TLS bus, the bus listens on tls_port + 10000",
+                );
+                None
+            }
+        };
         let host_port = match &node.host_port {
             None => None,
             Some(p) if (1..=65535).contains(p.get_ref()) => {
@@ -832,7 +862,8 @@ fn nodes(
                 port,
                 client_port: port,
                 cluster_port: port,
-                tls_port: None,
+                // Its own, for now; settled against [tls] once that is read.
+                tls_port,
                 slots,
                 host_port,
                 replica_of: node.replica_of.map(Spanned::into_inner),
@@ -1031,7 +1062,7 @@ fn check_placements(
                 report.add(
                     place.at.clone(),
                     format!("{} publishes port {port} on host {host}, as {other} does", node.name),
-                    "give nodes on one host their own port (the bus takes port + 10000; [tls].port is every node's)",
+                    "give nodes on one host their own port and tls_port (the bus takes the cluster port + 10000)",
                 );
             }
         }
@@ -1684,6 +1715,39 @@ replica_of = "redis-1"
                 .iter()
                 .any(|p| p.message.contains("publishes port 16379")),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn nodes_sharing_a_host_need_their_own_tls_port() {
+        let tls = format!("{HOSTED}\n[tls]\nenabled = true\nport = 6390\n");
+        let found = problems(&tls);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.message == "redis-4 publishes port 6390 on host vm-b, as redis-2 does"),
+            "{found:?}"
+        );
+        let own = tls.replace("port = 6380\n", "port = 6380\ntls_port = 6391\n");
+        let spec = parse(&own, Path::new("c.toml")).expect("valid");
+        let four = spec.node("redis-4").expect("declared");
+        assert_eq!(
+            (four.tls_port, spec.node("redis-2").unwrap().tls_port),
+            (Some(6391), Some(6390))
+        );
+        // With a TLS bus, the bus is the TLS port's + 10000.
+        assert_eq!(four.published_ports(true), [6380, 6391, 16391]);
+        let stray = HOSTED.replace("port = 6380\n", "port = 6380\ntls_port = 6391\n");
+        has(
+            &problems(&stray),
+            44,
+            "redis-4 has a tls_port but [tls] is not enabled",
+        );
+        let same = own.replace("tls_port = 6391", "tls_port = 6380");
+        has(
+            &problems(&same),
+            44,
+            "redis-4: TLS port 6380 is also its plaintext port",
         );
     }
 
