@@ -501,26 +501,43 @@ fn redis_settings(
     out
 }
 
-fn cluster_name(cluster: &RawCluster, at: Range<usize>, report: &mut Report<'_>) -> Option<String> {
-    match &cluster.name {
+/// A name that must be given and DNS-safe (the cluster's, the network's, a node's, a
+/// host's): `kind` names it in problems, `missing` says what has none, `example` how to add it.
+fn dns_name<'n>(
+    name: Option<&'n Spanned<String>>,
+    at: Range<usize>,
+    kind: &str,
+    missing: String,
+    example: &str,
+    report: &mut Report<'_>,
+) -> Option<&'n Spanned<String>> {
+    match name {
         None => {
-            report.add(
-                at,
-                "[cluster] has no name",
-                "add name = \"dev\"; it prefixes every container, volume and label",
-            );
+            report.add(at, missing, example);
             None
         }
         Some(n) if !dns_safe(n.get_ref()) => {
             report.add(
                 n.span(),
-                format!("cluster name '{}' is not DNS-safe", n.get_ref()),
+                format!("{kind} '{}' is not DNS-safe", n.get_ref()),
                 DNS_HINT,
             );
             None
         }
-        Some(n) => Some(n.get_ref().clone()),
+        Some(n) => Some(n),
     }
+}
+
+fn cluster_name(cluster: &RawCluster, at: Range<usize>, report: &mut Report<'_>) -> Option<String> {
+    dns_name(
+        cluster.name.as_ref(),
+        at,
+        "cluster name",
+        "[cluster] has no name".into(),
+        "add name = \"dev\"; it prefixes every container, volume and label",
+        report,
+    )
+    .map(|n| n.get_ref().clone())
 }
 
 fn auth(
@@ -640,25 +657,15 @@ fn network(raw: Option<Spanned<RawNetwork>>, report: &mut Report<'_>) -> Option<
     };
     let at = raw.span();
     let raw = raw.into_inner();
-    let name = match raw.name {
-        None => {
-            report.add(
-                at.clone(),
-                "[network] has no name",
-                "add name = \"dev-data\"",
-            );
-            None
-        }
-        Some(n) if !dns_safe(n.get_ref()) => {
-            report.add(
-                n.span(),
-                format!("network name '{}' is not DNS-safe", n.get_ref()),
-                DNS_HINT,
-            );
-            None
-        }
-        Some(n) => Some(n.into_inner()),
-    };
+    let name = dns_name(
+        raw.name.as_ref(),
+        at.clone(),
+        "network name",
+        "[network] has no name".into(),
+        "add name = \"dev-data\"",
+        report,
+    )
+    .map(|n| n.get_ref().clone());
     let subnet = match raw.subnet {
         None => {
             report.add(
@@ -721,23 +728,15 @@ fn nodes(
             .name
             .as_ref()
             .map_or_else(|| format!("nodes[{index}]"), |n| n.get_ref().clone());
-        let name = match &node.name {
-            None => {
-                report.add(
-                    at.clone(),
-                    format!("nodes[{index}] has no name"),
-                    "add name = \"redis-N\"",
-                );
-                None
-            }
-            Some(n) if !dns_safe(n.get_ref()) => {
-                report.add(
-                    n.span(),
-                    format!("node name '{}' is not DNS-safe", n.get_ref()),
-                    DNS_HINT,
-                );
-                None
-            }
+        let name = match dns_name(
+            node.name.as_ref(),
+            at.clone(),
+            "node name",
+            format!("nodes[{index}] has no name"),
+            "add name = \"redis-N\"",
+            report,
+        ) {
+            None => None,
             Some(n) => {
                 if let Some(first) = names.get(n.get_ref()) {
                     let line = report.text[..first.start].matches('\n').count() + 1;
@@ -890,23 +889,15 @@ fn hosts(
     {
         let at = host.span();
         let host = host.into_inner();
-        let name = match &host.name {
-            None => {
-                report.add(
-                    at.clone(),
-                    format!("hosts[{index}] has no name"),
-                    "add name = \"vm-a\"",
-                );
-                None
-            }
-            Some(n) if !dns_safe(n.get_ref()) => {
-                report.add(
-                    n.span(),
-                    format!("host name '{}' is not DNS-safe", n.get_ref()),
-                    DNS_HINT,
-                );
-                None
-            }
+        let name = match dns_name(
+            host.name.as_ref(),
+            at.clone(),
+            "host name",
+            format!("hosts[{index}] has no name"),
+            "add name = \"vm-a\"",
+            report,
+        ) {
+            None => None,
             Some(n) if out.iter().any(|h| &h.name == n.get_ref()) => {
                 report.add(
                     n.span(),
