@@ -302,25 +302,24 @@ fn tls(
         |v: &Option<Spanned<bool>>, default: bool| v.as_ref().map_or(default, |v| *v.get_ref());
     let port = match &raw.port {
         None => 6390,
-        Some(p) if (1..=i64::from(u16::MAX - CLUSTER_BUS_OFFSET)).contains(p.get_ref()) => {
-            let port = *p.get_ref() as u16;
-            if let Some(node) = nodes.iter().find(|n| n.port == port) {
-                report.add(
-                    p.span(),
-                    format!("[tls].port {port} is also {}'s plaintext port", node.name),
-                    "give TLS its own port (the reference layout uses 6390)",
-                );
+        Some(p) => match port_below_bus(
+            p,
+            "[tls].port",
+            "use 1 to 55535: the cluster bus listens on port + 10000",
+            report,
+        ) {
+            Some(port) => {
+                if let Some(node) = nodes.iter().find(|n| n.port == port) {
+                    report.add(
+                        p.span(),
+                        format!("[tls].port {port} is also {}'s plaintext port", node.name),
+                        "give TLS its own port (the reference layout uses 6390)",
+                    );
+                }
+                port
             }
-            port
-        }
-        Some(p) => {
-            report.add(
-                p.span(),
-                format!("[tls].port {} is out of range", p.get_ref()),
-                "use 1 to 55535: the cluster bus listens on port + 10000",
-            );
-            6390
-        }
+            None => 6390,
+        },
     };
     let auth_clients = match raw
         .auth_clients
@@ -499,6 +498,22 @@ fn redis_settings(
         out.insert(key, text);
     }
     out
+}
+
+/// A port that leaves room for the cluster bus above it (port + 10000 ≤ 65535), or the
+/// problem `what {value} is out of range` with `hint`.
+fn port_below_bus(
+    raw: &Spanned<i64>,
+    what: &str,
+    hint: &str,
+    report: &mut Report<'_>,
+) -> Option<u16> {
+    let value = *raw.get_ref();
+    if (1..=i64::from(u16::MAX - CLUSTER_BUS_OFFSET)).contains(&value) {
+        return Some(value as u16);
+    }
+    report.add(raw.span(), format!("{what} {value} is out of range"), hint);
+    None
 }
 
 /// A name that must be given and DNS-safe (the cluster's, the network's, a node's, a
@@ -766,32 +781,21 @@ fn nodes(
         let ip = node_ip(&node, &label, at.clone(), network, &mut ips, report);
         let port = match &node.port {
             None => Some(6379),
-            Some(p) if (1..=i64::from(u16::MAX - CLUSTER_BUS_OFFSET)).contains(p.get_ref()) => {
-                Some(*p.get_ref() as u16)
-            }
-            Some(p) => {
-                report.add(
-                    p.span(),
-                    format!("{label}: port {} is out of range", p.get_ref()),
-                    "use 1 to 55535: the cluster bus listens on port + 10000",
-                );
-                None
-            }
+            Some(p) => port_below_bus(
+                p,
+                &format!("{label}: port"),
+                "use 1 to 55535: the cluster bus listens on port + 10000",
+                report,
+            ),
         };
-        let tls_port = match &node.tls_port {
-            None => None,
-            Some(p) if (1..=i64::from(u16::MAX - CLUSTER_BUS_OFFSET)).contains(p.get_ref()) => {
-                Some(*p.get_ref() as u16)
-            }
-            Some(p) => {
-                report.add(
-                    p.span(),
-                    format!("{label}: tls_port {} is out of range", p.get_ref()),
-                    "use 1 to 55535: with a TLS bus, the bus listens on tls_port + 10000",
-                );
-                None
-            }
-        };
+        let tls_port = node.tls_port.as_ref().and_then(|p| {
+            port_below_bus(
+                p,
+                &format!("{label}: tls_port"),
+                "use 1 to 55535: with a TLS bus, the bus listens on tls_port + 10000",
+                report,
+            )
+        });
         let host_port = match &node.host_port {
             None => None,
             Some(p) if (1..=65535).contains(p.get_ref()) => {
@@ -1733,6 +1737,12 @@ replica_of = "redis-1"
             &problems(&stray),
             44,
             "redis-4 has a tls_port but [tls] is not enabled",
+        );
+        let high = problems(&own.replace("tls_port = 6391", "tls_port = 60000"));
+        assert!(
+            high.iter()
+                .any(|p| p.message == "redis-4: tls_port 60000 is out of range"),
+            "{high:?}"
         );
         let same = own.replace("tls_port = 6391", "tls_port = 6380");
         has(
