@@ -78,7 +78,7 @@ pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
         "redis-server".to_string(),
         format!("{PRIVATE_CONF_DIR}/{PRIVATE_CONF_FILE}"),
     ];
-    let plaintext = spec.tls.as_ref().is_none_or(|t| t.plaintext);
+    let plaintext = spec.plaintext_open();
     let fixed = [
         ("port", if plaintext { node.port } else { 0 }.to_string()),
         ("bind", "0.0.0.0".into()),
@@ -116,7 +116,7 @@ fn live_settings(spec: &ClusterSpec, node: &NodeSpec) -> Vec<(&'static str, Stri
         // Peers and clients on other machines reach the node through its host's published
         // ports, which are the node's own (validation keeps them apart on a host); saying so
         // makes every server name them, whatever it would guess from a connection.
-        let plaintext = spec.tls.as_ref().is_none_or(|t| t.plaintext);
+        let plaintext = spec.plaintext_open();
         settings.push((
             "cluster-announce-port",
             if plaintext { node.port } else { 0 }.to_string(),
@@ -241,7 +241,7 @@ fn body_without_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> Contai
         exposed.push(format!("{}/tcp", node.tls_port.unwrap_or(tls.port)));
     }
     exposed.push(format!("{}/tcp", node.bus_port()));
-    let plaintext = spec.tls.as_ref().is_none_or(|t| t.plaintext);
+    let plaintext = spec.plaintext_open();
     let port_bindings = match (&node.host, node.host_port) {
         // On a host, every port the node listens on is published on the host's address.
         (Some(_), _) => Some(

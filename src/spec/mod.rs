@@ -246,6 +246,11 @@ impl ClusterSpec {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// Whether nodes listen on their plaintext port: without `[tls]`, or with `plaintext`.
+    pub fn plaintext_open(&self) -> bool {
+        self.tls.as_ref().is_none_or(|t| t.plaintext)
+    }
+
     /// The engines nodes run on: each `[[hosts]]` name, or just [`LOCAL`].
     pub fn host_names(&self) -> Vec<&str> {
         if self.hosts.is_empty() {
