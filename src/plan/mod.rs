@@ -120,21 +120,30 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
     }
     // The image is made once, on the first host that lacks it, and copied to the others
     // from there: every host then runs the very same image, and a build happens once.
-    let has_image = |host: &str| topology.image(host).is_some();
-    let made_somewhere = observed.hosts.keys().any(|h| has_image(h));
-    let mut first_to_make = true;
+    let in_use = |host: &str| spec.nodes_on(host).next().is_some();
+    let lacking: Vec<&str> = observed
+        .hosts
+        .keys()
+        .map(String::as_str)
+        .filter(|h| in_use(h) && topology.image(h).is_none())
+        .collect();
+    let made_somewhere = observed.hosts.keys().any(|h| topology.image(h).is_some());
+    let to_prepare = if made_somewhere {
+        &lacking[..]
+    } else {
+        &lacking[..lacking.len().min(1)]
+    };
+    for host in to_prepare {
+        plan.actions.push(
+            PrepareImage {
+                image: spec.image.name.clone(),
+                host: host.to_string(),
+            }
+            .into(),
+        );
+    }
     for (host, seen) in &observed.hosts {
-        let needs_image = spec.nodes_on(host).next().is_some() && !has_image(host);
-        if needs_image && (made_somewhere || std::mem::take(&mut first_to_make)) {
-            plan.actions.push(
-                PrepareImage {
-                    image: spec.image.name.clone(),
-                    host: host.to_string(),
-                }
-                .into(),
-            );
-        }
-        network_actions(topology, host, seen, plan);
+        network_actions(topology, host, in_use(host), seen, plan);
     }
     let mut drifted = Vec::new();
     // A node on a host that does not answer is unknown, not gone: nothing is made for it.
@@ -248,10 +257,15 @@ fn docker_actions(topology: &Topology, plan: &mut Plan) -> Vec<Action> {
     drifted
 }
 
-/// One host's cluster network.
-fn network_actions(topology: &Topology, host: &str, seen: &HostObserved, plan: &mut Plan) {
+/// One host's cluster network (`needed` when some node runs there).
+fn network_actions(
+    topology: &Topology,
+    host: &str,
+    needed: bool,
+    seen: &HostObserved,
+    plan: &mut Plan,
+) {
     let spec = topology.spec;
-    let needed = spec.nodes_on(host).next().is_some();
     let wanted_subnet = spec.network.subnet.to_string();
     match &seen.network {
         None if needed => plan.actions.push(CreateNetwork {
