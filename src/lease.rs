@@ -48,6 +48,14 @@ pub enum LeaseError {
         endpoint: String,
         container: String,
     },
+    /// A lease appeared again, naming no holder, right after a stale one was removed:
+    /// another operator is taking it at the same moment.
+    #[error("cluster {cluster}: another operator took the lease {container} while this one was taking over a stale one: run the command again once it is done, or remove the lease with `docker -H {endpoint} rm {container}`")]
+    Contended {
+        cluster: String,
+        endpoint: String,
+        container: String,
+    },
     #[error(transparent)]
     Docker(#[from] DockerError),
 }
@@ -133,10 +141,11 @@ pub async fn acquire(
             });
         }
     }
-    Err(DockerError::api(format!("take the lease {container}"))(
-        bollard::errors::Error::RequestTimeoutError,
-    )
-    .into())
+    Err(LeaseError::Contended {
+        cluster: spec.name.clone(),
+        endpoint: first.docker.to_string(),
+        container,
+    })
 }
 
 impl Lease {
