@@ -33,6 +33,15 @@ impl Engine {
     pub fn docker(&self) -> &Docker {
         &self.docker
     }
+
+    /// That this engine, `host`'s, did not answer, and why.
+    pub fn unreachable(&self, host: &str, reason: impl Into<String>) -> DockerError {
+        DockerError::HostUnreachable {
+            host: host.to_string(),
+            endpoint: self.endpoint.clone(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// The clients of every host, by host name ([`LOCAL`] without `[[hosts]]`).
@@ -93,11 +102,6 @@ impl Engines {
     /// first time. The error names the host and its endpoint.
     pub async fn reach(&self, host: &str) -> Result<&Docker, DockerError> {
         let engine = self.engine(host)?;
-        let unreachable = |reason: String| DockerError::HostUnreachable {
-            host: host.to_string(),
-            endpoint: engine.endpoint.clone(),
-            reason,
-        };
         let ask = async {
             if engine.negotiated.load(Ordering::Relaxed) {
                 engine.docker.ping().await.map(|_| ())
@@ -110,11 +114,11 @@ impl Engines {
                 engine.negotiated.store(true, Ordering::Relaxed);
                 Ok(&engine.docker)
             }
-            Ok(Err(e)) => Err(unreachable(e.to_string())),
-            Err(_) => Err(unreachable(format!(
-                "no answer within {} s",
-                ANSWER_WITHIN.as_secs()
-            ))),
+            Ok(Err(e)) => Err(engine.unreachable(host, e.to_string())),
+            Err(_) => Err(engine.unreachable(
+                host,
+                format!("no answer within {} s", ANSWER_WITHIN.as_secs()),
+            )),
         }
     }
 

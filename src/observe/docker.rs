@@ -28,11 +28,7 @@ pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
             let docker = ctx.engines.reach(host).await?;
             match tokio::time::timeout(ANSWER_WITHIN * 2, observe_host(ctx, docker, host)).await {
                 Ok(seen) => seen,
-                Err(_) => Err(DockerError::HostUnreachable {
-                    host: host.to_string(),
-                    endpoint: engine.endpoint.clone(),
-                    reason: "it stopped answering while observed".into(),
-                }),
+                Err(_) => Err(engine.unreachable(host, "it stopped answering while observed")),
             }
         };
         (host, seen.await)
