@@ -63,15 +63,22 @@ async fn copy(from: &Docker, to: &Docker, name: &str) -> Result<(), DockerError>
     Ok(())
 }
 
-/// The first of `others` (engines that answer) that has `name`.
-async fn holder<'a>(others: &[&'a Docker], name: &str) -> Option<&'a Docker> {
+/// Copies `name` to `docker` from the first of `others` (engines that answer) that has it;
+/// false when none has.
+async fn copy_from_any(
+    others: &[&Docker],
+    docker: &Docker,
+    name: &str,
+) -> Result<bool, DockerError> {
     for other in others {
         let answer = tokio::time::timeout(super::engines::ANSWER_WITHIN, exists(other, name));
         if let Ok(Ok(true)) = answer.await {
-            return Some(other);
+            tracing::info!(image = %name, "copying the node image from another host");
+            copy(other, docker, name).await?;
+            return Ok(true);
         }
     }
-    None
+    Ok(false)
 }
 
 /// Makes a node image available on `docker`: pulls `[image].name` as the policy allows,
@@ -97,9 +104,7 @@ pub async fn prepare(
     if present {
         return Ok(spec.name.clone());
     }
-    if let Some(from) = holder(others, &spec.name).await {
-        tracing::info!(image = %spec.name, "copying the node image from another host");
-        copy(from, docker, &spec.name).await?;
+    if copy_from_any(others, docker, &spec.name).await? {
         return Ok(spec.name.clone());
     }
     match spec.fallback {
@@ -108,9 +113,7 @@ pub async fn prepare(
             if exists(docker, &host.tag()).await? {
                 return Ok(host.tag());
             }
-            if let Some(from) = holder(others, &host.tag()).await {
-                tracing::info!(image = %host.tag(), "copying the node image from another host");
-                copy(from, docker, &host.tag()).await?;
+            if copy_from_any(others, docker, &host.tag()).await? {
                 return Ok(host.tag());
             }
             tracing::info!(image = %host.tag(), "building the node image from the host's redis-server");
