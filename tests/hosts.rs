@@ -19,10 +19,18 @@ use redis_keeper::status::ConditionType;
 /// redis-1 and redis-6 (replica of redis-3), vm-b redis-2 and redis-4 (of redis-1), vm-c
 /// redis-3 and redis-5 (of redis-2).
 fn hosted_toml(cluster: &TestCluster, hosts: &TestHosts) -> String {
+    // Never pulled (the hosts have no route out): the matrix's server is the image the
+    // harness loaded into the first host, which the operator copies to the others; the
+    // host's Redis is the host fallback, built on the first host.
+    let image = match &cluster.server.image {
+        Some(_) => cluster.server.image_toml(),
+        None => "[image]\npull = \"never\"\n".to_string(),
+    };
     let mut text = format!(
         "[cluster]\nname = \"{}\"\npassword_file = \"pw\"\nnode_timeout_ms = 5000\n\n\
-         [image]\npull = \"never\"\n\n[network]\nname = \"{}-net\"\nsubnet = \"{}\"\n",
+         {}\n[network]\nname = \"{}-net\"\nsubnet = \"{}\"\n",
         cluster.name,
+        image,
         cluster.name,
         cluster.subnet()
     );
@@ -166,14 +174,14 @@ async fn role_of(cluster: &TestCluster, node: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a_daemon_kill() {
-    let mut hosts = TestHosts::start("t", 1, 3);
+    let mut hosts = TestHosts::start(1, 3);
     let mut cluster = TestCluster::new("hosts", 98, &[]).await;
     cluster.write(&hosted_toml(&cluster, &hosts));
     cluster.env = hosts.env();
     cluster.seeds = vec![
-        "10.77.1.11:6379".into(),
-        "10.77.1.12:6379".into(),
-        "10.77.1.13:6379".into(),
+        hosts.at("vm-a", 6379),
+        hosts.at("vm-b", 6379),
+        hosts.at("vm-c", 6379),
     ];
 
     // With one host out of reach, `up` creates nothing anywhere and names the host.
@@ -219,9 +227,9 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     assert_eq!(
         reached,
         [
-            ("tcp://10.77.1.11:2375".to_string(), true),
-            ("tcp://10.77.1.12:2376 (TLS)".to_string(), true),
-            ("docker context rk-vm-c".to_string(), true), // ssh://root@10.77.1.13
+            (format!("tcp://{}", hosts.at("vm-a", 2375)), true),
+            (format!("tcp://{} (TLS)", hosts.at("vm-b", 2376)), true),
+            ("docker context rk-vm-c".to_string(), true), // ssh://root@<vm-c>
         ]
     );
     for (node, host, port) in [("redis-1", "vm-a", 6379), ("redis-4", "vm-b", 6380)] {
@@ -263,17 +271,23 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     let keyslot = cluster.expect(&["keyslot", "user:1000"], 0).await;
     assert_eq!(
         stdout(&keyslot).trim(),
-        "user:1000: slot 1649 on redis-1 (10.77.1.11:6379)"
+        format!(
+            "user:1000: slot 1649 on redis-1 ({})",
+            hosts.at("vm-a", 6379)
+        )
     );
 
     // A client on the machine, seeded with one host only, follows MOVED to every host.
-    let mut client = redis::cluster::ClusterClientBuilder::new(vec!["redis://10.77.1.11:6379"])
-        .password(cluster.password())
-        .build()
-        .expect("cluster client")
-        .get_async_connection()
-        .await
-        .expect("connect through vm-a");
+    let mut client = redis::cluster::ClusterClientBuilder::new(vec![format!(
+        "redis://{}",
+        hosts.at("vm-a", 6379)
+    )])
+    .password(cluster.password())
+    .build()
+    .expect("cluster client")
+    .get_async_connection()
+    .await
+    .expect("connect through vm-a");
     for slot in [0u16, 5461, 10923, 16383] {
         let key = format!("{{{}}}:redirected", common::tag_for_slot(slot));
         let _: () = client.set(&key, slot).await.expect("a write redirected");
@@ -301,7 +315,8 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     let refused = cluster.expect(&["up"], 1).await;
     assert!(
         common::stderr(&refused).contains(&format!(
-            "is being managed by `redis-keeper run` on ops-laptop (pid 4242, since 2026-11-26T07:00:00Z): stop it there first; if that machine is gone, remove its lease with `docker -H tcp://10.77.1.11:2375 rm {lease}`"
+            "is being managed by `redis-keeper run` on ops-laptop (pid 4242, since 2026-11-26T07:00:00Z): stop it there first; if that machine is gone, remove its lease with `docker -H tcp://{} rm {lease}`",
+            hosts.at("vm-a", 2375)
         )),
         "{}",
         common::stderr(&refused)
@@ -327,12 +342,12 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     assert_eq!(
         addresses,
         [
-            "10.77.1.11:6379",
-            "10.77.1.11:6380",
-            "10.77.1.12:6379",
-            "10.77.1.12:6380",
-            "10.77.1.13:6379",
-            "10.77.1.13:6380"
+            hosts.at("vm-a", 6379),
+            hosts.at("vm-a", 6380),
+            hosts.at("vm-b", 6379),
+            hosts.at("vm-b", 6380),
+            hosts.at("vm-c", 6379),
+            hosts.at("vm-c", 6380),
         ]
     );
     let hosts_seen = common::http::get(&api, "/status").await.json();
@@ -346,9 +361,9 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
             .iter()
             .cloned()
             .chain([
-                "10.77.1.11:6380".into(),
-                "10.77.1.12:6380".into(),
-                "10.77.1.13:6380".into(),
+                hosts.at("vm-a", 6380),
+                hosts.at("vm-b", 6380),
+                hosts.at("vm-c", 6380),
             ])
             .collect(),
         cluster.password(),
@@ -384,7 +399,7 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     // slot writable again. Shards 1 and 3 have no replica left to acknowledge a `WAIT 1`
     // until vm-a is back; shard 2's writes go on being acknowledged.
     let outage = until_writable(
-        &["10.77.1.12:6379", "10.77.1.13:6379"],
+        &[&hosts.at("vm-b", 6379), &hosts.at("vm-c", 6379)],
         &cluster.password(),
         Duration::from_secs(60),
     )
@@ -498,7 +513,7 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
 /// --tls` through one host follows redirects to the others.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
-    let hosts = TestHosts::start("u", 2, 3);
+    let hosts = TestHosts::start(2, 3);
     let mut cluster = TestCluster::new("hosts-tls", 96, &[]).await;
     let mut text =
         hosted_toml(&cluster, &hosts).replace("port = 6380\n", "port = 6380\ntls_port = 6391\n");
@@ -522,7 +537,7 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
                 .arg(certs.join("redis.key"))
                 .arg("--cacert")
                 .arg(certs.join("ca.crt"))
-                .args(["-h", "10.77.2.11", "-p", "6390"])
+                .args(["-h", &hosts.host("vm-a").address, "-p", "6390"])
                 .args(&args)
                 .env("REDISCLI_AUTH", cluster.password())
                 .output()
@@ -546,7 +561,7 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    assert_eq!(four["address"], "10.77.2.12:6391", "{four}");
+    assert_eq!(four["address"], hosts.at("vm-b", 6391), "{four}");
     assert_eq!(four["role"], "replica", "{four}");
     drop(cluster);
     drop(hosts);

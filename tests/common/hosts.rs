@@ -94,11 +94,19 @@ fn storage_driver() -> String {
 }
 
 impl TestHosts {
-    /// `count` hosts named `vm-a`, `vm-b` … on 10.77.`net`.0/24, the machine at .1 and host
-    /// i at .11 + i. The second host's API is TLS with client certificates, the third is
-    /// named by a docker context, the others are plain TCP. Leftovers of a killed earlier run with the same `tag` are removed first.
-    pub fn start(tag: &str, net: u8, count: usize) -> TestHosts {
+    /// `count` hosts named `vm-a`, `vm-b` … for the test numbered `test` (each test of the
+    /// file its own), on 10.77.N.0/24 with N = `test` + 10 per matrix server after the
+    /// host's Redis, so every server's run has its own: the machine at .1 and host i at
+    /// .11 + i. The second host's API is TLS with client certificates, the third is named by
+    /// a docker context, the others are plain TCP. A matrix server's image is loaded into
+    /// the first host, as a user without a registry would (`docker save | docker load`).
+    /// Leftovers of a killed earlier run of the same test and server are removed first.
+    pub fn start(test: u8, count: usize) -> TestHosts {
         require_root();
+        let server = super::server();
+        let tag = format!("{test}{}", server.tag.trim_end_matches('-'));
+        let tag = tag.as_str();
+        let net = test + 10 * (30 - server.net);
         let bridge = format!("rkhb{tag}");
         teardown_leftovers(tag, &bridge, count);
         let dir = tempfile::tempdir().expect("temp dir");
@@ -274,7 +282,15 @@ impl TestHosts {
             );
             third.endpoint = context;
         }
+        if let Some(image) = &server.image {
+            hosts.hosts[0].load(image);
+        }
         hosts
+    }
+
+    /// `address:port` of a host.
+    pub fn at(&self, host: &str, port: u16) -> String {
+        format!("{}:{port}", self.host(host).address)
     }
 
     /// The environment redis-keeper needs to reach these hosts: `DOCKER_CONFIG` with the
@@ -338,6 +354,29 @@ impl TestHost {
             .args(args)
             .output()
             .expect("run docker")
+    }
+
+    /// Copies `image` from the machine's engine into this host's: `docker save | docker load`.
+    fn load(&self, image: &str) {
+        let mut save = Command::new("docker")
+            .args(["save", image])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("docker save");
+        let exported = save.stdout.take().expect("docker save's output");
+        let loaded = Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.dir.join("docker.sock").display()))
+            .arg("load")
+            .stdin(exported)
+            .output()
+            .expect("docker load");
+        assert!(
+            save.wait().expect("docker save").success() && loaded.status.success(),
+            "loading {image} into {}: {}",
+            self.name,
+            String::from_utf8_lossy(&loaded.stderr)
+        );
     }
 
     /// Cuts the host off the network, as a pulled cable would: the machine's end of its

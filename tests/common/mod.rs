@@ -73,7 +73,7 @@ impl Server {
     }
 
     /// cluster.toml's `[image]` section for this server (empty: the default, host fallback).
-    fn image_toml(&self) -> String {
+    pub fn image_toml(&self) -> String {
         match &self.image {
             None => String::new(),
             Some(image) => {
