@@ -510,10 +510,12 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
 
 /// TLS only, across hosts: each node publishes and announces its own TLS port (two nodes
 /// share each host), certificates name the host addresses, and the seed's `redis-cli -c
-/// --tls` through one host follows redirects to the others.
+/// --tls` through one host follows redirects to the others. vm-a's engine is named by its
+/// `unix://` socket here, the one kind of endpoint the other scenario does not use.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
-    let hosts = TestHosts::start(2, 3);
+    let mut hosts = TestHosts::start(2, 3);
+    hosts.reach_through_socket("vm-a");
     let mut cluster = TestCluster::new("hosts-tls", 96, &[]).await;
     let mut text =
         hosted_toml(&cluster, &hosts).replace("port = 6380\n", "port = 6380\ntls_port = 6391\n");
@@ -523,6 +525,16 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
     cluster.write(&text);
     cluster.env = hosts.env();
     cluster.up().await;
+    let status = cluster.status().await;
+    let vm_a = &status["hosts"][0];
+    assert_eq!(
+        (&vm_a["docker"], &vm_a["reachable"]),
+        (
+            &serde_json::json!(hosts.host("vm-a").endpoint),
+            &serde_json::json!(true)
+        ),
+        "{vm_a}"
+    );
     let certs = cluster.dir.path().join("certs/redis-2");
     for slot in [100u16, 6000, 12000] {
         let key = format!("{{{}}}:tls", common::tag_for_slot(slot));

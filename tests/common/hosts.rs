@@ -288,6 +288,15 @@ impl TestHosts {
         hosts
     }
 
+    /// Names `host`'s daemon by its `unix://` socket in cluster.toml from now on, as for a
+    /// host whose engine the operator's machine reaches through a forwarded socket (its
+    /// nodes still publish and announce the host's address).
+    pub fn reach_through_socket(&mut self, host: &str) {
+        let host = self.host_mut(host);
+        host.endpoint = format!("unix://{}", host.dir.join("docker.sock").display());
+        host.cert_path = None;
+    }
+
     /// `address:port` of a host.
     pub fn at(&self, host: &str, port: u16) -> String {
         format!("{}:{port}", self.host(host).address)
