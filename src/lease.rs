@@ -10,6 +10,11 @@
 //! A lease left by an operator that died on this machine is recognised (its pid no longer
 //! runs) and taken over. One left by an operator on another machine is not guessed at: the
 //! refusal names that machine and the command that removes the lease once it is known gone.
+//!
+//! `run` keeps its lease where the cluster.toml in force says: an edit that changes the first
+//! host (or adds or removes `[[hosts]]`) takes the lease there before the edit is put in
+//! force, and only then gives the old one back ([`follow`]); otherwise a second operator
+//! reading the new file would find no lease where it looks.
 
 use std::collections::HashMap;
 
@@ -65,6 +70,17 @@ pub enum LeaseError {
 pub struct Lease {
     docker: Docker,
     container: String,
+    /// The lease container's id: two endpoints that name the same engine find the same one.
+    id: String,
+    /// The first host's endpoint as cluster.toml names it.
+    endpoint: String,
+}
+
+/// A lease container found in place.
+struct Existing {
+    id: String,
+    /// Who it names; None when it names no one this version can read.
+    holder: Option<LeaseHolder>,
 }
 
 /// This machine's name, as other operators' refusals show it.
@@ -97,6 +113,7 @@ pub async fn acquire(
         machine: this_machine(),
         process: Holder::of_this_process(command),
     };
+    let endpoint = first.docker.to_string();
     let body = ContainerCreateBody {
         image: Some(IMAGE.into()),
         labels: Some(HashMap::from([
@@ -114,16 +131,36 @@ pub async fn acquire(
         .name(&container)
         .build();
     for attempt in 0..2 {
-        let Err(e) = docker
+        let e = match docker
             .create_container(Some(options.clone()), body.clone())
             .await
-        else {
-            return Ok(Some(Lease { docker, container }));
+        {
+            Ok(made) => {
+                return Ok(Some(Lease {
+                    docker,
+                    container,
+                    id: made.id,
+                    endpoint,
+                }))
+            }
+            Err(e) => e,
         };
         if status_of(&e) != Some(409) {
             return Err(DockerError::api(format!("create the lease {container}"))(e).into());
         }
-        let holder = holder_of(&docker, &container).await?;
+        let existing = existing(&docker, &container).await?;
+        let holder = existing.as_ref().and_then(|e| e.holder.clone());
+        if let (Some(found), Some(h)) = (&existing, &holder) {
+            if h.machine == me.machine && h.process.is_this_process() {
+                // Taken by this very operator through another endpoint of the same engine.
+                return Ok(Some(Lease {
+                    docker,
+                    container,
+                    id: found.id.clone(),
+                    endpoint,
+                }));
+            }
+        }
         let stale = holder
             .as_ref()
             .is_none_or(|h| h.machine == me.machine && !h.process.is_running());
@@ -136,16 +173,47 @@ pub async fn acquire(
             return Err(LeaseError::Held {
                 cluster: spec.name.clone(),
                 holder: Box::new(holder),
-                endpoint: first.docker.to_string(),
+                endpoint,
                 container,
             });
         }
     }
     Err(LeaseError::Contended {
         cluster: spec.name.clone(),
-        endpoint: first.docker.to_string(),
+        endpoint,
         container,
     })
+}
+
+/// Moves `run`'s lease to where `spec` keeps it, before `spec` is put in force: taken at the
+/// new first host, then the old one given back; given back when `spec` has no `[[hosts]]`.
+/// When the new place refuses, the old lease is handed back with the reason.
+pub async fn follow(
+    held: Option<Lease>,
+    spec: &ClusterSpec,
+    engines: &Engines,
+) -> Result<Option<Lease>, (Option<Lease>, LeaseError)> {
+    let unmoved = match (&held, spec.hosts.first()) {
+        (Some(lease), Some(first)) => lease.endpoint == first.docker.to_string(),
+        (None, None) => true,
+        _ => false,
+    };
+    if unmoved {
+        return Ok(held);
+    }
+    let taken = match acquire(spec, engines, "run").await {
+        Ok(taken) => taken,
+        Err(e) => return Err((held, e)),
+    };
+    if let Some(old) = held {
+        if taken.as_ref().is_none_or(|new| new.id != old.id) {
+            old.release().await;
+        }
+    }
+    if let Some(new) = &taken {
+        tracing::info!(container = %new.container, endpoint = %new.endpoint, "the lease follows cluster.toml to its first host");
+    }
+    Ok(taken)
 }
 
 impl Lease {
@@ -157,8 +225,8 @@ impl Lease {
     }
 }
 
-/// Who the existing lease names; None when it names no one this version can read.
-async fn holder_of(docker: &Docker, container: &str) -> Result<Option<LeaseHolder>, DockerError> {
+/// The lease container in place, if any.
+async fn existing(docker: &Docker, container: &str) -> Result<Option<Existing>, DockerError> {
     let found = match docker.inspect_container(container, None).await {
         Ok(found) => found,
         Err(e) if status_of(&e) == Some(404) => return Ok(None),
@@ -172,7 +240,10 @@ async fn holder_of(docker: &Docker, container: &str) -> Result<Option<LeaseHolde
         .config
         .and_then(|c| c.labels)
         .and_then(|mut l| l.remove(HOLDER_LABEL));
-    Ok(label.and_then(|l| serde_json::from_str(&l).ok()))
+    Ok(Some(Existing {
+        id: found.id.unwrap_or_default(),
+        holder: label.and_then(|l| serde_json::from_str(&l).ok()),
+    }))
 }
 
 async fn remove(docker: &Docker, container: &str) -> Result<(), DockerError> {

@@ -41,6 +41,11 @@ impl Holder {
         }
     }
 
+    /// Whether this names the process asking (its pid and start time).
+    pub(crate) fn is_this_process(&self) -> bool {
+        self.pid == std::process::id() && self.started == start_time(self.pid)
+    }
+
     /// Whether the process this names still runs. Without /proc (not Linux) the pid and start
     /// time cannot be checked, and what the file says is believed.
     pub(crate) fn is_running(&self) -> bool {

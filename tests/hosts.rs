@@ -62,6 +62,59 @@ fn container_id(hosts: &TestHosts, host: &str, container: &str) -> Option<String
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// The image the cluster's nodes on `host` run.
+fn node_image(hosts: &TestHosts, host: &str, cluster: &TestCluster) -> String {
+    let out = hosts.host(host).docker_cli(&[
+        "ps",
+        "--filter",
+        &format!("label=io.redis-keeper.cluster={}", cluster.name),
+        "--format",
+        "{{.Image}}",
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Who the cluster's lease on `host` names (its holder label), None when it has none there.
+fn lease_holder(hosts: &TestHosts, host: &str, cluster: &TestCluster) -> Option<String> {
+    let out = hosts.host(host).docker_cli(&[
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"io.redis-keeper.lease-holder\"}}",
+        &format!("{}-keeper-lease", cluster.name),
+    ]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Polls until `holds` is true of the lease holders on vm-a and vm-b.
+async fn until_leases(
+    hosts: &TestHosts,
+    cluster: &TestCluster,
+    what: &str,
+    holds: impl Fn(Option<&str>, Option<&str>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (a, b) = (
+            lease_holder(hosts, "vm-a", cluster),
+            lease_holder(hosts, "vm-b", cluster),
+        );
+        if holds(a.as_deref(), b.as_deref()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within 30 s; leases on vm-a: {a:?}, on vm-b: {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Polls `check` until it passes; returns how long that took.
 async fn until_healthy(cluster: &TestCluster, what: &str, timeout: Duration) -> Duration {
     let started = Instant::now();
@@ -246,18 +299,7 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     let image_ids: Vec<String> = ["vm-a", "vm-b", "vm-c"]
         .iter()
         .map(|h| {
-            let out = hosts.host(h).docker_cli(&[
-                "ps",
-                "--filter",
-                &format!("label=io.redis-keeper.cluster={}", cluster.name),
-                "--format",
-                "{{.Image}}",
-            ]);
-            let image = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let image = node_image(&hosts, h, &cluster);
             let id = hosts
                 .host(h)
                 .docker_cli(&["image", "inspect", "--format", "{{.Id}}", &image]);
@@ -372,16 +414,11 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     )
     .await;
     writer.wait_for_writes(200, Duration::from_secs(30)).await;
-    let held = vm_a.docker_cli(&[
-        "inspect",
-        "--format",
-        "{{index .Config.Labels \"io.redis-keeper.lease-holder\"}}",
-        &lease,
-    ]);
+    let held = lease_holder(&hosts, "vm-a", &cluster);
     assert!(
-        String::from_utf8_lossy(&held.stdout).contains("\"command\":\"run\""),
-        "run holds the lease: {}",
-        String::from_utf8_lossy(&held.stdout)
+        held.as_deref()
+            .is_some_and(|h| h.contains(&format!("\"pid\":{},", operator.pid()))),
+        "run holds the lease: {held:?}"
     );
 
     // vm-a cut off: redis-1 (a master) and redis-6 go silent, and so does vm-a's Docker.
@@ -575,6 +612,69 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
     };
     assert_eq!(four["address"], hosts.at("vm-b", 6391), "{four}");
     assert_eq!(four["role"], "replica", "{four}");
+
+    // `run` keeps its lease where cluster.toml says. An edit putting vm-b first waits while
+    // another operator holds vm-b's lease, then moves the lease there.
+    let operator = Operator::start_with(&cluster, &["--resync", "1"]);
+    operator
+        .wait_for("Ready under run", Duration::from_secs(60), |s| {
+            s.condition(ConditionType::Ready).is_some_and(|c| c.status)
+        })
+        .await;
+    let mine = format!("\"pid\":{},", operator.pid());
+    until_leases(&hosts, &cluster, "run holds vm-a's lease", |a, b| {
+        a.is_some_and(|a| a.contains(&mine)) && b.is_none()
+    })
+    .await;
+    let lease = format!("{}-keeper-lease", cluster.name);
+    let foreign = hosts.host("vm-b").docker_cli(&[
+        "create",
+        "--name",
+        &lease,
+        "--label",
+        r#"io.redis-keeper.lease-holder={"machine":"ops-laptop","pid":4242,"command":"run","since":"2026-11-26T07:00:00Z"}"#,
+        &node_image(&hosts, "vm-b", &cluster),
+        "never-started",
+    ]);
+    assert!(
+        foreign.status.success(),
+        "{}",
+        String::from_utf8_lossy(&foreign.stderr)
+    );
+    let vm_a_entry = hosts.host("vm-a").toml();
+    cluster.write(&format!("{}{vm_a_entry}", text.replace(&vm_a_entry, "")));
+    operator
+        .wait_for(
+            "the edit held back by vm-b's lease",
+            Duration::from_secs(30),
+            |s| {
+                s.condition(ConditionType::Degraded).is_some_and(|c| {
+                    c.status
+                        && c.message.contains("its lease cannot be taken: cluster")
+                        && c.message.contains("on ops-laptop (pid 4242")
+                })
+            },
+        )
+        .await;
+    assert!(
+        lease_holder(&hosts, "vm-a", &cluster).is_some_and(|a| a.contains(&mine)),
+        "run kept its lease on vm-a meanwhile"
+    );
+    assert!(hosts
+        .host("vm-b")
+        .docker_cli(&["rm", &lease])
+        .status
+        .success());
+    until_leases(&hosts, &cluster, "the lease moved to vm-b", |a, b| {
+        a.is_none() && b.is_some_and(|b| b.contains(&mine))
+    })
+    .await;
+    assert_eq!(operator.terminate(), Some(0));
+    assert_eq!(
+        lease_holder(&hosts, "vm-b", &cluster),
+        None,
+        "run gave its lease back on SIGTERM"
+    );
     drop(cluster);
     drop(hosts);
 }

@@ -61,10 +61,7 @@ pub async fn run(
         resync: Duration::from_secs_f64(resync_secs),
         file: file.to_path_buf(),
     };
-    controller::run(ctx, options, shared, shutdown).await;
-    if let Some(lease) = lease {
-        lease.release().await;
-    }
+    controller::run(ctx, options, shared, shutdown, lease).await;
     drop(lock);
     Ok(Exit::Ok)
 }

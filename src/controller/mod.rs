@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::actions::Applied;
 use crate::context::Context;
+use crate::lease::{self, Lease};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::reconcile::{self, Next, Observer, ReconcileError};
@@ -41,6 +42,8 @@ struct SpecWatch {
     modified: Option<SystemTime>,
     /// Why the file on disk is not in force, until it is fixed.
     problem: Option<String>,
+    /// The cross-machine lease, kept where the spec in force says (see [`crate::lease`]).
+    lease: Option<Lease>,
 }
 
 /// What the files said, read on a blocking thread.
@@ -129,17 +132,27 @@ impl SpecWatch {
         if *spec == ctx.spec {
             return None;
         }
-        match Context::connect(*spec, password).await {
-            Ok(new) => {
-                tracing::info!("cluster.toml changed: reconciling to the new spec");
-                Some(Arc::new(new))
-            }
+        let new = match Context::connect(*spec, password).await {
+            Ok(new) => new,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot apply the new cluster.toml yet");
                 self.modified = None;
-                None
+                return None;
+            }
+        };
+        match lease::follow(self.lease.take(), &new.spec, &new.engines).await {
+            Ok(lease) => self.lease = lease,
+            Err((kept, e)) => {
+                // Looked at again every pass: the other operator may stop.
+                tracing::warn!(error = %e, "cluster.toml changed, but its lease cannot be taken");
+                self.lease = kept;
+                self.problem = Some(format!("its lease cannot be taken: {e}"));
+                self.modified = None;
+                return None;
             }
         }
+        tracing::info!("cluster.toml changed: reconciling to the new spec");
+        Some(Arc::new(new))
     }
 }
 
@@ -255,17 +268,20 @@ async fn publish_moves(ctx: &Context, shared: &Shared, path: &Path) {
 }
 
 /// Runs the controller until `shutdown` turns true, publishing what it sees and does to
-/// `shared`.
+/// `shared`; holds `lease` meanwhile (moving it with cluster.toml) and gives it back at the
+/// end.
 pub async fn run(
     mut ctx: Arc<Context>,
     options: RunOptions,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    lease: Option<Lease>,
 ) {
     let mut spec_watch = SpecWatch {
         modified: SpecWatch::modified(&options.file),
         file: options.file.clone(),
         problem: None,
+        lease,
     };
     let path = status::path(&ctx.spec.state_dir, &ctx.spec.name);
     let mut status = shared.status();
@@ -347,5 +363,8 @@ pub async fn run(
         next = Instant::now() + after;
     }
     watcher.iter().for_each(|w| w.abort());
+    if let Some(lease) = spec_watch.lease {
+        lease.release().await;
+    }
     tracing::info!("controller stopped");
 }

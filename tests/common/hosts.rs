@@ -322,20 +322,7 @@ impl TestHosts {
 
     /// The `[[hosts]]` tables for cluster.toml.
     pub fn toml(&self) -> String {
-        self.hosts
-            .iter()
-            .map(|h| {
-                let certs = h
-                    .cert_path
-                    .as_ref()
-                    .map(|c| format!("cert_path = \"{}\"\n", c.display()))
-                    .unwrap_or_default();
-                format!(
-                    "\n[[hosts]]\nname = \"{}\"\ndocker = \"{}\"\naddress = \"{}\"\n{certs}",
-                    h.name, h.endpoint, h.address
-                )
-            })
-            .collect()
+        self.hosts.iter().map(TestHost::toml).collect()
     }
 
     pub fn host(&self, name: &str) -> &TestHost {
@@ -354,6 +341,19 @@ impl TestHosts {
 }
 
 impl TestHost {
+    /// Its `[[hosts]]` table for cluster.toml.
+    pub fn toml(&self) -> String {
+        let certs = self
+            .cert_path
+            .as_ref()
+            .map(|c| format!("cert_path = \"{}\"\n", c.display()))
+            .unwrap_or_default();
+        format!(
+            "\n[[hosts]]\nname = \"{}\"\ndocker = \"{}\"\naddress = \"{}\"\n{certs}",
+            self.name, self.endpoint, self.address
+        )
+    }
+
     /// `docker` CLI arguments that reach this host's daemon from the machine (its socket,
     /// so they work while its link is cut).
     pub fn docker_cli(&self, args: &[&str]) -> std::process::Output {
