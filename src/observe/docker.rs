@@ -57,18 +57,22 @@ type HostSeen = (
     BTreeMap<String, ObservedContainer>,
 );
 
+/// One host's image, network, volumes and containers, asked one after another: requests in
+/// flight together each open a connection of their own, and over `ssh://` every connection
+/// is another login (an ssh process and a key exchange, costly enough on a busy machine to
+/// make the same pass's TLS handshakes with the nodes miss their deadline). One at a time,
+/// they share the one connection the client keeps.
 async fn observe_host(ctx: &Context, docker: &Docker, host: &str) -> Result<HostSeen, DockerError> {
-    let (image, network, volumes, containers) = tokio::try_join!(
-        image_state(
-            docker,
-            &ctx.spec.image,
-            ctx.host_image_tag.as_deref(),
-            ctx.pulled()
-        ),
-        network(ctx, docker),
-        volumes(ctx, docker),
-        containers(ctx, docker, host),
-    )?;
+    let image = image_state(
+        docker,
+        &ctx.spec.image,
+        ctx.host_image_tag.as_deref(),
+        ctx.pulled(),
+    )
+    .await?;
+    let network = network(ctx, docker).await?;
+    let volumes = volumes(ctx, docker).await?;
+    let containers = containers(ctx, docker, host).await?;
     Ok((HostObserved { image, network }, volumes, containers))
 }
 
