@@ -78,6 +78,15 @@ fn node_image(hosts: &TestHosts, host: &str, cluster: &TestCluster) -> String {
         .to_string()
 }
 
+/// The id of the image the cluster's nodes on `host` run (empty when it runs none).
+fn node_image_id(hosts: &TestHosts, host: &str, cluster: &TestCluster) -> String {
+    let image = node_image(hosts, host, cluster);
+    let id = hosts
+        .host(host)
+        .docker_cli(&["image", "inspect", "--format", "{{.Id}}", &image]);
+    String::from_utf8_lossy(&id.stdout).trim().to_string()
+}
+
 /// Who the cluster's lease on `host` names (its holder label), None when it has none there.
 fn lease_holder(hosts: &TestHosts, host: &str, cluster: &TestCluster) -> Option<String> {
     let out = hosts.host(host).docker_cli(&[
@@ -298,13 +307,7 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     // The image was made once and copied: every host has the very same image.
     let image_ids: Vec<String> = ["vm-a", "vm-b", "vm-c"]
         .iter()
-        .map(|h| {
-            let image = node_image(&hosts, h, &cluster);
-            let id = hosts
-                .host(h)
-                .docker_cli(&["image", "inspect", "--format", "{{.Id}}", &image]);
-            String::from_utf8_lossy(&id.stdout).trim().to_string()
-        })
+        .map(|h| node_image_id(&hosts, h, &cluster))
         .collect();
     assert!(
         !image_ids[0].is_empty() && image_ids.iter().all(|id| *id == image_ids[0]),
@@ -551,11 +554,14 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
 /// `unix://` socket here, the one kind of endpoint the other scenario does not use.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
-    let mut hosts = TestHosts::start(2, 3);
+    let mut hosts = TestHosts::start(2, 4);
     hosts.reach_through_socket("vm-a");
     let mut cluster = TestCluster::new("hosts-tls", 96, &[]).await;
-    let mut text =
-        hosted_toml(&cluster, &hosts).replace("port = 6380\n", "port = 6380\ntls_port = 6391\n");
+    // vm-d is the VM added later.
+    let vm_d_entry = hosts.host("vm-d").toml();
+    let mut text = hosted_toml(&cluster, &hosts)
+        .replace("port = 6380\n", "port = 6380\ntls_port = 6391\n")
+        .replace(&vm_d_entry, "");
     text.push_str(
         "\n[tls]\nenabled = true\nport = 6390\nplaintext = false\ncerts_dir = \"certs\"\n",
     );
@@ -642,7 +648,8 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
         String::from_utf8_lossy(&foreign.stderr)
     );
     let vm_a_entry = hosts.host("vm-a").toml();
-    cluster.write(&format!("{}{vm_a_entry}", text.replace(&vm_a_entry, "")));
+    let text = format!("{}{vm_a_entry}", text.replace(&vm_a_entry, ""));
+    cluster.write(&text);
     operator
         .wait_for(
             "the edit held back by vm-b's lease",
@@ -669,6 +676,32 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
         a.is_none() && b.is_some_and(|b| b.contains(&mine))
     })
     .await;
+
+    // A VM added under `run`: its [[hosts]] entry and a replica of redis-1 on it. The
+    // operator reaches the new engine, copies the image there, and the replica joins at
+    // vm-d's address.
+    cluster.write(&format!(
+        "{text}{vm_d_entry}\n[[nodes]]\nname = \"redis-7\"\nip = \"{}\"\nhost = \"vm-d\"\nreplica_of = \"redis-1\"\n",
+        cluster.ip(19)
+    ));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let seven = node_status(&cluster, "redis-7").await;
+        if seven["role"] == "replica" && seven["address"] == hosts.at("vm-d", 6390) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "redis-7 did not join from vm-d within 90 s: {seven}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    until_healthy(&cluster, "with vm-d added", Duration::from_secs(60)).await;
+    assert_eq!(
+        node_image_id(&hosts, "vm-d", &cluster),
+        node_image_id(&hosts, "vm-a", &cluster),
+        "vm-d runs the same image"
+    );
     assert_eq!(operator.terminate(), Some(0));
     assert_eq!(
         lease_holder(&hosts, "vm-b", &cluster),

@@ -451,14 +451,6 @@ impl TestHost {
         self.start_daemon();
         self.wait_for_daemon();
     }
-
-    /// Stops dockerd (it stops its containers first), then containerd and sshd.
-    fn stop_daemons(&mut self) {
-        let children = [self.daemon.take(), self.containerd.take(), self.sshd.take()];
-        for child in children.into_iter().flatten() {
-            stop(child);
-        }
-    }
 }
 
 /// sshd inside the host's namespace, on its address, accepting the test's key for root, with
@@ -542,18 +534,21 @@ fn spawn_logged(args: &[&str], log: &Path) -> Child {
         .unwrap_or_else(|e| panic!("cannot start {args:?}: {e}"))
 }
 
-/// SIGTERM, then SIGKILL after 30 s.
-fn stop(mut child: Child) {
-    let _ = sh(&["kill", "-TERM", &child.id().to_string()]);
+/// SIGTERM to all at once, then SIGKILL to those still running after 30 s.
+fn stop_all(children: Vec<Child>) {
+    for child in &children {
+        let _ = sh(&["kill", "-TERM", &child.id().to_string()]);
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
+    let mut running = children;
+    while !running.is_empty() && Instant::now() < deadline {
+        running.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    for mut child in running {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// Unmounts whatever a daemon left mounted under `dir` (overlay layers, its netns files).
@@ -605,8 +600,21 @@ impl Drop for TestHosts {
         for host in &self.hosts {
             let _ = sh(&["ip", "link", "set", &host.link, "up"]);
         }
-        for host in &mut self.hosts {
-            host.stop_daemons();
+        // Every host's dockerd first (each stops its containers), then the rest.
+        stop_all(
+            self.hosts
+                .iter_mut()
+                .filter_map(|h| h.daemon.take())
+                .collect(),
+        );
+        stop_all(
+            self.hosts
+                .iter_mut()
+                .flat_map(|h| [h.containerd.take(), h.sshd.take()])
+                .flatten()
+                .collect(),
+        );
+        for host in &self.hosts {
             unmount_under(&host.dir);
         }
         let count = self.hosts.len();
