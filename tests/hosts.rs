@@ -251,7 +251,10 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     let refused = cluster.expect(&["up"], 1).await;
     assert!(
         common::stderr(&refused)
-            .contains("host vm-c: cannot reach its Docker Engine at docker context rk-vm-c ("),
+            .contains("host vm-c: cannot reach its Docker Engine at docker context rk-vm-c (")
+            && common::stderr(&refused).contains(
+                "): check that the machine is up and `docker --context rk-vm-c info` answers from here"
+            ),
         "{}",
         common::stderr(&refused)
     );

@@ -18,6 +18,10 @@ use crate::spec::{ClusterSpec, Endpoint, LOCAL};
 /// How long a host gets to answer before it counts as unreachable for this pass.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
+/// The same over SSH, where every new connection is a login first (an ssh process and a key
+/// exchange): seconds on a slow link or a busy machine.
+const ANSWER_OVER_SSH_WITHIN: Duration = Duration::from_secs(10);
+
 /// Requests to a remote engine (an image copy or build included) give up after this.
 const REQUEST_TIMEOUT_S: u64 = 120;
 
@@ -25,6 +29,10 @@ pub struct Engine {
     docker: Docker,
     /// The endpoint as people wrote it, for messages.
     pub endpoint: String,
+    /// The docker CLI command that reaches it, for hints.
+    cli: String,
+    /// How long its daemon gets to answer.
+    answer_within: Duration,
     negotiated: AtomicBool,
 }
 
@@ -39,8 +47,14 @@ impl Engine {
         DockerError::HostUnreachable {
             host: host.to_string(),
             endpoint: self.endpoint.clone(),
+            cli: self.cli.clone(),
             reason: reason.into(),
         }
+    }
+
+    /// How long its daemon gets to answer before it counts as unreachable.
+    pub fn answer_within(&self) -> Duration {
+        self.answer_within
     }
 }
 
@@ -56,22 +70,34 @@ impl Engines {
         let mut by_host = BTreeMap::new();
         if spec.hosts.is_empty() {
             let docker = super::connect().await?;
+            let endpoint = super::docker_host();
             let engine = Engine {
                 docker,
-                endpoint: super::docker_host(),
+                cli: format!("docker -H {endpoint}"),
+                endpoint,
+                answer_within: ANSWER_WITHIN,
                 negotiated: AtomicBool::new(true),
             };
             by_host.insert(LOCAL.to_string(), engine);
         }
         for host in &spec.hosts {
-            let docker = client(&host.docker).map_err(|reason| DockerError::HostUnreachable {
+            let unusable = |reason| DockerError::HostUnreachable {
                 host: host.name.clone(),
                 endpoint: host.docker.to_string(),
+                cli: host.docker.docker_cli(),
                 reason,
-            })?;
+            };
+            let concrete = concrete(&host.docker).map_err(unusable)?;
+            let docker = client(&concrete).map_err(unusable)?;
+            let answer_within = match concrete {
+                Endpoint::Ssh(_) => ANSWER_OVER_SSH_WITHIN,
+                _ => ANSWER_WITHIN,
+            };
             let engine = Engine {
                 docker,
                 endpoint: host.docker.to_string(),
+                cli: host.docker.docker_cli(),
+                answer_within,
                 negotiated: AtomicBool::new(false),
             };
             by_host.insert(host.name.clone(), engine);
@@ -90,6 +116,7 @@ impl Engines {
             .ok_or_else(|| DockerError::HostUnreachable {
                 host: host.to_string(),
                 endpoint: "nowhere".into(),
+                cli: "docker".into(),
                 reason: "it is not declared in cluster.toml".into(),
             })
     }
@@ -98,7 +125,7 @@ impl Engines {
         self.by_host.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// Asks `host`'s daemon to answer within [`ANSWER_WITHIN`], settling the API version the
+    /// Asks `host`'s daemon to answer within its engine's time, settling the API version the
     /// first time. The error names the host and its endpoint.
     pub async fn reach(&self, host: &str) -> Result<&Docker, DockerError> {
         let engine = self.engine(host)?;
@@ -109,7 +136,7 @@ impl Engines {
                 engine.docker.clone().negotiate_version().await.map(|_| ())
             }
         };
-        match tokio::time::timeout(ANSWER_WITHIN, ask).await {
+        match tokio::time::timeout(engine.answer_within, ask).await {
             Ok(Ok(())) => {
                 engine.negotiated.store(true, Ordering::Relaxed);
                 Ok(&engine.docker)
@@ -117,7 +144,7 @@ impl Engines {
             Ok(Err(e)) => Err(engine.unreachable(host, e.to_string())),
             Err(_) => Err(engine.unreachable(
                 host,
-                format!("no answer within {} s", ANSWER_WITHIN.as_secs()),
+                format!("no answer within {} s", engine.answer_within.as_secs()),
             )),
         }
     }
@@ -147,7 +174,7 @@ fn client(endpoint: &Endpoint) -> Result<Docker, String> {
             Docker::connect_with_ssl(url, &key, &cert, &ca, REQUEST_TIMEOUT_S, version)
         }
         Endpoint::Ssh(url) => Docker::connect_with_ssh(url, REQUEST_TIMEOUT_S, version, None),
-        Endpoint::Context(name) => return context_client(name),
+        Endpoint::Context(name) => return Err(format!("context {name} was not resolved")),
     };
     made.map_err(|e| e.to_string())
 }
@@ -168,10 +195,13 @@ fn cert_files(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
     Ok((file("key.pem")?, file("cert.pem")?, file("ca.pem")?))
 }
 
-/// A `docker context`'s endpoint, read where the docker CLI keeps it:
-/// `$DOCKER_CONFIG/contexts/meta/<sha256 of the name>/meta.json`, with its TLS files under
-/// `contexts/tls/<same>/docker/`.
-fn context_client(name: &str) -> Result<Docker, String> {
+/// The endpoint itself, or the one a `docker context` names, read where the docker CLI keeps
+/// it: `$DOCKER_CONFIG/contexts/meta/<sha256 of the name>/meta.json`, with its TLS files
+/// under `contexts/tls/<same>/docker/`.
+fn concrete(endpoint: &Endpoint) -> Result<Endpoint, String> {
+    let Endpoint::Context(name) = endpoint else {
+        return Ok(endpoint.clone());
+    };
     let config = std::env::var_os("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))
@@ -180,7 +210,7 @@ fn context_client(name: &str) -> Result<Docker, String> {
     let endpoint = Endpoint::parse(&url, tls).map_err(|e| format!("context {name}: {e}"))?;
     match endpoint {
         Endpoint::Context(_) => Err(format!("context {name} names no Docker endpoint")),
-        other => client(&other),
+        other => Ok(other),
     }
 }
 

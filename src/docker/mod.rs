@@ -18,10 +18,12 @@ use bollard::Docker;
 pub enum DockerError {
     #[error("cannot reach the Docker daemon at {host} ({reason}): start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running one")]
     Unreachable { host: String, reason: String },
-    #[error("host {host}: cannot reach its Docker Engine at {endpoint} ({reason}): check that the machine is up and `docker -H {endpoint} info` answers from here, or fix its [[hosts]] entry in cluster.toml")]
+    #[error("host {host}: cannot reach its Docker Engine at {endpoint} ({reason}): check that the machine is up and `{cli} info` answers from here, or fix its [[hosts]] entry in cluster.toml")]
     HostUnreachable {
         host: String,
         endpoint: String,
+        /// The docker CLI command that reaches the same endpoint.
+        cli: String,
         reason: String,
     },
     #[error("image {image} is not available: {reason}")]

@@ -12,7 +12,6 @@ use super::{
 };
 use crate::blueprint::{self, label};
 use crate::context::Context;
-use crate::docker::engines::ANSWER_WITHIN;
 use crate::docker::{image, status_of, DockerError};
 use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
 
@@ -26,7 +25,8 @@ pub(super) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
                 return observe_host(ctx, engine.docker(), host).await;
             }
             let docker = ctx.engines.reach(host).await?;
-            match tokio::time::timeout(ANSWER_WITHIN * 2, observe_host(ctx, docker, host)).await {
+            let within = engine.answer_within() * 2;
+            match tokio::time::timeout(within, observe_host(ctx, docker, host)).await {
                 Ok(seen) => seen,
                 Err(_) => Err(engine.unreachable(host, "it stopped answering while observed")),
             }

@@ -58,6 +58,23 @@ pub enum EndpointError {
 }
 
 impl Endpoint {
+    /// The docker CLI command that reaches this endpoint, for hints in messages.
+    pub fn docker_cli(&self) -> String {
+        match self {
+            Endpoint::Context(name) => format!("docker --context {name}"),
+            Endpoint::Tcp {
+                url,
+                certs: Some(dir),
+            } => format!(
+                "DOCKER_CERT_PATH={} docker -H {url} --tlsverify",
+                dir.display()
+            ),
+            Endpoint::Unix(url) | Endpoint::Ssh(url) | Endpoint::Tcp { url, certs: None } => {
+                format!("docker -H {url}")
+            }
+        }
+    }
+
     /// Reads `docker = "…"`: a URL by its scheme, anything without `://` a context's name.
     /// `certs` is only meaningful for `tcp://`; the caller reports it elsewhere.
     pub fn parse(value: &str, certs: Option<PathBuf>) -> Result<Endpoint, EndpointError> {
@@ -115,6 +132,28 @@ mod tests {
         assert_eq!(
             Endpoint::parse("tcp://", None),
             Err(EndpointError::Empty("tcp://".into()))
+        );
+    }
+
+    #[test]
+    fn hints_name_the_docker_command_that_reaches_the_same_endpoint() {
+        let cli = |value: &str, certs: Option<&str>| {
+            Endpoint::parse(value, certs.map(PathBuf::from))
+                .expect("an endpoint")
+                .docker_cli()
+        };
+        assert_eq!(cli("staging-a", None), "docker --context staging-a");
+        assert_eq!(
+            cli("tcp://10.0.0.12:2376", Some("/etc/rk/vm-b")),
+            "DOCKER_CERT_PATH=/etc/rk/vm-b docker -H tcp://10.0.0.12:2376 --tlsverify"
+        );
+        assert_eq!(
+            cli("ssh://deploy@vm-a", None),
+            "docker -H ssh://deploy@vm-a"
+        );
+        assert_eq!(
+            cli("tcp://10.0.0.11:2375", None),
+            "docker -H tcp://10.0.0.11:2375"
         );
     }
 }
