@@ -46,19 +46,20 @@ pub struct LeaseHolder {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
-    #[error("cluster {cluster} is being managed by `redis-keeper {}` on {} (pid {}, since {}): stop it there first; if that machine is gone, remove its lease with `docker -H {endpoint} rm {container}`", .holder.process.command, .holder.machine, .holder.process.pid, .holder.process.since)]
+    #[error("cluster {cluster} is being managed by `redis-keeper {}` on {} (pid {}, since {}): stop it there first; if that machine is gone, remove its lease with `{cli} rm {container}`", .holder.process.command, .holder.machine, .holder.process.pid, .holder.process.since)]
     Held {
         cluster: String,
         holder: Box<LeaseHolder>,
-        endpoint: String,
+        /// The docker CLI command that reaches the lease's host.
+        cli: String,
         container: String,
     },
     /// A lease appeared again, naming no holder, right after a stale one was removed:
     /// another operator is taking it at the same moment.
-    #[error("cluster {cluster}: another operator took the lease {container} while this one was taking over a stale one: run the command again once it is done, or remove the lease with `docker -H {endpoint} rm {container}`")]
+    #[error("cluster {cluster}: another operator took the lease {container} while this one was taking over a stale one: run the command again once it is done, or remove the lease with `{cli} rm {container}`")]
     Contended {
         cluster: String,
-        endpoint: String,
+        cli: String,
         container: String,
     },
     #[error(transparent)]
@@ -173,14 +174,14 @@ pub async fn acquire(
             return Err(LeaseError::Held {
                 cluster: spec.name.clone(),
                 holder: Box::new(holder),
-                endpoint,
+                cli: first.docker.docker_cli(),
                 container,
             });
         }
     }
     Err(LeaseError::Contended {
         cluster: spec.name.clone(),
-        endpoint,
+        cli: first.docker.docker_cli(),
         container,
     })
 }

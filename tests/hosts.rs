@@ -662,6 +662,10 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
                     c.status
                         && c.message.contains("its lease cannot be taken: cluster")
                         && c.message.contains("on ops-laptop (pid 4242")
+                        && c.message.contains(&format!(
+                            "docker -H tcp://{} --tlsverify rm {lease}`",
+                            hosts.at("vm-b", 2376)
+                        ))
                 })
             },
         )
