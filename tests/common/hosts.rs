@@ -203,7 +203,7 @@ impl TestHosts {
                 "--pidfile".into(),
                 path("dockerd.pid"),
                 "-H".into(),
-                format!("unix://{}", path("docker.sock")),
+                daemon_socket(&home),
                 "--bip".into(),
                 format!("172.31.{}.1/24", 1 + i),
                 "--config-file".into(),
@@ -293,7 +293,7 @@ impl TestHosts {
     /// nodes still publish and announce the host's address).
     pub fn reach_through_socket(&mut self, host: &str) {
         let host = self.host_mut(host);
-        host.endpoint = format!("unix://{}", host.dir.join("docker.sock").display());
+        host.endpoint = daemon_socket(&host.dir);
         host.cert_path = None;
     }
 
@@ -359,7 +359,7 @@ impl TestHost {
     pub fn docker_cli(&self, args: &[&str]) -> std::process::Output {
         Command::new("docker")
             .arg("-H")
-            .arg(format!("unix://{}", self.dir.join("docker.sock").display()))
+            .arg(daemon_socket(&self.dir))
             .args(args)
             .output()
             .expect("run docker")
@@ -375,7 +375,7 @@ impl TestHost {
         let exported = save.stdout.take().expect("docker save's output");
         let loaded = Command::new("docker")
             .arg("-H")
-            .arg(format!("unix://{}", self.dir.join("docker.sock").display()))
+            .arg(daemon_socket(&self.dir))
             .arg("load")
             .stdin(exported)
             .output()
@@ -479,11 +479,11 @@ fn start_sshd(home: &Path, netns: &str, address: &str) -> Child {
         format!(
             "ListenAddress {address}\nHostKey {}\nAuthorizedKeysFile {}\nPermitRootLogin prohibit-password\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-             PidFile {}\nSetEnv DOCKER_HOST=unix://{}\n",
+             PidFile {}\nSetEnv DOCKER_HOST={}\n",
             at("host_key"),
             at("authorized_keys"),
             at("sshd.pid"),
-            home.join("docker.sock").display()
+            daemon_socket(home)
         ),
     )
     .expect("sshd_config");
@@ -521,6 +521,11 @@ fn start_sshd(home: &Path, netns: &str, address: &str) -> Child {
         ],
         &ssh.join("sshd.log"),
     )
+}
+
+/// The `unix://` URL of the socket a host's dockerd listens on, under the host's folder.
+fn daemon_socket(home: &Path) -> String {
+    format!("unix://{}", home.join("docker.sock").display())
 }
 
 /// `nsenter ARGS` (a program run inside a host's namespace), its output into `log`.
