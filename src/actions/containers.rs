@@ -35,11 +35,11 @@ impl Kind for PrepareImage {
     }
 
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        let others: Vec<&bollard::Docker> = ctx
+        let others: Vec<_> = ctx
             .engines
             .iter()
             .filter(|(host, _)| *host != self.host)
-            .map(|(_, engine)| engine.docker())
+            .map(|(_, engine)| engine)
             .collect();
         image::prepare(ctx.engines.of(&self.host)?, &others, &ctx.spec.image).await?;
         ctx.mark_pulled();

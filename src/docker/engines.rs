@@ -16,7 +16,7 @@ use super::DockerError;
 use crate::spec::{ClusterSpec, Endpoint, LOCAL};
 
 /// How long a host gets to answer before it counts as unreachable for this pass.
-pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
+const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
 /// The same over SSH, where every new connection is a login first (an ssh process and a key
 /// exchange): seconds on a slow link or a busy machine.

@@ -4,6 +4,7 @@ use bollard::query_parameters::CreateImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::engines::Engine;
 use super::{host_image, status_of, DockerError};
 use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
 
@@ -63,18 +64,18 @@ async fn copy(from: &Docker, to: &Docker, name: &str) -> Result<(), DockerError>
     Ok(())
 }
 
-/// Copies `name` to `docker` from the first of `others` (engines that answer) that has it;
-/// false when none has.
+/// Copies `name` to `docker` from the first of `others` that has it, each given its own
+/// time to answer (an engine over SSH logs in first); false when none has.
 async fn copy_from_any(
-    others: &[&Docker],
+    others: &[&Engine],
     docker: &Docker,
     name: &str,
 ) -> Result<bool, DockerError> {
     for other in others {
-        let answer = tokio::time::timeout(super::engines::ANSWER_WITHIN, exists(other, name));
+        let answer = tokio::time::timeout(other.answer_within(), exists(other.docker(), name));
         if let Ok(Ok(true)) = answer.await {
-            tracing::info!(image = %name, "copying the node image from another host");
-            copy(other, docker, name).await?;
+            tracing::info!(image = %name, from = %other.endpoint, "copying the node image from another host");
+            copy(other.docker(), docker, name).await?;
             return Ok(true);
         }
     }
@@ -82,12 +83,12 @@ async fn copy_from_any(
 }
 
 /// Makes a node image available on `docker`: pulls `[image].name` as the policy allows,
-/// copies it from one of the `others` engines that has it, and falls back to building from
+/// copies it from one of the `others` hosts' engines that has it, and falls back to building from
 /// the host's Redis (on `docker` itself: the build context travels through the API).
 /// Returns the image to use.
 pub async fn prepare(
     docker: &Docker,
-    others: &[&Docker],
+    others: &[&Engine],
     spec: &ImageSpec,
 ) -> Result<String, DockerError> {
     let present = exists(docker, &spec.name).await?;
