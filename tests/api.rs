@@ -230,18 +230,16 @@ async fn reference_endpoints_match_what_redis_says() {
         .await
         .unwrap();
     assert_eq!(accepted.status, 202, "{}", accepted.body);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(&addr, "/status").await.json()["reconciles"]
-        .as_u64()
-        .unwrap()
-        <= before
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no pass after POST /reconcile (resync is 60 s)"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let every = Duration::from_millis(50);
+    let what = "a pass after POST /reconcile (resync is 60 s)";
+    common::poll_until(what, Duration::from_secs(10), every, async || {
+        let reconciles = get(&addr, "/status").await.json()["reconciles"].as_u64();
+        match reconciles {
+            Some(n) if n > before => Ok(()),
+            n => Err(format!("reconciles: {n:?}")),
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -257,14 +255,18 @@ async fn an_unreachable_node_and_an_unformed_cluster_are_503() {
         )
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match request(&addr, "GET", "/redis/nodes/redis-1/info", &[]).await {
-            Ok(r) if r.status == 200 => break,
-            _ => assert!(Instant::now() < deadline, "redis-1 never served"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let every = Duration::from_millis(100);
+    common::poll_until(
+        "redis-1 served",
+        Duration::from_secs(60),
+        every,
+        async || match request(&addr, "GET", "/redis/nodes/redis-1/info", &[]).await {
+            Ok(r) if r.status == 200 => Ok(()),
+            Ok(r) => Err(format!("{} {}", r.status, r.body)),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await;
     let down = get(&addr, "/redis/nodes/redis-3/info").await;
     assert_eq!(down.status, 503, "{}", down.body);
     assert!(down.json()["error"]

@@ -107,65 +107,63 @@ async fn until_leases(
     what: &str,
     holds: impl Fn(Option<&str>, Option<&str>) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let every = Duration::from_millis(200);
+    common::poll_until(what, Duration::from_secs(30), every, async || {
         let (a, b) = (
             lease_holder(hosts, "vm-a", cluster),
             lease_holder(hosts, "vm-b", cluster),
         );
         if holds(a.as_deref(), b.as_deref()) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("leases on vm-a: {a:?}, on vm-b: {b:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within 30 s; leases on vm-a: {a:?}, on vm-b: {b:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 /// Polls `check` until it passes; returns how long that took.
 async fn until_healthy(cluster: &TestCluster, what: &str, timeout: Duration) -> Duration {
     let started = Instant::now();
-    loop {
+    let every = Duration::from_millis(250);
+    common::poll_until(&format!("healthy {what}"), timeout, every, async || {
         let out = cluster.run(&["check"]).await;
         if out.status.success() {
-            return started.elapsed();
+            Ok(started.elapsed())
+        } else {
+            Err(format!("check said:\n{}", stdout(&out)))
         }
-        assert!(
-            started.elapsed() < timeout,
-            "{what}: not healthy within {timeout:?}:\n{}",
-            stdout(&out)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await
 }
 
 /// Waits until a `SET` to a key of each shard succeeds at the node that serves its slot,
 /// asking `seeds` for the slot map; returns when that was.
 async fn until_writable(seeds: &[&str], password: &str, timeout: Duration) -> Instant {
-    let deadline = Instant::now() + timeout;
     let slots = [0u16, 5461, 10923];
-    loop {
-        let mut writable = 0;
+    let every = Duration::from_millis(100);
+    common::poll_until("every shard writable", timeout, every, async || {
+        let mut unwritable = Vec::new();
         for slot in slots {
             let key = format!("{{{}}}:probe", common::tag_for_slot(slot));
+            let mut written = false;
             for seed in seeds {
                 if set_at_owner(seed, password, &key, slot).await {
-                    writable += 1;
+                    written = true;
                     break;
                 }
             }
+            if !written {
+                unwritable.push(slot);
+            }
         }
-        if writable == slots.len() {
-            return Instant::now();
+        if unwritable.is_empty() {
+            Ok(Instant::now())
+        } else {
+            Err(format!("no write taken for slots {unwritable:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "not every slot writable within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// Asks `seed` who serves `slot` and sets `key` there (no redirect followed).
@@ -463,18 +461,19 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
     // Back: nothing of vm-a's was recreated meanwhile, and the roles come back (failback).
     let restored_at = Instant::now();
     hosts.host("vm-a").restore();
-    let deadline = restored_at + Duration::from_secs(120);
-    while (
-        role_of(&cluster, "redis-1").await,
-        role_of(&cluster, "redis-4").await,
-    ) != ("master".to_string(), "replica".to_string())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "redis-1 did not take its slots back"
+    let every = Duration::from_millis(250);
+    let taken_back = "redis-1 taking its slots back from redis-4";
+    common::poll_until(taken_back, Duration::from_secs(120), every, async || {
+        let roles = (
+            role_of(&cluster, "redis-1").await,
+            role_of(&cluster, "redis-4").await,
         );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        match (roles.0.as_str(), roles.1.as_str()) {
+            ("master", "replica") => Ok(()),
+            _ => Err(format!("redis-1, redis-4 are {roles:?}")),
+        }
+    })
+    .await;
     until_healthy(&cluster, "after vm-a came back", Duration::from_secs(60)).await;
     println!(
         "healthy with roles restored {:.1} s after vm-a came back",
@@ -497,15 +496,17 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         .host("vm-c")
         .docker_cli(&["rm", "-f", &cluster.container("redis-3")]);
     assert!(removed.status.success(), "docker rm on vm-c");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = container_id(&hosts, "vm-c", &cluster.container("redis-3"));
-        if now.as_ref().is_some_and(|id| id != &redis_3) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "redis-3 not recreated on vm-c");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let every = Duration::from_millis(100);
+    common::poll_until(
+        "redis-3 recreated on vm-c",
+        Duration::from_secs(60),
+        every,
+        async || match container_id(&hosts, "vm-c", &cluster.container("redis-3")) {
+            Some(id) if id != redis_3 => Ok(()),
+            now => Err(format!("its container is {now:?}")),
+        },
+    )
+    .await;
     until_healthy(
         &cluster,
         "after redis-3 was recreated on vm-c",
@@ -611,14 +612,21 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
     }
     // One observation over TLS can miss a node on a loaded machine (its handshake times
     // out): ask again until redis-4 answers, then it must be vm-b's replica on its TLS port.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let four = loop {
-        let four = node_status(&cluster, "redis-4").await;
-        if !four["role"].is_null() || Instant::now() > deadline {
-            break four;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let every = Duration::from_millis(250);
+    let four = common::poll_until(
+        "redis-4 answers",
+        Duration::from_secs(30),
+        every,
+        async || {
+            let four = node_status(&cluster, "redis-4").await;
+            if !four["role"].is_null() {
+                Ok(four)
+            } else {
+                Err(four.to_string())
+            }
+        },
+    )
+    .await;
     assert_eq!(four["address"], hosts.at("vm-b", 6391), "{four}");
     assert_eq!(four["role"], "replica", "{four}");
 
@@ -691,18 +699,17 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
         "{text}{vm_d_entry}\n[[nodes]]\nname = \"redis-7\"\nip = \"{}\"\nhost = \"vm-d\"\nreplica_of = \"redis-1\"\n",
         cluster.ip(19)
     ));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    let every = Duration::from_millis(250);
+    let joined = "redis-7 joining from vm-d";
+    common::poll_until(joined, Duration::from_secs(90), every, async || {
         let seven = node_status(&cluster, "redis-7").await;
         if seven["role"] == "replica" && seven["address"] == hosts.at("vm-d", 6390) {
-            break;
+            Ok(())
+        } else {
+            Err(seven.to_string())
         }
-        assert!(
-            Instant::now() < deadline,
-            "redis-7 did not join from vm-d within 90 s: {seven}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await;
     until_healthy(&cluster, "with vm-d added", Duration::from_secs(60)).await;
     assert_eq!(
         node_image_id(&hosts, "vm-d", &cluster),

@@ -38,8 +38,8 @@ async fn replicated(name: &str, octet: u8) -> (TestCluster, Operator, Replicated
 /// Waits until `status` shows a healthy cluster with every master serving its declared slots
 /// and every replica following its declared master with its link up.
 async fn declared_roles(cluster: &TestCluster, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
+    let every = Duration::from_millis(100);
+    common::poll_until("roles as declared", timeout, every, async || {
         let status = cluster.status().await;
         let nodes = status["nodes"].as_array().cloned().unwrap_or_default();
         let as_declared = nodes.iter().all(|n| match n["replica_of"].as_str() {
@@ -51,15 +51,12 @@ async fn declared_roles(cluster: &TestCluster, timeout: Duration) {
             None => n["role"] == "master" && n["slots"] == n["declared_slots"],
         });
         if as_declared && status["healthy"] == true {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{:#}", status["nodes"]))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "roles not as declared within {timeout:?}: {:#}",
-            status["nodes"]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 /// After the fault: declared roles, writes replicated again, every acknowledged write
@@ -218,14 +215,17 @@ async fn an_operator_sigkilled_during_a_failback_is_replaced_and_finishes_it() {
     let fault = SystemTime::now();
     common::kill(&cluster.container("redis-1")).await;
     // Promoted: redis-4 serves the shard; the failback is still to come.
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    while master_of(&cluster, 14).await.is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "redis-4 never promoted"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let every = Duration::from_millis(20);
+    common::poll_until(
+        "redis-4 promoted",
+        SETTLE,
+        every,
+        async || match master_of(&cluster, 14).await {
+            None => Ok(()),
+            Some(master) => Err(format!("it still replicates {master}")),
+        },
+    )
+    .await;
     operator.signal("KILL");
     drop(operator);
     let _successor = Operator::start(&cluster);
@@ -255,14 +255,13 @@ async fn a_rolling_change_recreates_every_container_with_no_write_lost() {
     let text = std::fs::read_to_string(&cluster.file).expect("cluster.toml");
     cluster.write(&text.replace("node_timeout_ms = 5000", "node_timeout_ms = 6000"));
     // Ready only counts once the change has been made: plan has nothing left.
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    while let Err(said) = in_sync(&cluster).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the rolling change did not finish: plan says {said}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let every = Duration::from_millis(200);
+    common::poll_until("the rolling change finished", SETTLE, every, async || {
+        in_sync(&cluster)
+            .await
+            .map_err(|said| format!("plan says {said}"))
+    })
+    .await;
     let outage = recovered("rolling change of a 3 + 3 cluster", &cluster, writer, fault).await;
     let mut stalls = vec![outage];
     for other in others {
@@ -318,22 +317,24 @@ async fn the_password_is_rotated_live_with_no_write_lost() {
     let fault = SystemTime::now();
     std::fs::write(cluster.dir.path().join("pw"), new).expect("write the new password");
     let all = [13u8, 16, 17, 14, 15, 18];
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
-        let mut rotated = true;
+    let every = Duration::from_millis(200);
+    common::poll_until("the new password in force", SETTLE, every, async || {
+        let mut old_kept = Vec::new();
         for last in all {
-            rotated &= auth_with(&cluster, last, new).await.is_ok()
+            let rotated = auth_with(&cluster, last, new).await.is_ok()
                 && auth_with(&cluster, last, &old).await.is_err();
+            if !rotated {
+                old_kept.push(last);
+            }
         }
-        if rotated && in_sync(&cluster).await.is_ok() {
-            break;
+        if !old_kept.is_empty() {
+            return Err(format!("nodes .{old_kept:?} still take the old one"));
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the new password is not in force"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        in_sync(&cluster)
+            .await
+            .map_err(|said| format!("plan says {said}"))
+    })
+    .await;
     recovered("password rotated", &cluster, writer, fault).await;
     // Replication kept authenticating (every replica's link is up: declared_roles checked it)
     // and nothing restarted: the same containers, the same ids.
@@ -389,7 +390,9 @@ async fn without_failback_the_promoted_replica_keeps_the_slots() {
     common::kill(&cluster.container("redis-1")).await;
     // redis-4 serves the shard; redis-1 came back as its replica, in sync, and stays so.
     let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
+    let every = Duration::from_millis(100);
+    let settled = "redis-4 serving the shard with redis-1 its replica";
+    common::poll_until(settled, SETTLE, every, async || {
         let status = cluster.status().await;
         let node = |name: &str| {
             status["nodes"]
@@ -404,15 +407,12 @@ async fn without_failback_the_promoted_replica_keeps_the_slots() {
             && redis_1["replication"]["master"] == "redis-4"
             && redis_1["replication"]["link"] == "up"
         {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{:#}", status["nodes"]))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not settled: {:#}",
-            status["nodes"]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     // Nothing left to do: no failback is planned.
     while let Err(said) = in_sync(&cluster).await {
         assert!(tokio::time::Instant::now() < deadline, "plan says {said}");

@@ -631,22 +631,21 @@ async fn a_foreign_node_serving_slots_is_emptied_into_their_owner_and_forgotten(
         wait_until_known(&cluster, last, &stranger_id).await;
     }
     // A node accepts keys (RESTORE) only once it sees the cluster ok.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let every = Duration::from_millis(50);
+    let ok = "the stranger seeing the cluster ok";
+    common::poll_until(ok, Duration::from_secs(10), every, async || {
         let info: String = redis::cmd("CLUSTER")
             .arg("INFO")
             .query_async(&mut conn)
             .await
             .unwrap();
         if info.contains("cluster_state:ok") {
-            break;
+            Ok(())
+        } else {
+            Err(info)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the stranger never saw the cluster ok: {info}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     reshard(&cluster, &node_id(&cluster, 13).await, &stranger_id, 20).await;
     for slot in hot {
         assert!(
@@ -694,34 +693,33 @@ async fn stranger_connection(
 ) -> redis::aio::MultiplexedConnection {
     let url = format!("redis://:{}@{}", cluster.password(), stranger.addr);
     let client = redis::Client::open(url).unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match client.get_multiplexed_async_connection().await {
-            Ok(conn) => return conn,
-            Err(e) => assert!(
-                tokio::time::Instant::now() < deadline,
-                "the stranger does not answer: {e}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let every = Duration::from_millis(50);
+    common::poll_until(
+        "the stranger answering",
+        Duration::from_secs(10),
+        every,
+        async || {
+            let conn = client.get_multiplexed_async_connection().await;
+            conn.map_err(|e| e.to_string())
+        },
+    )
+    .await
 }
 
 /// Waits until the node knows `id` past the handshake.
 async fn wait_until_known(cluster: &TestCluster, last: u8, id: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let every = Duration::from_millis(50);
+    let learned = format!(".{last} learning of {id}");
+    common::poll_until(&learned, Duration::from_secs(10), every, async || {
         let nodes = cluster_nodes(cluster, last).await;
         let line = nodes.lines().find(|l| l.starts_with(id));
         if line.is_some_and(|l| !l.contains("handshake")) {
-            return;
+            Ok(())
+        } else {
+            Err(nodes)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            ".{last} never learned of {id}: {nodes}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]

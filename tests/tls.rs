@@ -360,20 +360,16 @@ async fn served_until(
 ) -> String {
     let addr = format!("{}:6390", cluster.ip(last));
     let node_dir = cluster.dir.path().join("certs").join(node);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let served = certs::served_serial(&addr, &node_dir);
-        if let Ok(serial) = &served {
-            if wanted(serial) {
-                return serial.clone();
-            }
+    let every = std::time::Duration::from_millis(100);
+    let timeout = std::time::Duration::from_secs(30);
+    let what = format!("{node} serving the wanted certificate");
+    common::poll_until(&what, timeout, every, async || {
+        match certs::served_serial(&addr, &node_dir) {
+            Ok(serial) if wanted(&serial) => Ok(serial),
+            served => Err(format!("it serves {served:?}")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{node} still serves {served:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 async fn started_at(cluster: &TestCluster) -> Vec<Option<String>> {

@@ -528,6 +528,28 @@ impl Writer {
     }
 }
 
+/// Asks `probe` again every `every` until it answers `Ok`, and returns that answer. After
+/// `timeout` the test fails naming `what` and the last thing the probe saw instead (its `Err`).
+pub async fn poll_until<T>(
+    what: &str,
+    timeout: std::time::Duration,
+    every: std::time::Duration,
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let seen = match probe().await {
+            Ok(answer) => return answer,
+            Err(seen) => seen,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {timeout:?}; last seen: {seen}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Waits until `acked` has grown by `n`; panics saying `stalled` after `timeout`.
 pub async fn more_acks(
     acked: &std::sync::atomic::AtomicUsize,
