@@ -589,16 +589,9 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
             vec!["SET", key.as_str(), "across"],
             vec!["GET", key.as_str()],
         ] {
-            let out = tokio::process::Command::new("redis-cli")
-                .args(["-c", "--tls", "--cert"])
-                .arg(certs.join("redis.crt"))
-                .arg("--key")
-                .arg(certs.join("redis.key"))
-                .arg("--cacert")
-                .arg(certs.join("ca.crt"))
-                .args(["-h", &hosts.host("vm-a").address, "-p", "6390"])
+            let out = common::certs::redis_cli_as(&certs, &cluster.password())
+                .args(["-c", "-h", &hosts.host("vm-a").address, "-p", "6390"])
                 .args(&args)
-                .env("REDISCLI_AUTH", cluster.password())
                 .output()
                 .await
                 .expect("redis-cli");

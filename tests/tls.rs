@@ -24,16 +24,9 @@ async fn tls_cluster(name: &str, octet: u8, tls_toml: &str) -> TestCluster {
 /// The seed's command line: `redis-cli -c --tls --cert … --key … --cacert …` as `node`.
 async fn tls_cli(cluster: &TestCluster, node: &str, last: u8, args: &[&str]) -> Output {
     let dir = cluster.dir.path().join("certs").join(node);
-    tokio::process::Command::new("redis-cli")
-        .args(["-c", "--tls", "--cert"])
-        .arg(dir.join("redis.crt"))
-        .arg("--key")
-        .arg(dir.join("redis.key"))
-        .arg("--cacert")
-        .arg(dir.join("ca.crt"))
-        .args(["-h", &cluster.ip(last), "-p", "6390"])
+    certs::redis_cli_as(&dir, &cluster.password())
+        .args(["-c", "-h", &cluster.ip(last), "-p", "6390"])
         .args(args)
-        .env("REDISCLI_AUTH", cluster.password())
         .output()
         .await
         .expect("redis-cli")
@@ -123,17 +116,10 @@ async fn a_tls_only_cluster_forms_and_repairs_a_removed_container_and_a_reshard(
         async move { text(&tls_cli(cluster, "redis-1", last, &["CLUSTER", "MYID"]).await) }
     }))
     .await;
-    let reshard = tokio::process::Command::new("redis-cli")
-        .args(["--tls", "--cert"])
-        .arg(dir.join("redis.crt"))
-        .arg("--key")
-        .arg(dir.join("redis.key"))
-        .arg("--cacert")
-        .arg(dir.join("ca.crt"))
+    let reshard = certs::redis_cli_as(&dir, &cluster.password())
         .args(["--cluster", "reshard", &format!("{}:6390", cluster.ip(13))])
         .args(["--cluster-from", &ids[0], "--cluster-to", &ids[1]])
         .args(["--cluster-slots", "20", "--cluster-yes"])
-        .env("REDISCLI_AUTH", cluster.password())
         .output()
         .await
         .unwrap();

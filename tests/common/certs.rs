@@ -163,3 +163,18 @@ pub fn replace(dir: &Path, ca: &(PathBuf, PathBuf), node_name: &str, sans: &str,
     }
     std::fs::remove_dir_all(aside).unwrap();
 }
+
+/// `redis-cli --tls` presenting the certificate the operator keeps for a node in `node_dir`
+/// (`redis.crt`, `redis.key`) and trusting its `ca.crt`, as the seed's TLS command lines do;
+/// the password goes by REDISCLI_AUTH, never on the command line.
+pub fn redis_cli_as(node_dir: &Path, password: &str) -> tokio::process::Command {
+    let mut cli = tokio::process::Command::new("redis-cli");
+    cli.args(["--tls", "--cert"])
+        .arg(node_dir.join("redis.crt"))
+        .arg("--key")
+        .arg(node_dir.join("redis.key"))
+        .arg("--cacert")
+        .arg(node_dir.join("ca.crt"))
+        .env("REDISCLI_AUTH", password);
+    cli
+}
