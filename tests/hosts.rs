@@ -554,8 +554,10 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
 
 /// TLS only, across hosts: each node publishes and announces its own TLS port (two nodes
 /// share each host), certificates name the host addresses, and the seed's `redis-cli -c
-/// --tls` through one host follows redirects to the others. vm-a's engine is named by its
-/// `unix://` socket here, the one kind of endpoint the other scenario does not use.
+/// --tls` through one host follows redirects to the others. Under `run`, the lease follows
+/// cluster.toml's first host, and a VM added to the file gets a replica and then a master
+/// that takes slots, with their keys, from a master on another host. vm-a's engine is named
+/// by its `unix://` socket here, the one kind of endpoint the other scenario does not use.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
     let mut hosts = TestHosts::start(2, 4);
@@ -688,10 +690,11 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
     // A VM added under `run`: its [[hosts]] entry and a replica of redis-1 on it. The
     // operator reaches the new engine, copies the image there, and the replica joins at
     // vm-d's address.
-    cluster.write(&format!(
+    let text = format!(
         "{text}{vm_d_entry}\n[[nodes]]\nname = \"redis-7\"\nip = \"{}\"\nhost = \"vm-d\"\nreplica_of = \"redis-1\"\n",
         cluster.ip(19)
-    ));
+    );
+    cluster.write(&text);
     let every = Duration::from_millis(250);
     let joined = "redis-7 joining from vm-d";
     common::poll_until(joined, Duration::from_secs(90), every, async || {
@@ -708,6 +711,81 @@ async fn a_tls_only_cluster_across_hosts_serves_clients_through_redirects() {
         node_image_id(&hosts, "vm-d", &cluster),
         node_image_id(&hosts, "vm-a", &cluster),
         "vm-d runs the same image"
+    );
+
+    // A master on the added VM takes slots 0-1000 from redis-1 on vm-a, keys and all: the
+    // MIGRATEs go from host to host over TLS, to the address and TLS port vm-d publishes.
+    let as_redis_1 = cluster.dir.path().join("certs/redis-1");
+    let password = cluster.password();
+    let moved: Vec<String> = (0u32..)
+        .map(|i| format!("moved:{i}"))
+        .filter(|key| redis_keeper::keyslot::key_slot(key.as_bytes()) <= 1000)
+        .take(2000)
+        .collect();
+    let at_vm_a = hosts.at("vm-a", 6390);
+    let mut redis_1 = common::certs::tls_connection(&at_vm_a, &as_redis_1, &password).await;
+    let mut load = redis::pipe();
+    for key in &moved {
+        load.set(key, key).ignore();
+    }
+    let () = load
+        .query_async(&mut redis_1)
+        .await
+        .expect("keys written on redis-1");
+    cluster.write(&format!(
+        "{}\n[[nodes]]\nname = \"redis-8\"\nip = \"{}\"\nhost = \"vm-d\"\nport = 6380\ntls_port = 6391\nslots = [\"0-1000\"]\n",
+        text.replace("slots = [\"0-5460\"]", "slots = [\"1001-5460\"]"),
+        cluster.ip(20)
+    ));
+    let served = "redis-8 serving 0-1000 from vm-d";
+    common::poll_until(served, Duration::from_secs(90), every, async || {
+        let eight = node_status(&cluster, "redis-8").await;
+        if eight["role"] == "master"
+            && eight["slots"] == eight["declared_slots"]
+            && eight["address"] == hosts.at("vm-d", 6391)
+        {
+            Ok(())
+        } else {
+            Err(eight.to_string())
+        }
+    })
+    .await;
+    until_healthy(&cluster, "with redis-8 on vm-d", Duration::from_secs(60)).await;
+    let at_vm_d = hosts.at("vm-d", 6391);
+    let mut redis_8 = common::certs::tls_connection(&at_vm_d, &as_redis_1, &password).await;
+    let mut read = redis::pipe();
+    for key in &moved {
+        read.get(key);
+    }
+    let values: Vec<Option<String>> = read
+        .query_async(&mut redis_8)
+        .await
+        .expect("GET on redis-8");
+    let missing: Vec<&String> = moved
+        .iter()
+        .zip(&values)
+        .filter(|(key, value)| value.as_deref() != Some(key.as_str()))
+        .map(|(key, _)| key)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} keys not on redis-8, e.g. {:?}",
+        missing.len(),
+        moved.len(),
+        missing.first()
+    );
+    let mut left = redis::pipe();
+    for slot in 0..=1000 {
+        left.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot);
+    }
+    let counts: Vec<u64> = left
+        .query_async(&mut redis_1)
+        .await
+        .expect("COUNTKEYSINSLOT");
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        0,
+        "keys left on redis-1 in 0-1000"
     );
     assert_eq!(operator.terminate(), Some(0));
     assert_eq!(

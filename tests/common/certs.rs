@@ -178,3 +178,26 @@ pub fn redis_cli_as(node_dir: &Path, password: &str) -> tokio::process::Command 
         .env("REDISCLI_AUTH", password);
     cli
 }
+
+/// A connection to the node at `addr` over TLS, presenting the certificate the operator keeps
+/// for a node in `node_dir` and trusting its `ca.crt`; the node's certificate is verified
+/// against the address, as any TLS client does.
+pub async fn tls_connection(
+    addr: &str,
+    node_dir: &Path,
+    password: &str,
+) -> redis::aio::MultiplexedConnection {
+    let read = |name: &str| std::fs::read(node_dir.join(name)).expect("a node's TLS file");
+    let certificates = redis::TlsCertificates {
+        client_tls: Some(redis::ClientTlsConfig {
+            client_cert: read("redis.crt"),
+            client_key: read("redis.key"),
+        }),
+        root_cert: Some(read("ca.crt")),
+    };
+    redis::Client::build_with_tls(format!("rediss://:{password}@{addr}"), certificates)
+        .expect("TLS client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("TLS connection")
+}
