@@ -15,35 +15,35 @@ use sha2::{Digest, Sha256};
 use crate::spec::{AuthSpec, ClusterSpec, NodeSpec};
 
 /// Label keys of the operator's own.
-pub mod label {
-    pub const CLUSTER: &str = "io.redis-keeper.cluster";
-    pub const NODE: &str = "io.redis-keeper.node";
-    pub const SPEC_HASH: &str = "io.redis-keeper.spec-hash";
+pub(crate) mod label {
+    pub(crate) const CLUSTER: &str = "io.redis-keeper.cluster";
+    pub(crate) const NODE: &str = "io.redis-keeper.node";
+    pub(crate) const SPEC_HASH: &str = "io.redis-keeper.spec-hash";
     /// `address:port` a node on a host announces: once cluster.toml no longer declares the
     /// node, this is how the operator still knows which `CLUSTER NODES` entry it is.
-    pub const ADDRESS: &str = "io.redis-keeper.address";
-    pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
-    pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
-    pub const COMPOSE_NUMBER: &str = "com.docker.compose.container-number";
-    pub const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
-    pub const COMPOSE_CONFIG_HASH: &str = "com.docker.compose.config-hash";
-    pub const COMPOSE_NETWORK: &str = "com.docker.compose.network";
-    pub const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
+    pub(crate) const ADDRESS: &str = "io.redis-keeper.address";
+    pub(crate) const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+    pub(crate) const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+    pub(crate) const COMPOSE_NUMBER: &str = "com.docker.compose.container-number";
+    pub(crate) const COMPOSE_ONEOFF: &str = "com.docker.compose.oneoff";
+    pub(crate) const COMPOSE_CONFIG_HASH: &str = "com.docker.compose.config-hash";
+    pub(crate) const COMPOSE_NETWORK: &str = "com.docker.compose.network";
+    pub(crate) const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
 }
 
 /// Where the operator writes the node's private config (the password) inside the container;
 /// written through the archive API so the password never appears in `docker inspect`.
-pub const PRIVATE_CONF_DIR: &str = "/etc/redis-keeper";
-pub const PRIVATE_CONF_FILE: &str = "keeper.conf";
+pub(crate) const PRIVATE_CONF_DIR: &str = "/etc/redis-keeper";
+pub(crate) const PRIVATE_CONF_FILE: &str = "keeper.conf";
 /// The user the health check logs in as: it may only PING, so it needs no secret.
-pub const HEALTHCHECK_USER: &str = "healthcheck";
+pub(crate) const HEALTHCHECK_USER: &str = "healthcheck";
 /// Where the node's certificate, key and CA are written (same archive route, key 0600).
-pub const TLS_DIR: &str = "/etc/redis-keeper/tls";
+pub(crate) const TLS_DIR: &str = "/etc/redis-keeper/tls";
 /// Where every node keeps its data and `nodes.conf` (its cluster identity).
-pub const DATA_DIR: &str = "/data";
+pub(crate) const DATA_DIR: &str = "/data";
 
 /// Labels every object of the cluster carries, so `docker compose -p <cluster>` sees them too.
-pub fn cluster_labels(spec: &ClusterSpec) -> HashMap<String, String> {
+pub(crate) fn cluster_labels(spec: &ClusterSpec) -> HashMap<String, String> {
     HashMap::from([
         (label::CLUSTER.to_string(), spec.name.clone()),
         (label::COMPOSE_PROJECT.to_string(), spec.name.clone()),
@@ -51,20 +51,20 @@ pub fn cluster_labels(spec: &ClusterSpec) -> HashMap<String, String> {
 }
 
 /// The Docker list filter that finds the cluster's own objects (containers, volumes).
-pub fn cluster_filter(spec: &ClusterSpec) -> HashMap<String, Vec<String>> {
+pub(crate) fn cluster_filter(spec: &ClusterSpec) -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "label".to_string(),
         vec![format!("{}={}", label::CLUSTER, spec.name)],
     )])
 }
 
-pub fn network_labels(spec: &ClusterSpec) -> HashMap<String, String> {
+pub(crate) fn network_labels(spec: &ClusterSpec) -> HashMap<String, String> {
     let mut labels = cluster_labels(spec);
     labels.insert(label::COMPOSE_NETWORK.into(), spec.network.name.clone());
     labels
 }
 
-pub fn volume_labels(spec: &ClusterSpec, node: &NodeSpec) -> HashMap<String, String> {
+pub(crate) fn volume_labels(spec: &ClusterSpec, node: &NodeSpec) -> HashMap<String, String> {
     let mut labels = cluster_labels(spec);
     labels.insert(label::NODE.into(), node.name.clone());
     labels.insert(label::COMPOSE_VOLUME.into(), spec.volume_name(node));
@@ -73,7 +73,7 @@ pub fn volume_labels(spec: &ClusterSpec, node: &NodeSpec) -> HashMap<String, Str
 
 /// The arguments `redis-server` runs with. The private config file comes first so that the
 /// command-line settings, which are visible and hashed, win over anything in it.
-pub fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
+pub(crate) fn redis_args(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
     let mut args = vec![
         "redis-server".to_string(),
         format!("{PRIVATE_CONF_DIR}/{PRIVATE_CONF_FILE}"),
@@ -152,7 +152,7 @@ fn live_settings(spec: &ClusterSpec, node: &NodeSpec) -> Vec<(&'static str, Stri
 
 /// Every setting a running node is kept at, by its Redis name: the operator's own live
 /// settings and the `[redis]` parameters (validation keeps the two apart).
-pub fn kept_settings(
+pub(crate) fn kept_settings(
     spec: &ClusterSpec,
     node: &NodeSpec,
 ) -> std::collections::BTreeMap<String, String> {
@@ -164,7 +164,7 @@ pub fn kept_settings(
 }
 
 /// The `requirepass` of a private config's text (as [`private_conf`] writes it).
-pub fn password_in(conf: &str) -> Option<String> {
+pub(crate) fn password_in(conf: &str) -> Option<String> {
     let quoted = conf.lines().find_map(|l| l.strip_prefix("requirepass "))?;
     let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
     let mut out = String::new();
@@ -199,7 +199,7 @@ pub fn private_conf(
 }
 
 /// The node's place on the cluster network: its declared address, its name as alias.
-pub fn endpoint(node: &NodeSpec) -> EndpointSettings {
+pub(crate) fn endpoint(node: &NodeSpec) -> EndpointSettings {
     EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
             ipv4_address: Some(node.ip.to_string()),
@@ -331,7 +331,7 @@ fn healthcheck(spec: &ClusterSpec, node: &NodeSpec) -> Vec<String> {
 }
 
 /// A short, stable digest of everything the container is created from.
-pub fn spec_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> String {
+pub(crate) fn spec_hash(spec: &ClusterSpec, node: &NodeSpec, image: &str) -> String {
     let body = body_without_hash(spec, node, image);
     // serde_json writes HashMaps in arbitrary order; a Value sorts object keys.
     let canonical = serde_json::to_value(&body)

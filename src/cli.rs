@@ -19,12 +19,12 @@ pub struct Cli {
         global = true,
         default_value = "cluster.toml"
     )]
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// How log lines are written.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,13 +34,13 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Bring the cluster to cluster.toml and exit 0 once it is healthy.
     Up {
         /// Give up after this many seconds.

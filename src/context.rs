@@ -10,15 +10,15 @@ use crate::secret::Secret;
 use crate::spec::{ClusterSpec, ImageFallback};
 
 pub struct Context {
-    pub spec: ClusterSpec,
+    pub(crate) spec: ClusterSpec,
     /// One Docker client per host (just the local engine without `[[hosts]]`).
-    pub engines: Engines,
-    pub redis: NodeClients,
-    pub password: Option<Secret>,
+    pub(crate) engines: Engines,
+    pub(crate) redis: NodeClients,
+    pub(crate) password: Option<Secret>,
     /// The host fallback image's tag, when the spec allows it and the host has Redis.
-    pub host_image_tag: Option<String>,
+    pub(crate) host_image_tag: Option<String>,
     /// The slot moves in flight: progress, and the request to stop after the current round.
-    pub moves: crate::slot_moves::MoveTracker,
+    pub(crate) moves: crate::slot_moves::MoveTracker,
     pulled: AtomicBool,
 }
 
@@ -54,7 +54,7 @@ impl Context {
 
     /// The Docker client of the host a declared node runs on (the first host's for a name
     /// cluster.toml no longer declares; actions on those say their host themselves).
-    pub fn docker_of(&self, node: &str) -> Result<&Docker, DockerError> {
+    pub(crate) fn docker_of(&self, node: &str) -> Result<&Docker, DockerError> {
         let host = self
             .spec
             .node(node)
@@ -63,7 +63,7 @@ impl Context {
     }
 
     /// The Docker client of the host a declared node's container is on, by container name.
-    pub fn docker_of_container(&self, container: &str) -> Result<&Docker, DockerError> {
+    pub(crate) fn docker_of_container(&self, container: &str) -> Result<&Docker, DockerError> {
         let node = self
             .spec
             .nodes
@@ -74,11 +74,11 @@ impl Context {
     }
 
     /// Whether this process has already made the image available once (for `pull = "always"`).
-    pub fn pulled(&self) -> bool {
+    pub(crate) fn pulled(&self) -> bool {
         self.pulled.load(Ordering::Relaxed)
     }
 
-    pub fn mark_pulled(&self) {
+    pub(crate) fn mark_pulled(&self) {
         self.pulled.store(true, Ordering::Relaxed);
     }
 }

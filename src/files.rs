@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Readable by the owner only: keys, the password, the API token.
-pub const PRIVATE: u32 = 0o600;
+pub(crate) const PRIVATE: u32 = 0o600;
 /// Readable by everyone: certificates, the status file.
-pub const PUBLIC: u32 = 0o644;
+pub(crate) const PUBLIC: u32 = 0o644;
 
 /// Replaces `path` with `data`, created with `mode` (its folder is created when missing).
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = write_temp(path, data, mode)?;
     let placed = std::fs::rename(&tmp, path).and_then(|()| settle(path, mode));
     if placed.is_err() {
@@ -29,7 +29,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> 
 
 /// Like [`write_atomic`], but only when `path` does not exist yet; `AlreadyExists` otherwise.
 /// Two racing creators each write a whole file, and exactly one of them is linked into place.
-pub fn create_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) fn create_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = write_temp(path, data, mode)?;
     let linked = std::fs::hard_link(&tmp, path);
     std::fs::remove_file(&tmp).ok();

@@ -19,7 +19,7 @@ const STALE_PING_MS: u64 = 500;
 
 /// Whether a finding settles by itself or needs someone to act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
+pub(crate) enum Severity {
     /// Redis or Docker is still getting there (gossip, the writable delay, a starting node).
     Settling,
     /// Drift that redis-keeper does not repair: a person has to.
@@ -27,9 +27,9 @@ pub enum Severity {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub severity: Severity,
-    pub message: String,
+pub(crate) struct Finding {
+    pub(crate) severity: Severity,
+    pub(crate) message: String,
 }
 
 fn settling(message: String) -> Finding {
@@ -47,7 +47,7 @@ fn blocked(message: String) -> Finding {
 }
 
 /// Everything that keeps the cluster from being healthy and as declared; empty when it is.
-pub fn findings(topology: &Topology) -> Vec<Finding> {
+pub(crate) fn findings(topology: &Topology) -> Vec<Finding> {
     let (spec, observed) = (topology.spec, topology.observed);
     let mut out = Vec::new();
     for (host, why) in &observed.unreachable {

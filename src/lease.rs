@@ -39,9 +39,9 @@ const LEASE_OF_LABEL: &str = "io.redis-keeper.lease-of";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseHolder {
-    pub machine: String,
+    pub(crate) machine: String,
     #[serde(flatten)]
-    pub process: Holder,
+    pub(crate) process: Holder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +68,7 @@ pub enum LeaseError {
 
 /// Held while the command runs; [`Lease::release`] gives it back.
 #[derive(Debug)]
-pub struct Lease {
+pub(crate) struct Lease {
     docker: Docker,
     container: String,
     /// The lease container's id: two endpoints that name the same engine find the same one.
@@ -93,13 +93,13 @@ fn this_machine() -> String {
         .unwrap_or_else(|| "this machine".into())
 }
 
-pub fn container_name(spec: &ClusterSpec) -> String {
+pub(crate) fn container_name(spec: &ClusterSpec) -> String {
     format!("{}-keeper-lease", spec.name)
 }
 
 /// Takes the cluster's lease for `command`, or says who has it. None without `[[hosts]]`:
 /// then every operator of the cluster runs on the one machine, and the file lock suffices.
-pub async fn acquire(
+pub(crate) async fn acquire(
     spec: &ClusterSpec,
     engines: &Engines,
     command: &str,
@@ -189,7 +189,7 @@ pub async fn acquire(
 /// Moves `run`'s lease to where `spec` keeps it, before `spec` is put in force: taken at the
 /// new first host, then the old one given back; given back when `spec` has no `[[hosts]]`.
 /// When the new place refuses, the old lease is handed back with the reason.
-pub async fn follow(
+pub(crate) async fn follow(
     held: Option<Lease>,
     spec: &ClusterSpec,
     engines: &Engines,
@@ -219,7 +219,7 @@ pub async fn follow(
 
 impl Lease {
     /// Gives the lease back; a lease that is already gone is fine.
-    pub async fn release(self) {
+    pub(crate) async fn release(self) {
         if let Err(e) = remove(&self.docker, &self.container).await {
             tracing::warn!(container = %self.container, error = %e, "cannot release the lease");
         }

@@ -21,13 +21,13 @@ use serde::{Deserialize, Serialize};
 /// Who holds a cluster's lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Holder {
-    pub pid: u32,
-    pub command: String,
-    pub since: String,
+    pub(crate) pid: u32,
+    pub(crate) command: String,
+    pub(crate) since: String,
     /// The process's start time (clock ticks after boot, from /proc), which tells the holder
     /// from a later process given the same pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started: Option<u64>,
+    pub(crate) started: Option<u64>,
 }
 
 impl Holder {
@@ -86,7 +86,7 @@ pub struct ClusterLock {
 
 impl ClusterLock {
     /// Who holds it: this process.
-    pub fn holder(&self) -> &Holder {
+    pub(crate) fn holder(&self) -> &Holder {
         &self.holder
     }
 }

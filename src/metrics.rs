@@ -18,7 +18,7 @@ use crate::spec::ClusterSpec;
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     reconciles: AtomicU64,
     errors: AtomicU64,
     durations: Mutex<Histogram>,
@@ -34,7 +34,7 @@ struct Histogram {
 }
 
 impl Metrics {
-    pub fn record_pass(&self, took: Duration, ok: bool) {
+    pub(crate) fn record_pass(&self, took: Duration, ok: bool) {
         self.reconciles.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.errors.fetch_add(1, Ordering::Relaxed);
@@ -51,7 +51,7 @@ impl Metrics {
         }
     }
 
-    pub fn record_action(&self, kind: &str, ok: bool) {
+    pub(crate) fn record_action(&self, kind: &str, ok: bool) {
         if let Ok(mut repairs) = self.repairs.lock() {
             let outcome = if ok { "ok" } else { "error" };
             *repairs.entry((kind.to_string(), outcome)).or_default() += 1;
@@ -59,7 +59,7 @@ impl Metrics {
     }
 
     /// The whole exposition: counters, then the gauges of `observed`.
-    pub fn render(&self, spec: &ClusterSpec, observed: Option<&Observed>) -> String {
+    pub(crate) fn render(&self, spec: &ClusterSpec, observed: Option<&Observed>) -> String {
         let mut out = String::new();
         self.render_counters(&mut out);
         if let Some(observed) = observed {

@@ -23,7 +23,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(3000);
 
 /// Open connections to the cluster's nodes, by `ip:port`.
-pub struct NodeClients {
+pub(crate) struct NodeClients {
     password: Option<Secret>,
     /// Speak TLS with this identity and CA (when the nodes' only port is their TLS port).
     tls: std::sync::Mutex<Option<NodeMaterial>>,
@@ -31,7 +31,7 @@ pub struct NodeClients {
 }
 
 impl NodeClients {
-    pub fn new(password: Option<Secret>, tls: Option<NodeMaterial>) -> Self {
+    pub(crate) fn new(password: Option<Secret>, tls: Option<NodeMaterial>) -> Self {
         NodeClients {
             password,
             tls: std::sync::Mutex::new(tls),
@@ -41,14 +41,14 @@ impl NodeClients {
 
     /// Clients with the same TLS identity that authenticate with `password` instead (for a
     /// node that still holds the password from before a rotation).
-    pub fn with_password(&self, password: Secret) -> NodeClients {
+    pub(crate) fn with_password(&self, password: Secret) -> NodeClients {
         let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
         NodeClients::new(Some(password), tls)
     }
 
     /// Takes a renewed TLS identity: later connections present it (open ones keep the one
     /// they were made with until they fail).
-    pub async fn renew_identity(&self, material: NodeMaterial) {
+    pub(crate) async fn renew_identity(&self, material: NodeMaterial) {
         let changed = {
             let mut tls = self.tls.lock().unwrap_or_else(|e| e.into_inner());
             let changed = tls.as_ref().is_some_and(|current| *current != material);
@@ -111,7 +111,7 @@ impl NodeClients {
     }
 
     /// Runs one command on the node at `ip:port`.
-    pub async fn query<T: redis::FromRedisValue>(
+    pub(crate) async fn query<T: redis::FromRedisValue>(
         &self,
         ip: &str,
         port: u16,
@@ -124,7 +124,7 @@ impl NodeClients {
     }
 
     /// Runs a pipeline on the node at `ip:port` in one round-trip.
-    pub async fn query_pipe<T: redis::FromRedisValue>(
+    pub(crate) async fn query_pipe<T: redis::FromRedisValue>(
         &self,
         ip: &str,
         port: u16,
@@ -143,11 +143,6 @@ impl NodeClients {
                 self.open.lock().await.remove(&format!("{ip}:{port}"));
             }
         }
-    }
-
-    /// Drops every open connection (for tests and shutdown).
-    pub async fn close_all(&self) {
-        self.open.lock().await.clear();
     }
 }
 

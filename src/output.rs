@@ -14,7 +14,7 @@ macro_rules! outln {
     };
 }
 
-pub fn line(text: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+pub(crate) fn line(text: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")?;
     out.flush()

@@ -6,7 +6,7 @@ use crate::actions::Applied;
 use crate::plan::Plan;
 use crate::reconcile::Observer;
 
-pub enum Progress {
+pub(crate) enum Progress {
     /// A person is watching: one line per action, and a live "waiting for" line.
     Terminal { waiting: Option<String> },
     /// Logs (or a machine) are watching: tracing events, waiting logged when it changes.
@@ -14,7 +14,7 @@ pub enum Progress {
 }
 
 impl Progress {
-    pub fn for_stderr(json_logs: bool) -> Progress {
+    pub(crate) fn for_stderr(json_logs: bool) -> Progress {
         if !json_logs && std::io::stderr().is_terminal() {
             Progress::Terminal { waiting: None }
         } else {
@@ -25,7 +25,7 @@ impl Progress {
     }
 
     /// Clears the live line before the final message.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Progress::Terminal { waiting: Some(_) } = self {
             eprint!("\r\x1b[2K");
         }

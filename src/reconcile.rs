@@ -16,11 +16,11 @@ use crate::observe;
 use crate::plan::{self, Plan};
 
 /// How soon to look again while Redis settles (gossip, the 2 s writable delay).
-pub const SETTLE_POLL: Duration = Duration::from_millis(50);
+pub(crate) const SETTLE_POLL: Duration = Duration::from_millis(50);
 
 /// What a pass says should happen next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// Healthy and as declared.
     Done,
     /// Look again after this long; `waiting` says for what.
@@ -38,7 +38,7 @@ pub enum Next {
 /// (a MEET that never completes, a setting the server reads back in another spelling) would
 /// be repeated as fast as the servers answer.
 #[derive(Debug, Default)]
-pub struct Stall {
+pub(crate) struct Stall {
     last: Vec<crate::actions::Action>,
     repeats: u32,
     answer: String,
@@ -113,7 +113,7 @@ pub enum ReconcileError {
 
 impl ReconcileError {
     /// Whether another pass could fix it.
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         match self {
             ReconcileError::Observe(e) => e.is_permanent(),
             ReconcileError::Act(e) => e.is_permanent(),
@@ -125,7 +125,7 @@ impl ReconcileError {
 }
 
 /// Hears what a pass sees, plans and does, for progress output, events and the API.
-pub trait Observer {
+pub(crate) trait Observer {
     /// The world as this pass found it (before acting).
     fn observed(&mut self, _observed: &observe::Observed) {}
     fn planned(&mut self, plan: &Plan);
@@ -133,7 +133,7 @@ pub trait Observer {
 }
 
 /// One pass: observe, plan, apply what can be done now. `stall` remembers the passes before.
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     ctx: &Context,
     observer: &mut dyn Observer,
     stall: &mut Stall,
@@ -185,7 +185,7 @@ pub async fn reconcile(
 }
 
 /// The retry schedule for failed passes: exponential with jitter, reset by a good pass.
-pub fn error_policy() -> impl Iterator<Item = Duration> {
+pub(crate) fn error_policy() -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
         .with_max_delay(Duration::from_secs(2))
@@ -197,7 +197,7 @@ pub fn error_policy() -> impl Iterator<Item = Duration> {
 /// Runs passes until the cluster is healthy, a permanent error, or `timeout` without
 /// progress: a reshard that keeps handing slots over extends the deadline, and a cut-off
 /// leaves every slot of the round in flight resumable by the next run.
-pub async fn converge(
+pub(crate) async fn converge(
     ctx: &Context,
     timeout: Duration,
     observer: &mut dyn Observer,

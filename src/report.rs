@@ -9,95 +9,95 @@ use crate::observe::{Member, Observed, RedisState, Topology};
 use crate::spec::{ClusterSpec, SlotRange, SLOT_COUNT};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StatusReport {
-    pub cluster: String,
-    pub healthy: bool,
+pub(crate) struct StatusReport {
+    pub(crate) cluster: String,
+    pub(crate) healthy: bool,
     /// The `[[hosts]]` and whether each answered; empty on the local engine alone.
-    pub hosts: Vec<HostStatus>,
-    pub nodes: Vec<NodeStatus>,
+    pub(crate) hosts: Vec<HostStatus>,
+    pub(crate) nodes: Vec<NodeStatus>,
     /// The slot map as the first answering node sees it.
-    pub slot_map: Vec<SlotSpan>,
+    pub(crate) slot_map: Vec<SlotSpan>,
     /// Slots some node has open (migrating or importing).
-    pub open_slots: Vec<u16>,
-    pub findings: Vec<String>,
+    pub(crate) open_slots: Vec<u16>,
+    pub(crate) findings: Vec<String>,
     /// The `run` controller's view: who holds the cluster and what it did, when one runs.
-    pub operator: Option<OperatorView>,
+    pub(crate) operator: Option<OperatorView>,
     /// Each node's certificate, with `[tls]`.
-    pub certificates: Vec<CertificateStatus>,
+    pub(crate) certificates: Vec<CertificateStatus>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HostStatus {
-    pub name: String,
+pub(crate) struct HostStatus {
+    pub(crate) name: String,
     /// The Docker endpoint as cluster.toml gives it (never a credential: those live in files).
-    pub docker: String,
+    pub(crate) docker: String,
     /// The address its nodes publish their ports on and announce.
-    pub address: String,
-    pub reachable: bool,
+    pub(crate) address: String,
+    pub(crate) reachable: bool,
     /// Why it did not answer, when it did not.
-    pub error: Option<String>,
-    pub nodes: Vec<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) nodes: Vec<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CertificateStatus {
-    pub node: String,
-    pub file: String,
+pub(crate) struct CertificateStatus {
+    pub(crate) node: String,
+    pub(crate) file: String,
     /// Serial in the file, and the one the node serves (null when it did not answer).
-    pub serial: Option<String>,
-    pub served_serial: Option<String>,
-    pub not_after: Option<String>,
-    pub days_to_expiry: Option<i64>,
-    pub error: Option<String>,
+    pub(crate) serial: Option<String>,
+    pub(crate) served_serial: Option<String>,
+    pub(crate) not_after: Option<String>,
+    pub(crate) days_to_expiry: Option<i64>,
+    pub(crate) error: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct OperatorView {
-    pub holder: Option<crate::lock::Holder>,
+pub(crate) struct OperatorView {
+    pub(crate) holder: Option<crate::lock::Holder>,
     /// The last status `run` wrote (stale when no holder runs).
-    pub status: Option<crate::status::OperatorStatus>,
+    pub(crate) status: Option<crate::status::OperatorStatus>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct NodeStatus {
-    pub name: String,
-    pub container: Option<String>,
-    pub container_state: Option<String>,
-    pub health: Option<String>,
-    pub ip: Option<String>,
-    pub declared_ip: String,
+pub(crate) struct NodeStatus {
+    pub(crate) name: String,
+    pub(crate) container: Option<String>,
+    pub(crate) container_state: Option<String>,
+    pub(crate) health: Option<String>,
+    pub(crate) ip: Option<String>,
+    pub(crate) declared_ip: String,
     /// The host it runs on, with `[[hosts]]`.
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// `address:port` where clients and peers reach it (what `MOVED` names).
-    pub address: String,
-    pub node_id: Option<String>,
+    pub(crate) address: String,
+    pub(crate) node_id: Option<String>,
     /// The server and version the node runs (`Valkey 8.1.1`), from INFO.
-    pub server: Option<String>,
-    pub role: Option<String>,
+    pub(crate) server: Option<String>,
+    pub(crate) role: Option<String>,
     /// The declared master of a replica (`replica_of`).
-    pub replica_of: Option<String>,
+    pub(crate) replica_of: Option<String>,
     /// For a replica: the node it replicates, its link, and how many bytes of the master's
     /// replication stream it has yet to apply.
-    pub replication: Option<ReplicaStatus>,
-    pub cluster_state: Option<String>,
+    pub(crate) replication: Option<ReplicaStatus>,
+    pub(crate) cluster_state: Option<String>,
     /// Ranges as "start-end" (or one slot).
     #[schema(value_type = Vec<String>)]
-    pub slots: Vec<SlotRange>,
-    pub slot_count: usize,
+    pub(crate) slots: Vec<SlotRange>,
+    pub(crate) slot_count: usize,
     #[schema(value_type = Vec<String>)]
-    pub declared_slots: Vec<SlotRange>,
+    pub(crate) declared_slots: Vec<SlotRange>,
     /// Links from this node to its peers that are connected, as "up/known".
-    pub links: Option<String>,
-    pub error: Option<String>,
+    pub(crate) links: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReplicaStatus {
-    pub master: String,
+pub(crate) struct ReplicaStatus {
+    pub(crate) master: String,
     /// "up", "syncing" (a full sync in flight) or "down".
-    pub link: &'static str,
+    pub(crate) link: &'static str,
     /// Bytes behind its master's replication offset; None when the master does not answer.
-    pub lag_bytes: Option<u64>,
+    pub(crate) lag_bytes: Option<u64>,
 }
 
 impl ReplicaStatus {
@@ -119,16 +119,16 @@ impl ReplicaStatus {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SlotSpan {
-    pub start: u16,
-    pub end: u16,
+pub(crate) struct SlotSpan {
+    pub(crate) start: u16,
+    pub(crate) end: u16,
     /// The node name (or address, for one not in cluster.toml); null when unassigned.
-    pub owner: Option<String>,
+    pub(crate) owner: Option<String>,
 }
 
 /// The report of one observation; `operator` is what the caller knows of the `run` controller
 /// (from its files for `status`, from memory for `/status`).
-pub fn report(
+pub(crate) fn report(
     spec: &ClusterSpec,
     observed: &Observed,
     operator: Option<OperatorView>,

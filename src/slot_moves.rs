@@ -12,15 +12,15 @@ use serde::{Deserialize, Serialize};
 /// A snapshot of the moves in flight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MoveProgress {
-    pub slots_total: usize,
+    pub(crate) slots_total: usize,
     pub slots_done: usize,
     pub keys_moved: usize,
     /// The keys the moved slots held when their moves began (COUNTKEYSINSLOT on each
     /// source); 0 when not counted.
     #[serde(default)]
     pub keys_total: usize,
-    pub seconds: f64,
-    pub keys_per_second: f64,
+    pub(crate) seconds: f64,
+    pub(crate) keys_per_second: f64,
     /// At the rates so far, of keys and of slots, whichever leaves longer (a slot without
     /// keys still takes a round trip, and a slot with many takes many); None before either
     /// rate is known.
@@ -55,7 +55,7 @@ struct Moves {
 }
 
 #[derive(Debug)]
-pub struct MoveTracker {
+pub(crate) struct MoveTracker {
     moves: Mutex<Moves>,
     last_progress: Mutex<Instant>,
     stop: AtomicBool,
@@ -77,7 +77,7 @@ impl MoveTracker {
     }
 
     /// A stage of moves over `slots` slots starts.
-    pub fn begin(&self, slots: usize) {
+    pub(crate) fn begin(&self, slots: usize) {
         *self.moves() = Moves {
             slots_total: slots,
             started: Some(Instant::now()),
@@ -86,18 +86,18 @@ impl MoveTracker {
     }
 
     /// A move counted `keys` keys in its slots before it began.
-    pub fn expect_keys(&self, keys: usize) {
+    pub(crate) fn expect_keys(&self, keys: usize) {
         self.moves().keys_total += keys;
     }
 
     /// `keys` more keys reached their target.
-    pub fn keys_moved(&self, keys: usize) {
+    pub(crate) fn keys_moved(&self, keys: usize) {
         self.moves().keys_moved += keys;
         self.progressed();
     }
 
     /// A round of `slots` slots is handed over.
-    pub fn round_done(&self, slots: usize) {
+    pub(crate) fn round_done(&self, slots: usize) {
         self.moves().slots_done += slots;
         self.progressed();
     }
@@ -106,12 +106,12 @@ impl MoveTracker {
         *self.last_progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         *self.moves() = Moves::default();
     }
 
     /// The moves in flight, if any.
-    pub fn snapshot(&self) -> Option<MoveProgress> {
+    pub(crate) fn snapshot(&self) -> Option<MoveProgress> {
         let m = self.moves();
         let started = m.started?;
         let seconds = started.elapsed().as_secs_f64().max(1e-3);
@@ -136,7 +136,7 @@ impl MoveTracker {
     }
 
     /// How long since a round was last handed over (or since the tracker was made).
-    pub fn since_progress(&self) -> Duration {
+    pub(crate) fn since_progress(&self) -> Duration {
         self.last_progress
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -144,11 +144,11 @@ impl MoveTracker {
     }
 
     /// Asks the moves in flight to stop once their current round is handed over.
-    pub fn request_stop(&self) {
+    pub(crate) fn request_stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    pub fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::actions::Applied;
 
 /// How many recent events are kept.
-pub const EVENT_LIMIT: usize = 100;
+pub(crate) const EVENT_LIMIT: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ConditionType {
@@ -28,7 +28,7 @@ pub enum ConditionType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Condition {
     #[serde(rename = "type")]
-    pub kind: ConditionType,
+    pub(crate) kind: ConditionType,
     pub status: bool,
     pub reason: String,
     pub message: String,
@@ -59,20 +59,20 @@ fn one() -> u32 {
 const REPEAT_WINDOW: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LastReconcile {
-    pub at: String,
-    pub took_ms: u64,
-    pub actions: usize,
-    pub result: String,
+pub(crate) struct LastReconcile {
+    pub(crate) at: String,
+    pub(crate) took_ms: u64,
+    pub(crate) actions: usize,
+    pub(crate) result: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OperatorStatus {
-    pub cluster: String,
+    pub(crate) cluster: String,
     pub pid: u32,
     pub started_at: String,
     pub conditions: Vec<Condition>,
-    pub last_reconcile: Option<LastReconcile>,
+    pub(crate) last_reconcile: Option<LastReconcile>,
     /// Reconcile passes since the operator started: on an idle cluster, one per resync.
     #[serde(default)]
     pub reconciles: u64,
@@ -83,7 +83,7 @@ pub struct OperatorStatus {
     pub moving: Option<crate::slot_moves::MoveProgress>,
 }
 
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
@@ -118,7 +118,7 @@ impl OperatorStatus {
     }
 
     /// Sets a condition; its transition time moves only when its status flips.
-    pub fn set(
+    pub(crate) fn set(
         &mut self,
         kind: ConditionType,
         status: bool,
@@ -139,7 +139,7 @@ impl OperatorStatus {
     /// Records an applied action as an event, keeping the newest [`EVENT_LIMIT`]; returns it.
     /// The same action ending the same way as one of the latest events counts up that event
     /// instead, and moves it to the end.
-    pub fn record(&mut self, applied: &Applied) -> Event {
+    pub(crate) fn record(&mut self, applied: &Applied) -> Event {
         let mut event = Event {
             at: now(),
             action: applied.action.kind().to_string(),
@@ -167,7 +167,7 @@ impl OperatorStatus {
         event
     }
 
-    pub fn reconciled(&mut self, took: Duration, actions: usize, result: impl Into<String>) {
+    pub(crate) fn reconciled(&mut self, took: Duration, actions: usize, result: impl Into<String>) {
         self.reconciles += 1;
         self.last_reconcile = Some(LastReconcile {
             at: now(),
@@ -185,7 +185,7 @@ impl OperatorStatus {
 
     /// [`write`](Self::write) on a blocking thread, so the reconcile loop never waits on the
     /// disk's sync.
-    pub async fn save(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) async fn save(&self, path: &Path) -> std::io::Result<()> {
         let (status, path) = (self.clone(), path.to_path_buf());
         tokio::task::spawn_blocking(move || status.write(&path))
             .await
@@ -198,7 +198,7 @@ impl OperatorStatus {
 }
 
 /// Where `run` writes the status of a cluster.
-pub fn path(state_dir: &Path, cluster: &str) -> PathBuf {
+pub(crate) fn path(state_dir: &Path, cluster: &str) -> PathBuf {
     state_dir.join(format!("{cluster}.status.json"))
 }
 

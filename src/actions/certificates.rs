@@ -16,7 +16,7 @@ use crate::docker::DockerError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssueCertificates {
     /// Node and why.
-    pub nodes: Vec<(String, String)>,
+    pub(crate) nodes: Vec<(String, String)>,
 }
 
 impl Kind for IssueCertificates {
@@ -54,10 +54,10 @@ impl fmt::Display for IssueCertificates {
 /// links stay up, nothing restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadCertificates {
-    pub node: String,
+    pub(crate) node: String,
     /// The serial it serves now, and the one its files hold.
-    pub served: String,
-    pub file: String,
+    pub(crate) served: String,
+    pub(crate) file: String,
 }
 
 impl Kind for LoadCertificates {

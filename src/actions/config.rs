@@ -10,8 +10,8 @@ use crate::context::Context;
 /// CONFIG SET the settings that differ on this node; no restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetConfig {
-    pub node: Peer,
-    pub settings: Vec<(String, String)>,
+    pub(crate) node: Peer,
+    pub(crate) settings: Vec<(String, String)>,
 }
 
 impl Kind for SetConfig {

@@ -22,8 +22,8 @@ use crate::spec::Subnet;
 /// Pull `[image].name`, copy it from another host that has it, or build the host fallback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrepareImage {
-    pub image: String,
-    pub host: String,
+    pub(crate) image: String,
+    pub(crate) host: String,
 }
 
 impl Kind for PrepareImage {
@@ -60,9 +60,9 @@ impl fmt::Display for PrepareImage {
 /// The cluster's bridge network, with its declared subnet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateNetwork {
-    pub name: String,
-    pub subnet: String,
-    pub host: String,
+    pub(crate) name: String,
+    pub(crate) subnet: String,
+    pub(crate) host: String,
 }
 
 impl Kind for CreateNetwork {
@@ -91,8 +91,8 @@ impl fmt::Display for CreateNetwork {
 /// The node's data volume: its data and its cluster identity (`nodes.conf`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateVolume {
-    pub node: String,
-    pub volume: String,
+    pub(crate) node: String,
+    pub(crate) volume: String,
 }
 
 impl Kind for CreateVolume {
@@ -117,9 +117,9 @@ impl fmt::Display for CreateVolume {
 /// Create, configure and start the node's container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateContainer {
-    pub node: String,
-    pub container: String,
-    pub image: String,
+    pub(crate) node: String,
+    pub(crate) container: String,
+    pub(crate) image: String,
 }
 
 impl Kind for CreateContainer {
@@ -148,8 +148,8 @@ impl fmt::Display for CreateContainer {
 /// Start the node's stopped container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartContainer {
-    pub node: String,
-    pub container: String,
+    pub(crate) node: String,
+    pub(crate) container: String,
 }
 
 impl Kind for StartContainer {
@@ -178,8 +178,8 @@ impl fmt::Display for StartContainer {
 /// Unpause the node's paused container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnpauseContainer {
-    pub node: String,
-    pub container: String,
+    pub(crate) node: String,
+    pub(crate) container: String,
 }
 
 impl Kind for UnpauseContainer {
@@ -211,9 +211,9 @@ impl fmt::Display for UnpauseContainer {
 /// Replace a container created from another spec; its volume (data, node id) stays.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecreateContainer {
-    pub node: String,
-    pub container: String,
-    pub image: String,
+    pub(crate) node: String,
+    pub(crate) container: String,
+    pub(crate) image: String,
 }
 
 impl Kind for RecreateContainer {
@@ -245,10 +245,10 @@ impl fmt::Display for RecreateContainer {
 /// `down --volumes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoveContainer {
-    pub node: String,
-    pub container: String,
+    pub(crate) node: String,
+    pub(crate) container: String,
     /// Where the container was found: cluster.toml no longer says.
-    pub host: String,
+    pub(crate) host: String,
 }
 
 impl Kind for RemoveContainer {
@@ -274,8 +274,8 @@ impl fmt::Display for RemoveContainer {
 /// disconnect, a removed and recreated network, or a wrong address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReattachNetwork {
-    pub node: String,
-    pub container: String,
+    pub(crate) node: String,
+    pub(crate) container: String,
 }
 
 impl Kind for ReattachNetwork {

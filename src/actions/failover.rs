@@ -22,9 +22,9 @@ const ROLE_POLL: Duration = Duration::from_millis(10);
 /// `cluster-node-timeout` and an election delay that Redis's own failover needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Promote {
-    pub node: Peer,
+    pub(crate) node: Peer,
     /// The declared master of the shard.
-    pub shard: String,
+    pub(crate) shard: String,
 }
 
 impl Kind for Promote {
@@ -67,9 +67,9 @@ impl fmt::Display for Promote {
 /// until the replica has every write, then they swap roles. No write is lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failover {
-    pub node: Peer,
+    pub(crate) node: Peer,
     /// The master it takes over from.
-    pub from: String,
+    pub(crate) from: String,
 }
 
 impl Kind for Failover {
@@ -106,8 +106,8 @@ impl fmt::Display for Failover {
 /// slots) and copies its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replicate {
-    pub node: Peer,
-    pub master: Peer,
+    pub(crate) node: Peer,
+    pub(crate) master: Peer,
 }
 
 impl Kind for Replicate {

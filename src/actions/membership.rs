@@ -14,12 +14,12 @@ use crate::observe::short_id;
 /// from gossip for 60 s, so all nodes must forget it within that window or it comes back).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forget {
-    pub id: String,
+    pub(crate) id: String,
     /// What the id was: "redis-3's old identity", "foreign node 10.0.0.9:6379".
-    pub was: String,
+    pub(crate) was: String,
     /// Slots it still served: their keys are gone with it (no replica took them over).
-    pub lost_slots: usize,
-    pub on: Vec<Peer>,
+    pub(crate) lost_slots: usize,
+    pub(crate) on: Vec<Peer>,
 }
 
 impl Kind for Forget {
@@ -101,7 +101,7 @@ impl fmt::Display for ResetNode {
 /// the other shard keeps it) and forgets its peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detach {
-    pub node: Peer,
+    pub(crate) node: Peer,
 }
 
 impl Kind for Detach {
@@ -132,8 +132,8 @@ impl fmt::Display for Detach {
 /// Give a never-joined node a unique config epoch before it meets the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetConfigEpoch {
-    pub node: Peer,
-    pub epoch: u64,
+    pub(crate) node: Peer,
+    pub(crate) epoch: u64,
 }
 
 impl Kind for SetConfigEpoch {
@@ -171,10 +171,10 @@ impl fmt::Display for SetConfigEpoch {
 /// uses TLS; meeting at the plaintext port there leaves a handshake that never completes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meet {
-    pub node: Peer,
-    pub peer: Peer,
+    pub(crate) node: Peer,
+    pub(crate) peer: Peer,
     /// `ip:port` it is met at: the port cluster traffic uses.
-    pub addr: String,
+    pub(crate) addr: String,
 }
 
 impl Kind for Meet {

@@ -19,17 +19,17 @@ mod password;
 mod redis;
 mod slots;
 
-pub use certificates::{IssueCertificates, LoadCertificates};
-pub use config::SetConfig;
-pub use containers::{
+pub(crate) use certificates::{IssueCertificates, LoadCertificates};
+pub(crate) use config::SetConfig;
+pub(crate) use containers::{
     CreateContainer, CreateNetwork, CreateVolume, PrepareImage, ReattachNetwork, RecreateContainer,
     RemoveContainer, StartContainer, UnpauseContainer,
 };
-pub use failover::{Failover, Promote, Replicate};
+pub(crate) use failover::{Failover, Promote, Replicate};
 pub use membership::{Detach, Forget, Meet, ResetNode, SetConfigEpoch};
-pub use nodes_conf::{align_shard_ids, RepairNodesConf};
-pub use password::RotatePassword;
-pub use slots::{AddSlots, CloseSlots, MoveSlots, TakeSlots};
+pub(crate) use nodes_conf::RepairNodesConf;
+pub(crate) use password::RotatePassword;
+pub(crate) use slots::{AddSlots, CloseSlots, MoveSlots, TakeSlots};
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -74,28 +74,28 @@ macro_rules! actions {
         })+
 
         impl Action {
-            pub fn stage(&self) -> Stage {
+            pub(crate) fn stage(&self) -> Stage {
                 match self {
                     $(Action::$kind(_) => <$kind as Kind>::STAGE,)+
                 }
             }
 
             /// A short machine-friendly name of the kind of action, for logs and metrics.
-            pub fn kind(&self) -> &'static str {
+            pub(crate) fn kind(&self) -> &'static str {
                 match self {
                     $(Action::$kind(_) => <$kind as Kind>::NAME,)+
                 }
             }
 
             /// The drift that calls for this action, for events.
-            pub fn why(&self) -> &'static str {
+            pub(crate) fn why(&self) -> &'static str {
                 match self {
                     $(Action::$kind(action) => action.why(),)+
                 }
             }
 
             /// How many slots this action hands from one node to another (for progress).
-            pub fn slots_moved(&self) -> usize {
+            pub(crate) fn slots_moved(&self) -> usize {
                 match self {
                     $(Action::$kind(action) => action.slots_moved(),)+
                 }
@@ -149,7 +149,7 @@ actions! {
 
 impl Action {
     /// The node whose container this action recreates, if it is a recreation.
-    pub fn recreated_node(&self) -> Option<&str> {
+    pub(crate) fn recreated_node(&self) -> Option<&str> {
         match self {
             Action::RecreateContainer(recreate) => Some(&recreate.node),
             _ => None,
@@ -172,7 +172,7 @@ pub struct Peer {
 impl Peer {
     /// A peer for tests: id `n` (40 hex digits), address 10.0.0.`n`:6379.
     #[cfg(test)]
-    pub fn test(name: &str, n: u8) -> Peer {
+    pub(crate) fn test(name: &str, n: u8) -> Peer {
         Peer {
             id: format!("{n:040x}"),
             addr: format!("10.0.0.{n}:6379"),
@@ -183,7 +183,7 @@ impl Peer {
 
 /// Actions run stage by stage; actions of one stage are independent and run in parallel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// First: a shard without a master accepts no write until its replica is promoted.
     Failover,
     Image,
@@ -252,9 +252,9 @@ impl ActError {
 /// What became of one action: the record `up` shows and the self-healing loop keeps.
 #[derive(Debug)]
 pub struct Applied {
-    pub action: Action,
-    pub took: Duration,
-    pub result: Result<(), ActError>,
+    pub(crate) action: Action,
+    pub(crate) took: Duration,
+    pub(crate) result: Result<(), ActError>,
 }
 
 /// Applies `actions` (sorted by stage) and stops after the first stage with a failure, since

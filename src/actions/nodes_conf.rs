@@ -17,7 +17,7 @@ use crate::docker::archive;
 
 /// `text` with every replica's `shard-id=` set to its primary's, or None when no line needed
 /// it. Other lines and fields are kept byte for byte.
-pub fn align_shard_ids(text: &str) -> Option<String> {
+pub(crate) fn align_shard_ids(text: &str) -> Option<String> {
     let fields = |line: &str| line.split(' ').map(str::to_string).collect::<Vec<String>>();
     let shard_of = |address: &str| {
         address
@@ -62,8 +62,8 @@ pub fn align_shard_ids(text: &str) -> Option<String> {
 /// its primary's, and Docker's restart policy starts it on the repaired file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepairNodesConf {
-    pub node: String,
-    pub container: String,
+    pub(crate) node: String,
+    pub(crate) container: String,
 }
 
 impl Kind for RepairNodesConf {

@@ -21,7 +21,7 @@ use crate::secret::Secret;
 /// PING-only user).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotatePassword {
-    pub nodes: Vec<String>,
+    pub(crate) nodes: Vec<String>,
 }
 
 impl Kind for RotatePassword {

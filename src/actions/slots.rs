@@ -21,8 +21,8 @@ const MIGRATE_TIMEOUT_MS: u64 = 5000;
 /// declared owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddSlots {
-    pub node: Peer,
-    pub ranges: Vec<SlotRange>,
+    pub(crate) node: Peer,
+    pub(crate) ranges: Vec<SlotRange>,
 }
 
 impl Kind for AddSlots {
@@ -59,8 +59,8 @@ impl fmt::Display for AddSlots {
 /// BUMPEPOCH so its claim wins everywhere, then every other node is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakeSlots {
-    pub node: Peer,
-    pub ranges: Vec<SlotRange>,
+    pub(crate) node: Peer,
+    pub(crate) ranges: Vec<SlotRange>,
 }
 
 impl Kind for TakeSlots {
@@ -92,12 +92,12 @@ impl fmt::Display for TakeSlots {
 /// `from`, and on the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoveSlots {
-    pub ranges: Vec<SlotRange>,
-    pub from: Peer,
-    pub to: Peer,
+    pub(crate) ranges: Vec<SlotRange>,
+    pub(crate) from: Peer,
+    pub(crate) to: Peer,
     /// Completes a move someone started (the slots are open from `from` to `to`), rather
     /// than bringing slots home to their declared owner.
-    pub finishing: bool,
+    pub(crate) finishing: bool,
 }
 
 impl Kind for MoveSlots {
@@ -155,9 +155,9 @@ impl fmt::Display for MoveSlots {
 /// [`AddSlots`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseSlots {
-    pub ranges: Vec<SlotRange>,
-    pub owner: Peer,
-    pub open_on: Vec<Peer>,
+    pub(crate) ranges: Vec<SlotRange>,
+    pub(crate) owner: Peer,
+    pub(crate) open_on: Vec<Peer>,
 }
 
 impl Kind for CloseSlots {

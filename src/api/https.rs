@@ -14,14 +14,14 @@ use tokio_rustls::TlsAcceptor;
 /// Handshakes finished but not yet taken by the server.
 const READY_BACKLOG: usize = 64;
 
-pub struct TlsListener {
+pub(crate) struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl TlsListener {
     /// Listens on `tcp` with the PEM certificate chain and key.
-    pub fn new(tcp: TcpListener, cert: &[u8], key: &[u8]) -> Result<TlsListener, String> {
+    pub(crate) fn new(tcp: TcpListener, cert: &[u8], key: &[u8]) -> Result<TlsListener, String> {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
             .collect::<Result<_, _>>()
             .map_err(|e| format!("the API certificate is not PEM: {e}"))?;

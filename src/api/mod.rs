@@ -44,13 +44,13 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn is_invalid_input(&self) -> bool {
+    pub(crate) fn is_invalid_input(&self) -> bool {
         !matches!(self, ApiError::Listen { .. })
     }
 }
 
 /// The bearer token `[api]` names, if any.
-pub fn token(spec: &ClusterSpec) -> Result<Option<Secret>, ApiError> {
+pub(crate) fn token(spec: &ClusterSpec) -> Result<Option<Secret>, ApiError> {
     let text = match &spec.api_token {
         None => return Ok(None),
         Some(TokenSource::Env(var)) => match std::env::var(var) {
@@ -104,7 +104,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 /// Binds `addr` (an error at once if it is taken) and serves in the background; with
 /// `[tls]`, HTTPS too on `https` (a certificate from the cluster's CA).
-pub async fn serve(
+pub(crate) async fn serve(
     addr: SocketAddr,
     https: Option<SocketAddr>,
     shared: Arc<Shared>,

@@ -13,7 +13,7 @@ use crate::spec::balance::{balanced, masters, rewrite, FileMaster};
 use crate::spec::slots::abbreviated;
 use crate::spec::{ClusterSpec, SlotRange, SpecError};
 
-pub async fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
+pub(crate) async fn run(file: &Path, write: bool) -> Result<Exit, CommandError> {
     let read = |source| SpecError::Read {
         path: file.to_path_buf(),
         source,

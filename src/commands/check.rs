@@ -6,7 +6,7 @@ use crate::exit::{CommandError, Exit};
 use crate::health;
 use crate::observe::{self, Topology};
 
-pub async fn run(file: &Path) -> Result<Exit, CommandError> {
+pub(crate) async fn run(file: &Path) -> Result<Exit, CommandError> {
     let ctx = super::read_only_context(file).await?;
     let observed = observe::observe(&ctx).await?;
     let findings = health::findings(&Topology::new(&ctx.spec, &observed));

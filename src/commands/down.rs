@@ -13,7 +13,7 @@ use crate::docker::{status_of, DockerError, Engines};
 use crate::exit::{CommandError, Exit};
 use crate::spec::{self, ClusterSpec};
 
-pub async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
+pub(crate) async fn run(file: &Path, volumes: bool) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
     let _lock = crate::lock::acquire(&spec.name, "down")?;
     let engines = Engines::connect(&spec).await?;

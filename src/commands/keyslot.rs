@@ -6,7 +6,7 @@ use crate::exit::{CommandError, Exit};
 use crate::keyslot::key_slot;
 use crate::spec;
 
-pub fn run(file: &Path, key: &str) -> Result<Exit, CommandError> {
+pub(crate) fn run(file: &Path, key: &str) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
     let slot = key_slot(key.as_bytes());
     match spec.owner_of(slot) {

@@ -6,7 +6,7 @@ mod down;
 mod keyslot;
 mod plan;
 mod run;
-pub mod status;
+pub(crate) mod status;
 mod up;
 
 use std::path::Path;

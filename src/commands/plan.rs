@@ -8,7 +8,7 @@ use crate::plan::{self, ShapeChange};
 use crate::spec::slots::abbreviated;
 use crate::spec::SlotRange;
 
-pub async fn run(file: &Path) -> Result<Exit, CommandError> {
+pub(crate) async fn run(file: &Path) -> Result<Exit, CommandError> {
     let ctx = super::read_only_context(file).await?;
     let observed = observe::observe(&ctx).await?;
     let plan = plan::plan(&ctx.spec, &observed);

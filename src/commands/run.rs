@@ -16,7 +16,7 @@ use crate::secret::{self, Missing};
 use crate::spec;
 use crate::status::OperatorStatus;
 
-pub async fn run(
+pub(crate) async fn run(
     file: &Path,
     resync_secs: f64,
     listen: Option<SocketAddr>,

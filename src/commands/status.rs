@@ -197,7 +197,7 @@ fn print_text(spec: &ClusterSpec, r: &StatusReport) -> std::io::Result<()> {
     }
 }
 
-pub async fn run(file: &Path, output: Output) -> Result<Exit, CommandError> {
+pub(crate) async fn run(file: &Path, output: Output) -> Result<Exit, CommandError> {
     let ctx = super::read_only_context(file).await?;
     let observed = observe::observe(&ctx).await?;
     let spec = ctx.spec.clone();

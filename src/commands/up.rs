@@ -10,7 +10,7 @@ use crate::reconcile;
 use crate::secret::{self, Missing};
 use crate::spec;
 
-pub async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, CommandError> {
+pub(crate) async fn run(file: &Path, timeout: u64, json_logs: bool) -> Result<Exit, CommandError> {
     let spec = spec::load(file)?;
     let _lock = crate::lock::acquire(&spec.name, "up")?;
     let password = secret::resolve(&spec.auth, Missing::Create)?;

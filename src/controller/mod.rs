@@ -28,11 +28,11 @@ use crate::secret::Secret;
 use crate::spec::{AuthSpec, ClusterSpec};
 use crate::status::{self, ConditionType, OperatorStatus};
 
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// How often to look even when Docker reports nothing.
-    pub resync: Duration,
+    pub(crate) resync: Duration,
     /// The cluster file, re-read when it changes (a `git pull` takes effect without a restart).
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
 }
 
 /// Watches the cluster file: a valid change yields a new context; an invalid one is reported
@@ -270,7 +270,7 @@ async fn publish_moves(ctx: &Context, shared: &Shared, path: &Path) {
 /// Runs the controller until `shutdown` turns true, publishing what it sees and does to
 /// `shared`; holds `lease` meanwhile (moving it with cluster.toml) and gives it back at the
 /// end.
-pub async fn run(
+pub(crate) async fn run(
     mut ctx: Arc<Context>,
     options: RunOptions,
     shared: Arc<Shared>,

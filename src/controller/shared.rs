@@ -24,14 +24,14 @@ pub struct Shared {
     status: RwLock<OperatorStatus>,
     /// The slot moves of the pass in flight, while there are.
     moves: RwLock<Option<crate::slot_moves::MoveProgress>>,
-    pub events: broadcast::Sender<Event>,
+    pub(crate) events: broadcast::Sender<Event>,
     /// Wakes the controller for a pass now (POST /reconcile, Docker events).
-    pub wake: Arc<Notify>,
+    pub(crate) wake: Arc<Notify>,
     /// The bearer token mutating endpoints need; without one they are refused.
-    pub token: Option<Secret>,
+    pub(crate) token: Option<Secret>,
     /// Who holds the cluster's lock: the `run` this controller belongs to.
-    pub holder: Option<Holder>,
-    pub metrics: Metrics,
+    pub(crate) holder: Option<Holder>,
+    pub(crate) metrics: Metrics,
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -62,35 +62,35 @@ impl Shared {
         }
     }
 
-    pub fn spec(&self) -> Arc<ClusterSpec> {
+    pub(crate) fn spec(&self) -> Arc<ClusterSpec> {
         read(&self.spec)
     }
 
-    pub fn observed(&self) -> Option<Arc<Observed>> {
+    pub(crate) fn observed(&self) -> Option<Arc<Observed>> {
         read(&self.observed)
     }
 
-    pub fn status(&self) -> OperatorStatus {
+    pub(crate) fn status(&self) -> OperatorStatus {
         read(&self.status)
     }
 
-    pub fn set_spec(&self, spec: Arc<ClusterSpec>) {
+    pub(crate) fn set_spec(&self, spec: Arc<ClusterSpec>) {
         write(&self.spec, spec);
     }
 
-    pub fn set_observed(&self, observed: Observed) {
+    pub(crate) fn set_observed(&self, observed: Observed) {
         write(&self.observed, Some(Arc::new(observed)));
     }
 
-    pub fn set_status(&self, status: OperatorStatus) {
+    pub(crate) fn set_status(&self, status: OperatorStatus) {
         write(&self.status, status);
     }
 
-    pub fn moves(&self) -> Option<crate::slot_moves::MoveProgress> {
+    pub(crate) fn moves(&self) -> Option<crate::slot_moves::MoveProgress> {
         read(&self.moves)
     }
 
-    pub fn set_moves(&self, moves: Option<crate::slot_moves::MoveProgress>) {
+    pub(crate) fn set_moves(&self, moves: Option<crate::slot_moves::MoveProgress>) {
         write(&self.moves, moves);
     }
 }

@@ -17,7 +17,7 @@ use crate::context::Context;
 
 /// Starts watching the events of the context's cluster: one stream per host, each
 /// resubscribed on its own, so a host that drops off does not blind the operator to the rest.
-pub fn spawn(ctx: &Context, wake: &Arc<Notify>) -> Vec<tokio::task::JoinHandle<()>> {
+pub(crate) fn spawn(ctx: &Context, wake: &Arc<Notify>) -> Vec<tokio::task::JoinHandle<()>> {
     ctx.engines
         .iter()
         .map(|(_, engine)| {
@@ -55,7 +55,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 /// Watches Docker's event stream for the cluster's containers (by label) and its network (by
 /// name: network events do not carry the network's labels) and pokes `wake` for each;
 /// reconnects with backoff when the stream ends (a daemon restart).
-pub async fn watch_docker_events(
+pub(crate) async fn watch_docker_events(
     docker: Docker,
     cluster: String,
     network: String,

@@ -2,7 +2,7 @@
 //! and the private config written into a container. Docker keeps a tar entry's owner.
 
 /// The uid:gid Redis runs as, in the host-built image and the official `redis` image alike.
-pub const REDIS_UID: u64 = 999;
+pub(crate) const REDIS_UID: u64 = 999;
 
 fn owned_header(mode: u32, size: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();

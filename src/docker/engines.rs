@@ -28,7 +28,7 @@ const REQUEST_TIMEOUT_S: u64 = 120;
 pub struct Engine {
     docker: Docker,
     /// The endpoint as people wrote it, for messages.
-    pub endpoint: String,
+    pub(crate) endpoint: String,
     /// The docker CLI command that reaches it, for hints.
     cli: String,
     /// How long its daemon gets to answer.
@@ -38,12 +38,12 @@ pub struct Engine {
 
 impl Engine {
     /// The client, whether or not the daemon answered yet.
-    pub fn docker(&self) -> &Docker {
+    pub(crate) fn docker(&self) -> &Docker {
         &self.docker
     }
 
     /// That this engine, `host`'s, did not answer, and why.
-    pub fn unreachable(&self, host: &str, reason: impl Into<String>) -> DockerError {
+    pub(crate) fn unreachable(&self, host: &str, reason: impl Into<String>) -> DockerError {
         DockerError::HostUnreachable {
             host: host.to_string(),
             endpoint: self.endpoint.clone(),
@@ -53,20 +53,20 @@ impl Engine {
     }
 
     /// How long its daemon gets to answer before it counts as unreachable.
-    pub fn answer_within(&self) -> Duration {
+    pub(crate) fn answer_within(&self) -> Duration {
         self.answer_within
     }
 }
 
 /// The clients of every host, by host name ([`LOCAL`] without `[[hosts]]`).
-pub struct Engines {
+pub(crate) struct Engines {
     by_host: BTreeMap<String, Engine>,
 }
 
 impl Engines {
     /// Clients for the spec's hosts. Fails only for an endpoint that cannot even be set up (a
     /// missing certificate, an unknown context), naming the host.
-    pub async fn connect(spec: &ClusterSpec) -> Result<Engines, DockerError> {
+    pub(crate) async fn connect(spec: &ClusterSpec) -> Result<Engines, DockerError> {
         let mut by_host = BTreeMap::new();
         if spec.hosts.is_empty() {
             let docker = super::connect().await?;
@@ -105,8 +105,8 @@ impl Engines {
         Ok(Engines { by_host })
     }
 
-    /// The client of `host` (a name from [`ClusterSpec::host_names`]).
-    pub fn of(&self, host: &str) -> Result<&Docker, DockerError> {
+    /// The client of `host`, a `[[hosts]]` name ([`LOCAL`] without any).
+    pub(crate) fn of(&self, host: &str) -> Result<&Docker, DockerError> {
         self.engine(host).map(Engine::docker)
     }
 
@@ -121,13 +121,13 @@ impl Engines {
             })
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Engine)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Engine)> {
         self.by_host.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Asks `host`'s daemon to answer within its engine's time, settling the API version the
     /// first time. The error names the host and its endpoint.
-    pub async fn reach(&self, host: &str) -> Result<&Docker, DockerError> {
+    pub(crate) async fn reach(&self, host: &str) -> Result<&Docker, DockerError> {
         let engine = self.engine(host)?;
         let ask = async {
             if engine.negotiated.load(Ordering::Relaxed) {
@@ -151,7 +151,7 @@ impl Engines {
 
     /// Every host answers, or the error names the first that does not: `up` creates nothing
     /// on some hosts while another is out of reach.
-    pub async fn reach_all(&self) -> Result<(), DockerError> {
+    pub(crate) async fn reach_all(&self) -> Result<(), DockerError> {
         let hosts: Vec<&str> = self.by_host.keys().map(String::as_str).collect();
         let answers = futures_util::future::join_all(hosts.iter().map(|h| self.reach(h))).await;
         answers.into_iter().try_for_each(|a| a.map(|_| ()))

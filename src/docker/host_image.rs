@@ -24,7 +24,7 @@ pub struct HostRedis {
 
 impl HostRedis {
     /// The tag the built image gets; built once per host Redis version, then reused.
-    pub fn tag(&self) -> String {
+    pub(crate) fn tag(&self) -> String {
         format!("redis-keeper/redis-host:{}", self.version)
     }
 }
@@ -144,7 +144,7 @@ fn build_context(host: &HostRedis) -> Result<Vec<u8>, DockerError> {
 }
 
 /// Builds the fallback image through Docker's build API and tags it [`HostRedis::tag`].
-pub async fn build(docker: &Docker, host: &HostRedis) -> Result<String, DockerError> {
+pub(crate) async fn build(docker: &Docker, host: &HostRedis) -> Result<String, DockerError> {
     // ldd and reading every binary and library: off the async runtime.
     let packing = host.clone();
     let context = tokio::task::spawn_blocking(move || build_context(&packing))

@@ -8,12 +8,12 @@ use super::engines::Engine;
 use super::{host_image, status_of, DockerError};
 use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
 
-pub async fn exists(docker: &Docker, name: &str) -> Result<bool, DockerError> {
+pub(crate) async fn exists(docker: &Docker, name: &str) -> Result<bool, DockerError> {
     Ok(inspect(docker, name).await?.is_some())
 }
 
 /// The image's details; None when the engine does not have it.
-pub async fn inspect(
+pub(crate) async fn inspect(
     docker: &Docker,
     name: &str,
 ) -> Result<Option<bollard::models::ImageInspect>, DockerError> {
@@ -25,7 +25,7 @@ pub async fn inspect(
 }
 
 /// The label redis-keeper's own node images carry: `redis 7.0.15`, `valkey 8.1.1`.
-pub const SERVER_LABEL: &str = "io.redis-keeper.server";
+pub(crate) const SERVER_LABEL: &str = "io.redis-keeper.server";
 
 async fn pull(docker: &Docker, name: &str) -> Result<(), String> {
     let (image, tag) = match name.rsplit_once(':') {

@@ -4,11 +4,11 @@
 //! into [`DockerError`]s that say what is wrong in cluster.toml terms and how to fix it.
 
 pub mod archive;
-pub mod engines;
+pub(crate) mod engines;
 pub mod host_image;
 pub mod image;
 
-pub use engines::Engines;
+pub(crate) use engines::Engines;
 
 use bollard::errors::Error as BollardError;
 use bollard::Docker;
@@ -58,11 +58,11 @@ pub enum DockerError {
 
 impl DockerError {
     /// Setup problems that retrying cannot fix: `up` stops at once and says why.
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         !matches!(self, DockerError::Api { .. })
     }
 
-    pub fn api(what: impl Into<String>) -> impl FnOnce(BollardError) -> DockerError {
+    pub(crate) fn api(what: impl Into<String>) -> impl FnOnce(BollardError) -> DockerError {
         let what = what.into();
         move |source| match unreachable(&source) {
             Some(e) => e,
@@ -91,7 +91,7 @@ fn unreachable(err: &BollardError) -> Option<DockerError> {
 }
 
 /// The HTTP status Docker answered with, if it answered at all.
-pub fn status_of(err: &BollardError) -> Option<u16> {
+pub(crate) fn status_of(err: &BollardError) -> Option<u16> {
     match err {
         BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
@@ -99,7 +99,7 @@ pub fn status_of(err: &BollardError) -> Option<u16> {
 }
 
 /// Docker's own message, for matching the few we translate.
-pub fn message_of(err: &BollardError) -> String {
+pub(crate) fn message_of(err: &BollardError) -> String {
     match err {
         BollardError::DockerResponseServerError { message, .. } => message.clone(),
         other => other.to_string(),

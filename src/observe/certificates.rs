@@ -23,21 +23,21 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One node's certificate: in its files and on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodeCertificate {
+pub(crate) struct NodeCertificate {
     /// The certificate in the node's files (serial, expiry), when it can be read.
-    pub file: Option<CertInfo>,
+    pub(crate) file: Option<CertInfo>,
     /// Why its files cannot be loaded, when they cannot (a readable certificate may still be
     /// unusable: another CA's, a key that is not its own…).
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
     /// The serial the node presents in a TLS handshake, when it answered one.
-    pub served: Option<String>,
+    pub(crate) served: Option<String>,
     /// Why the operator should make this node a new certificate now (generate = true only).
-    pub renew: Option<String>,
+    pub(crate) renew: Option<String>,
 }
 
 impl NodeCertificate {
     /// The serial of the files, when they pass every check: nothing else is loaded.
-    pub fn loadable(&self) -> Option<&str> {
+    pub(crate) fn loadable(&self) -> Option<&str> {
         self.file
             .as_ref()
             .filter(|_| self.problem.is_none())

@@ -10,61 +10,61 @@ use crate::spec::SlotRange;
 /// One line of `CLUSTER NODES`: a node as seen by the node that was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterNode {
-    pub id: String,
+    pub(crate) id: String,
     /// `ip:port` as the asked node names it; empty for a node with no address yet
     /// (`noaddr`). The port is not an identity: the asked node names the plaintext or the TLS
     /// port depending on the asking connection and the server's version, and `0` for a node it
     /// learned through gossip and has not heard from yet (7.2+). See [`ClusterNode::ip`].
-    pub addr: String,
-    pub bus_port: Option<u16>,
+    pub(crate) addr: String,
+    pub(crate) bus_port: Option<u16>,
     /// The `tls-port=` aux field (7.2+), when the node names one.
-    pub tls_port: Option<u16>,
-    pub flags: Vec<String>,
-    pub master_id: Option<String>,
-    pub ping_sent: u64,
-    pub pong_recv: u64,
-    pub config_epoch: u64,
-    pub link_connected: bool,
+    pub(crate) tls_port: Option<u16>,
+    pub(crate) flags: Vec<String>,
+    pub(crate) master_id: Option<String>,
+    pub(crate) ping_sent: u64,
+    pub(crate) pong_recv: u64,
+    pub(crate) config_epoch: u64,
+    pub(crate) link_connected: bool,
     pub slots: Vec<SlotRange>,
     /// `[slot->-node]`: this node is moving `slot` to `node`.
-    pub migrating: Vec<(u16, String)>,
+    pub(crate) migrating: Vec<(u16, String)>,
     /// `[slot-<-node]`: this node is receiving `slot` from `node`.
-    pub importing: Vec<(u16, String)>,
+    pub(crate) importing: Vec<(u16, String)>,
 }
 
 impl ClusterNode {
-    pub fn has_flag(&self, flag: &str) -> bool {
+    pub(crate) fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f == flag)
     }
 
-    pub fn is_myself(&self) -> bool {
+    pub(crate) fn is_myself(&self) -> bool {
         self.has_flag("myself")
     }
 
-    pub fn is_master(&self) -> bool {
+    pub(crate) fn is_master(&self) -> bool {
         self.has_flag("master")
     }
 
-    pub fn in_handshake(&self) -> bool {
+    pub(crate) fn in_handshake(&self) -> bool {
         self.has_flag("handshake")
     }
 
     /// Marked failing: `fail` (agreed) or `fail?` (suspected by the asking node).
-    pub fn is_failing(&self) -> bool {
+    pub(crate) fn is_failing(&self) -> bool {
         self.has_flag("fail") || self.has_flag("fail?")
     }
 
-    pub fn slot_count(&self) -> usize {
+    pub(crate) fn slot_count(&self) -> usize {
         self.slots.iter().map(SlotRange::len).sum()
     }
 
     /// The address's IP; None for a node without one.
-    pub fn ip(&self) -> Option<std::net::Ipv4Addr> {
+    pub(crate) fn ip(&self) -> Option<std::net::Ipv4Addr> {
         self.addr.rsplit_once(':')?.0.parse().ok()
     }
 
     /// The address's port; 0 when the asked node does not know it (yet).
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.addr
             .rsplit_once(':')
             .and_then(|(_, p)| p.parse().ok())
@@ -75,8 +75,8 @@ impl ClusterNode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unexpected CLUSTER NODES line '{line}': {reason}")]
 pub struct ParseError {
-    pub line: String,
-    pub reason: &'static str,
+    pub(crate) line: String,
+    pub(crate) reason: &'static str,
 }
 
 /// Parses the whole `CLUSTER NODES` reply.
@@ -150,7 +150,7 @@ fn parse_line(line: &str) -> Result<ClusterNode, ParseError> {
 /// `CLUSTER INFO`, as `key:value` pairs with typed accessors for what the operator uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterInfo {
-    pub fields: BTreeMap<String, String>,
+    pub(crate) fields: BTreeMap<String, String>,
 }
 
 /// `key:value` lines of an INFO-style reply; section headers (`# Server`) are skipped.
@@ -169,23 +169,25 @@ impl ClusterInfo {
         }
     }
 
-    pub fn number(&self, key: &str) -> Option<u64> {
+    pub(crate) fn number(&self, key: &str) -> Option<u64> {
         self.fields.get(key).and_then(|v| v.parse().ok())
     }
 
-    pub fn state_ok(&self) -> bool {
+    pub(crate) fn state_ok(&self) -> bool {
         self.fields.get("cluster_state").is_some_and(|s| s == "ok")
     }
 
-    pub fn known_nodes(&self) -> u64 {
+    #[cfg(test)]
+    fn known_nodes(&self) -> u64 {
         self.number("cluster_known_nodes").unwrap_or(0)
     }
 
-    pub fn my_epoch(&self) -> u64 {
+    #[cfg(test)]
+    fn my_epoch(&self) -> u64 {
         self.number("cluster_my_epoch").unwrap_or(0)
     }
 
-    pub fn current_epoch(&self) -> u64 {
+    pub(crate) fn current_epoch(&self) -> u64 {
         self.number("cluster_current_epoch").unwrap_or(0)
     }
 }

@@ -11,18 +11,18 @@ mod redis;
 mod replication;
 mod server;
 mod settings;
-pub mod topology;
+pub(crate) mod topology;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-pub use certificates::NodeCertificate;
+pub(crate) use certificates::NodeCertificate;
 pub use cluster_nodes::{short_id, ClusterInfo, ClusterNode};
-pub use redis::{keys_in_slots, refused_password};
+pub(crate) use redis::{keys_in_slots, refused_password};
 pub use replication::Replication;
-pub use server::{ServerKind, ServerVersion};
-pub use settings::same_setting;
-pub use topology::{Member, Shard, Standing, Topology, Who};
+pub use server::ServerVersion;
+pub(crate) use settings::same_setting;
+pub(crate) use topology::{Member, Shard, Standing, Topology, Who};
 
 use crate::context::Context;
 use crate::docker::DockerError;
@@ -35,25 +35,25 @@ pub struct Observed {
     pub hosts: BTreeMap<String, HostObserved>,
     /// Hosts whose Docker Engine did not answer this pass, with why. Unknown, not dead:
     /// nothing of theirs is recreated, forgotten or failed over by the operator.
-    pub unreachable: BTreeMap<String, String>,
+    pub(crate) unreachable: BTreeMap<String, String>,
     /// Names of the cluster's volumes that exist.
-    pub volumes: BTreeSet<String>,
+    pub(crate) volumes: BTreeSet<String>,
     /// The cluster's containers, by node name (from the node label).
-    pub containers: BTreeMap<String, ObservedContainer>,
+    pub(crate) containers: BTreeMap<String, ObservedContainer>,
     /// What each node's Redis says, by node name; absent when its container is not running.
-    pub redis: BTreeMap<String, RedisState>,
+    pub(crate) redis: BTreeMap<String, RedisState>,
     /// Each node's certificate on disk and on the wire, by node name (with `[tls]` only).
-    pub certificates: BTreeMap<String, NodeCertificate>,
+    pub(crate) certificates: BTreeMap<String, NodeCertificate>,
     /// When Redis was asked, in Unix milliseconds: the clock Redis's ping/pong times use
     /// (containers share the host's clock).
-    pub at_ms: u64,
+    pub(crate) at_ms: u64,
 }
 
 /// One host's Docker side beyond its containers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostObserved {
     pub image: ImageState,
-    pub network: Option<ObservedNetwork>,
+    pub(crate) network: Option<ObservedNetwork>,
 }
 
 /// Which image nodes can be created from.
@@ -63,22 +63,22 @@ pub struct ImageState {
     /// fallback when that one is absent.
     pub usable: Option<String>,
     /// `pull = "always"` and this process has not pulled yet.
-    pub pull_due: bool,
+    pub(crate) pull_due: bool,
     /// The server the usable image says it holds, when it says (official images and
     /// redis-keeper's own do): checked before any container is made from it.
-    pub server: Option<ServerVersion>,
+    pub(crate) server: Option<ServerVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedNetwork {
-    pub id: String,
-    pub subnets: Vec<String>,
+pub(crate) struct ObservedNetwork {
+    pub(crate) id: String,
+    pub(crate) subnets: Vec<String>,
     /// Carries the operator's cluster label (false: someone else's network of the same name).
-    pub ours: bool,
+    pub(crate) ours: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
+pub(crate) enum RunState {
     Created,
     Running,
     Paused,
@@ -89,24 +89,24 @@ pub enum RunState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedContainer {
-    pub id: String,
-    pub name: String,
-    pub state: RunState,
+pub(crate) struct ObservedContainer {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) state: RunState,
     /// Docker's health check verdict, when it has one.
-    pub health: Option<String>,
+    pub(crate) health: Option<String>,
     /// The container's address on the cluster network, if attached.
-    pub ip: Option<Ipv4Addr>,
-    pub spec_hash: Option<String>,
+    pub(crate) ip: Option<Ipv4Addr>,
+    pub(crate) spec_hash: Option<String>,
     /// The host it was found on.
-    pub host: String,
+    pub(crate) host: String,
     /// The `address:port` a node on a host announces (its address label).
-    pub address: Option<String>,
+    pub(crate) address: Option<String>,
 }
 
 /// A node's Redis, as far as it answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedisState {
+pub(crate) enum RedisState {
     Unreachable(String),
     /// Answers, but not to the declared password: it still has the one from before a
     /// rotation (cluster.toml's password file or variable changed).
@@ -116,35 +116,35 @@ pub enum RedisState {
 
 /// One node's view of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeView {
-    pub nodes: Vec<ClusterNode>,
-    pub info: ClusterInfo,
+pub(crate) struct NodeView {
+    pub(crate) nodes: Vec<ClusterNode>,
+    pub(crate) info: ClusterInfo,
     /// `INFO`: the node's server, clients, memory, stats, replication … fields.
-    pub server: BTreeMap<String, String>,
+    pub(crate) server: BTreeMap<String, String>,
     /// The node's values of the `[redis]` parameters.
-    pub config: BTreeMap<String, String>,
+    pub(crate) config: BTreeMap<String, String>,
     /// Which server it runs, from INFO; None if INFO named none.
-    pub version: Option<ServerVersion>,
+    pub(crate) version: Option<ServerVersion>,
     /// Accepts another password beside the declared one, or authenticates to its master
     /// with another (`masterauth`): a rotation is not finished. The passwords themselves are
     /// never kept here.
-    pub password_stale: bool,
+    pub(crate) password_stale: bool,
 }
 
 impl NodeView {
-    pub fn myself(&self) -> Option<&ClusterNode> {
+    pub(crate) fn myself(&self) -> Option<&ClusterNode> {
         self.nodes.iter().find(|n| n.is_myself())
     }
 
     /// Never joined a cluster: knows only itself and has no config epoch, so
     /// `CLUSTER SET-CONFIG-EPOCH` is still allowed.
-    pub fn is_fresh(&self) -> bool {
+    pub(crate) fn is_fresh(&self) -> bool {
         self.nodes.len() == 1 && self.myself().is_some_and(|m| m.config_epoch == 0)
     }
 }
 
 impl Observed {
-    pub fn view(&self, node: &str) -> Option<&NodeView> {
+    pub(crate) fn view(&self, node: &str) -> Option<&NodeView> {
         match self.redis.get(node) {
             Some(RedisState::Up(view)) => Some(view),
             _ => None,
@@ -152,7 +152,7 @@ impl Observed {
     }
 
     /// One line naming the image or the nodes whose server is too old to drive, if any.
-    pub fn unsupported_servers(&self) -> Option<String> {
+    pub(crate) fn unsupported_servers(&self) -> Option<String> {
         let (major, minor) = server::OLDEST_SUPPORTED;
         let needs = format!(
             "older than Redis {major}.{minor} (no CLUSTER ADDSLOTSRANGE or CLUSTER SHARDS): set [image].name to a Redis {major}.{minor}+ or Valkey 8+ image"
@@ -185,7 +185,7 @@ impl Observed {
 }
 
 /// Observes Docker and Redis for the context's cluster.
-pub async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
+pub(crate) async fn observe(ctx: &Context) -> Result<Observed, DockerError> {
     let mut observed = docker::observe(ctx).await?;
     observed.at_ms = unix_ms();
     let (redis, certificates) = tokio::join!(

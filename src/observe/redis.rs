@@ -82,7 +82,7 @@ async fn view_of(ctx: &Context, node: &NodeSpec, ip: &str) -> RedisState {
 }
 
 /// The node answered, but not to the password it was given.
-pub fn refused_password(e: &redis::RedisError) -> bool {
+pub(crate) fn refused_password(e: &redis::RedisError) -> bool {
     let text = e.to_string();
     e.kind() == redis::ErrorKind::AuthenticationFailed
         || text.contains("WRONGPASS")
@@ -143,7 +143,7 @@ fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
 
 /// How many keys the node at `addr` holds in `slots` (COUNTKEYSINSLOT, one pipeline); None
 /// when it does not answer.
-pub async fn keys_in_slots(ctx: &Context, addr: &str, slots: &[u16]) -> Option<u64> {
+pub(crate) async fn keys_in_slots(ctx: &Context, addr: &str, slots: &[u16]) -> Option<u64> {
     let (ip, port) = addr.rsplit_once(':')?;
     let mut pipe = redis::pipe();
     for slot in slots {

@@ -8,16 +8,16 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Replication {
     /// A replica's link to its master is up (`master_link_status:up`).
-    pub link_up: bool,
+    pub(crate) link_up: bool,
     /// A full sync is in flight (`master_sync_in_progress:1`).
-    pub syncing: bool,
+    pub(crate) syncing: bool,
     /// Seconds since a replica's link went down; None while it is up, or when it never was
     /// (Redis says -1: the replica never had a copy).
-    pub down_for_s: Option<u64>,
+    pub(crate) down_for_s: Option<u64>,
     /// The replication offset: a replica's `slave_repl_offset`, a master's `master_repl_offset`.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Keys in all databases (`keyspace`).
-    pub keys: u64,
+    pub(crate) keys: u64,
 }
 
 impl Replication {
@@ -46,7 +46,7 @@ impl Replication {
 
     /// Had a complete copy when its master went away at most `within_s` seconds ago, so
     /// promoting it loses nothing a replicated write acknowledged (`WAIT 1`).
-    pub fn was_in_sync(&self, within_s: u64) -> bool {
+    pub(crate) fn was_in_sync(&self, within_s: u64) -> bool {
         self.in_sync() || (!self.syncing && self.down_for_s.is_some_and(|s| s <= within_s))
     }
 }

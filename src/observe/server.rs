@@ -8,22 +8,22 @@ use std::fmt;
 
 /// The oldest Redis the operator drives: 7.0 brought `CLUSTER ADDSLOTSRANGE` and
 /// `CLUSTER SHARDS`, which formation and observation rely on.
-pub const OLDEST_SUPPORTED: (u32, u32) = (7, 0);
+pub(crate) const OLDEST_SUPPORTED: (u32, u32) = (7, 0);
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum ServerKind {
+pub(crate) enum ServerKind {
     Redis,
     Valkey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ServerVersion {
-    pub kind: ServerKind,
+    pub(crate) kind: ServerKind,
     /// As the server spells it (`8.0.2`).
-    pub version: String,
+    pub(crate) version: String,
     #[serde(skip)]
     numbers: (u32, u32, u32),
 }
@@ -52,7 +52,7 @@ impl ServerVersion {
     }
 
     /// From `<kind> <version>` (`valkey 8.1.1`), the form image metadata gives.
-    pub fn from_label(label: &str) -> Option<ServerVersion> {
+    pub(crate) fn from_label(label: &str) -> Option<ServerVersion> {
         let (kind, version) = label.trim().split_once(' ')?;
         let key = match kind.to_ascii_lowercase().as_str() {
             "redis" => "redis_version",
@@ -64,7 +64,7 @@ impl ServerVersion {
 
     /// Whether the operator can drive it: any Valkey (its first release continues Redis 7.2),
     /// Redis from [`OLDEST_SUPPORTED`] on.
-    pub fn is_supported(&self) -> bool {
+    pub(crate) fn is_supported(&self) -> bool {
         self.kind == ServerKind::Valkey || (self.numbers.0, self.numbers.1) >= OLDEST_SUPPORTED
     }
 }

@@ -3,7 +3,7 @@
 
 /// Redis answers CONFIG GET in its own spelling: memory in bytes ("100mb" → "104857600"),
 /// booleans as yes/no. Compare in that spelling.
-pub fn same_setting(observed: Option<&str>, desired: &str) -> bool {
+pub(crate) fn same_setting(observed: Option<&str>, desired: &str) -> bool {
     observed.is_some_and(|o| canonical_setting(o) == canonical_setting(desired))
 }
 

@@ -21,7 +21,7 @@ fn usable_image<'a>(observed: &'a Observed, host: &str) -> Option<&'a str> {
 
 /// What a `CLUSTER NODES` entry is, against cluster.toml.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Who<'a> {
+pub(crate) enum Who<'a> {
     /// A declared node: its current id, or its only id known while it does not answer.
     Declared(&'a NodeSpec),
     /// An id at a declared node's address that the node no longer answers with (it lost its
@@ -38,62 +38,62 @@ pub enum Who<'a> {
 
 /// A declared node that answered, with what it says of itself.
 #[derive(Debug, Clone, Copy)]
-pub struct Member<'a> {
-    pub spec: &'a NodeSpec,
-    pub view: &'a NodeView,
-    pub myself: &'a ClusterNode,
+pub(crate) struct Member<'a> {
+    pub(crate) spec: &'a NodeSpec,
+    pub(crate) view: &'a NodeView,
+    pub(crate) myself: &'a ClusterNode,
 }
 
 impl Member<'_> {
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.myself.id
     }
 
     /// Serves `slot`, by its own word.
-    pub fn owns(&self, slot: u16) -> bool {
+    pub(crate) fn owns(&self, slot: u16) -> bool {
         self.myself.slots.iter().any(|r| r.contains(slot))
     }
 
     /// The id this node is moving `slot` to, if it is.
-    pub fn migrating(&self, slot: u16) -> Option<&str> {
+    pub(crate) fn migrating(&self, slot: u16) -> Option<&str> {
         let found = self.myself.migrating.iter().find(|(s, _)| *s == slot);
         found.map(|(_, to)| to.as_str())
     }
 
-    pub fn importing(&self, slot: u16) -> bool {
+    pub(crate) fn importing(&self, slot: u16) -> bool {
         self.myself.importing.iter().any(|(s, _)| *s == slot)
     }
 
-    pub fn is_open(&self, slot: u16) -> bool {
+    pub(crate) fn is_open(&self, slot: u16) -> bool {
         self.migrating(slot).is_some() || self.importing(slot)
     }
 
     /// A replica, by its own word.
-    pub fn is_replica(&self) -> bool {
+    pub(crate) fn is_replica(&self) -> bool {
         self.myself.has_flag("slave")
     }
 
     /// The id of the master it replicates, if it is a replica.
-    pub fn master_id(&self) -> Option<&str> {
+    pub(crate) fn master_id(&self) -> Option<&str> {
         self.myself
             .master_id
             .as_deref()
             .filter(|_| self.is_replica())
     }
 
-    pub fn replication(&self) -> Replication {
+    pub(crate) fn replication(&self) -> Replication {
         Replication::of(&self.view.server)
     }
 
     /// Serves no slot and has none open.
-    pub fn holds_no_slots(&self) -> bool {
+    pub(crate) fn holds_no_slots(&self) -> bool {
         self.myself.slots.is_empty()
             && self.myself.migrating.is_empty()
             && self.myself.importing.is_empty()
     }
 
     /// Knows the node with this id, past the handshake.
-    pub fn knows(&self, id: &str) -> bool {
+    pub(crate) fn knows(&self, id: &str) -> bool {
         self.view
             .nodes
             .iter()
@@ -102,9 +102,9 @@ impl Member<'_> {
 }
 
 /// The observed cluster, with every node told apart.
-pub struct Topology<'a> {
-    pub spec: &'a ClusterSpec,
-    pub observed: &'a Observed,
+pub(crate) struct Topology<'a> {
+    pub(crate) spec: &'a ClusterSpec,
+    pub(crate) observed: &'a Observed,
     /// The declared nodes that answered, in cluster.toml's order.
     members: Vec<Member<'a>>,
     /// Containers of the cluster for nodes cluster.toml no longer declares, by node name.
@@ -115,7 +115,7 @@ pub struct Topology<'a> {
 }
 
 impl<'a> Topology<'a> {
-    pub fn new(spec: &'a ClusterSpec, observed: &'a Observed) -> Topology<'a> {
+    pub(crate) fn new(spec: &'a ClusterSpec, observed: &'a Observed) -> Topology<'a> {
         let members = spec
             .nodes
             .iter()
@@ -158,13 +158,13 @@ impl<'a> Topology<'a> {
 
     /// The image new containers on `host` are created from, once it is there and not due a
     /// pull.
-    pub fn image(&self, host: &str) -> Option<&'a str> {
+    pub(crate) fn image(&self, host: &str) -> Option<&'a str> {
         usable_image(self.observed, host)
     }
 
     /// Whether `node`'s container was created from another spec or image: it is due to be
     /// recreated.
-    pub fn outdated(&self, node: &NodeSpec) -> bool {
+    pub(crate) fn outdated(&self, node: &NodeSpec) -> bool {
         self.outdated.contains(&node.name.as_str())
     }
 
@@ -172,7 +172,7 @@ impl<'a> Topology<'a> {
     /// operator's own settings from its new command line, not live: set ahead of the
     /// recreation, a new announce address would send its peers to an address it does not
     /// have yet.
-    pub fn settings_to_keep(&self, node: &NodeSpec) -> BTreeMap<String, String> {
+    pub(crate) fn settings_to_keep(&self, node: &NodeSpec) -> BTreeMap<String, String> {
         if self.outdated(node) {
             self.spec.redis.clone()
         } else {
@@ -181,12 +181,12 @@ impl<'a> Topology<'a> {
     }
 
     /// Containers of nodes cluster.toml no longer declares, by node name.
-    pub fn retired(&self) -> &[(&'a str, &'a ObservedContainer)] {
+    pub(crate) fn retired(&self) -> &[(&'a str, &'a ObservedContainer)] {
         &self.retired
     }
 
     /// Some declared node that answers still knows the retired node `name`.
-    pub fn still_known(&self, name: &str) -> bool {
+    pub(crate) fn still_known(&self, name: &str) -> bool {
         self.members.iter().any(|m| {
             m.view
                 .nodes
@@ -196,25 +196,25 @@ impl<'a> Topology<'a> {
     }
 
     /// The declared nodes that answered, in cluster.toml's order.
-    pub fn members(&self) -> &[Member<'a>] {
+    pub(crate) fn members(&self) -> &[Member<'a>] {
         &self.members
     }
 
-    pub fn member(&self, name: &str) -> Option<&Member<'a>> {
+    pub(crate) fn member(&self, name: &str) -> Option<&Member<'a>> {
         self.members.iter().find(|m| m.spec.name == name)
     }
 
-    pub fn member_by_id(&self, id: &str) -> Option<&Member<'a>> {
+    pub(crate) fn member_by_id(&self, id: &str) -> Option<&Member<'a>> {
         self.members.iter().find(|m| m.id() == id)
     }
 
     /// The declared node that serves `slot` by its own word, if one does.
-    pub fn serving(&self, slot: u16) -> Option<&Member<'a>> {
+    pub(crate) fn serving(&self, slot: u16) -> Option<&Member<'a>> {
         self.members.iter().find(|m| m.owns(slot))
     }
 
     /// A declared master's shard.
-    pub fn shard<'t>(&'t self, master: &'a NodeSpec) -> Shard<'t, 'a> {
+    pub(crate) fn shard<'t>(&'t self, master: &'a NodeSpec) -> Shard<'t, 'a> {
         let members: Vec<&'t Member<'a>> = self
             .spec
             .shard(&master.name)
@@ -235,7 +235,7 @@ impl<'a> Topology<'a> {
     }
 
     /// The node's container is running (Docker's word; its Redis may still be starting).
-    pub fn runs(&self, node: &NodeSpec) -> bool {
+    pub(crate) fn runs(&self, node: &NodeSpec) -> bool {
         self.observed
             .containers
             .get(&node.name)
@@ -243,18 +243,18 @@ impl<'a> Topology<'a> {
     }
 
     /// Every declared node answers.
-    pub fn all_answer(&self) -> bool {
+    pub(crate) fn all_answer(&self) -> bool {
         self.members.len() == self.spec.nodes.len()
     }
 
     /// The declared node at an entry's address, whatever id it has there.
-    pub fn declared_at(&self, entry: &ClusterNode) -> Option<&'a NodeSpec> {
+    pub(crate) fn declared_at(&self, entry: &ClusterNode) -> Option<&'a NodeSpec> {
         let (ip, port) = (entry.ip(), entry.port());
         self.spec.nodes.iter().find(|n| n.is_at(ip, port))
     }
 
     /// Who an entry of some node's `CLUSTER NODES` is.
-    pub fn identify(&self, entry: &ClusterNode) -> Who<'a> {
+    pub(crate) fn identify(&self, entry: &ClusterNode) -> Who<'a> {
         if entry.in_handshake() {
             return Who::Handshake;
         }
@@ -273,7 +273,7 @@ impl<'a> Topology<'a> {
     }
 
     /// The name to show for an entry: the declared node's, or what it is.
-    pub fn name_of(&self, entry: &ClusterNode) -> String {
+    pub(crate) fn name_of(&self, entry: &ClusterNode) -> String {
         match self.identify(entry) {
             Who::Declared(n) => n.name.clone(),
             Who::OldIdentity(n) => format!("{}'s old identity", n.name),
@@ -284,7 +284,7 @@ impl<'a> Topology<'a> {
     }
 
     /// The entry serving each slot, as one node sees it (a master's word on its slots).
-    pub fn slot_owners(view: &NodeView) -> Vec<Option<&ClusterNode>> {
+    pub(crate) fn slot_owners(view: &NodeView) -> Vec<Option<&ClusterNode>> {
         let mut owners = vec![None; usize::from(SLOT_COUNT)];
         for node in view.nodes.iter().filter(|n| n.is_master()) {
             for slot in node.slots.iter().flat_map(|r| r.slots()) {
@@ -296,14 +296,14 @@ impl<'a> Topology<'a> {
 }
 
 /// A declared master's shard as observed: which of its nodes serves its slots.
-pub struct Shard<'t, 'a> {
-    pub master: &'a NodeSpec,
+pub(crate) struct Shard<'t, 'a> {
+    pub(crate) master: &'a NodeSpec,
     /// The shard's nodes that answered, the declared master first.
-    pub members: Vec<&'t Member<'a>>,
+    pub(crate) members: Vec<&'t Member<'a>>,
     /// The members serving some of the shard's declared slots by their own word: normally
     /// one, none while the node serving them is down, two while a restarted master has not
     /// yet heard that its replica was promoted.
-    pub leaders: Vec<&'t Member<'a>>,
+    pub(crate) leaders: Vec<&'t Member<'a>>,
 }
 
 /// How far behind its master's replication offset a replica with its link up still counts
@@ -313,7 +313,7 @@ const IN_SYNC_LAG_BYTES: u64 = 1 << 20;
 
 /// Where a shard member stands against the shard's one leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Standing {
+pub(crate) enum Standing {
     Leads,
     /// Replicates the leader.
     Follows {
@@ -331,14 +331,14 @@ pub enum Standing {
 
 impl<'t, 'a> Shard<'t, 'a> {
     /// The one member serving the shard's slots, if exactly one does.
-    pub fn leader(&self) -> Option<&'t Member<'a>> {
+    pub(crate) fn leader(&self) -> Option<&'t Member<'a>> {
         match self.leaders.as_slice() {
             [one] => Some(*one),
             _ => None,
         }
     }
 
-    pub fn standing(&self, topology: &Topology, member: &Member) -> Option<Standing> {
+    pub(crate) fn standing(&self, topology: &Topology, member: &Member) -> Option<Standing> {
         let leader = self.leader()?;
         Some(if member.id() == leader.id() {
             Standing::Leads
@@ -369,7 +369,7 @@ impl<'t, 'a> Shard<'t, 'a> {
     /// stopped (or that came back under a new id, its volume lost), and this replica followed
     /// it with a complete copy until at most `within_s` seconds ago; or the node it follows is
     /// a ghost every other node forgot. Of several, the one with the most data.
-    pub fn successor(&self, topology: &Topology, within_s: u64) -> Option<&'t Member<'a>> {
+    pub(crate) fn successor(&self, topology: &Topology, within_s: u64) -> Option<&'t Member<'a>> {
         if !self.leaders.is_empty() {
             return None;
         }
@@ -402,7 +402,7 @@ impl<'t, 'a> Shard<'t, 'a> {
 }
 
 /// An entry's address for people: `ip:port`, or that it has none.
-pub fn shown_addr(entry: &ClusterNode) -> &str {
+pub(crate) fn shown_addr(entry: &ClusterNode) -> &str {
     if entry.addr.is_empty() {
         "without address"
     } else {

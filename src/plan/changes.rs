@@ -8,34 +8,34 @@ use crate::spec::slots::ranges_of;
 use crate::spec::{SlotRange, SLOT_COUNT};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ShapeChange {
+pub(crate) struct ShapeChange {
     /// Declared masters that have no container yet.
-    pub add: Vec<String>,
+    pub(crate) add: Vec<String>,
     /// Nodes removed from cluster.toml whose containers still exist.
-    pub remove: Vec<String>,
-    pub moves: Vec<SlotMove>,
+    pub(crate) remove: Vec<String>,
+    pub(crate) moves: Vec<SlotMove>,
 }
 
 impl ShapeChange {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty() && self.moves.is_empty()
     }
 }
 
 /// Slots that go from one node to another, with their keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotMove {
-    pub from: String,
+pub(crate) struct SlotMove {
+    pub(crate) from: String,
     /// Where the source answers (`ip:port`), to count the keys that will move.
-    pub from_addr: String,
-    pub to: String,
-    pub ranges: Vec<SlotRange>,
+    pub(crate) from_addr: String,
+    pub(crate) to: String,
+    pub(crate) ranges: Vec<SlotRange>,
 }
 
 /// The change of shape still to make. A slot's holder is the declared node that serves it by
 /// its own word, else the node outside cluster.toml (removed, foreign) the declared nodes see
 /// serving it; slots nobody serves are assigned, not moved.
-pub fn shape_change(topology: &Topology) -> ShapeChange {
+pub(crate) fn shape_change(topology: &Topology) -> ShapeChange {
     let spec = topology.spec;
     let add = spec
         .nodes
@@ -87,7 +87,7 @@ pub fn shape_change(topology: &Topology) -> ShapeChange {
 /// The slots each of `masters` (declared master names) serves now, itself or through a node
 /// of its shard promoted in its place; None when no declared node answers. Slots served by
 /// nobody, by a removed node or by a foreign node count as no master's.
-pub fn live_layout(topology: &Topology, masters: &[&str]) -> Option<Vec<Vec<SlotRange>>> {
+pub(crate) fn live_layout(topology: &Topology, masters: &[&str]) -> Option<Vec<Vec<SlotRange>>> {
     if topology.members().is_empty() {
         return None;
     }

@@ -10,7 +10,7 @@ mod changes;
 mod moves;
 mod replicas;
 
-pub use changes::{live_layout, shape_change, ShapeChange, SlotMove};
+pub(crate) use changes::{live_layout, shape_change, ShapeChange};
 
 use std::collections::BTreeMap;
 
@@ -33,19 +33,12 @@ pub struct Plan {
     /// What to do now, ordered by [`Stage`].
     pub actions: Vec<Action>,
     /// Conditions that settle by themselves; re-observe soon.
-    pub waiting: Vec<String>,
+    pub(crate) waiting: Vec<String>,
     /// Drift the operator will not repair: stop and tell the user.
     pub blocked: Vec<String>,
     /// Containers that differ from their spec and wait their turn in a rolling change (one
     /// at a time, only while the cluster is healthy), by node name.
-    pub held_back: Vec<String>,
-}
-
-impl Plan {
-    /// Nothing to do, nothing to wait for: the cluster is healthy and as declared.
-    pub fn is_converged(&self) -> bool {
-        self.actions.is_empty() && self.waiting.is_empty() && self.blocked.is_empty()
-    }
+    pub(crate) held_back: Vec<String>,
 }
 
 /// How actions name a declared node that answered: by id, declared address and name.
@@ -586,6 +579,14 @@ fn configs(topology: &Topology, plan: &mut Plan) {
                 .into(),
             );
         }
+    }
+}
+
+/// Nothing to do, nothing to wait for: the cluster is healthy and as declared.
+#[cfg(test)]
+impl Plan {
+    fn is_converged(&self) -> bool {
+        self.actions.is_empty() && self.waiting.is_empty() && self.blocked.is_empty()
     }
 }
 

@@ -16,7 +16,7 @@ use super::SLOT_COUNT;
 /// The even layout closest to `current` (each master's declared slots, in file order; a new
 /// master declares none): as many slots change owner as the imbalance needs, and no more.
 /// Each master's share is 16384 / masters, the remainder going to those holding most now.
-pub fn balanced(current: &[Vec<SlotRange>]) -> Vec<Vec<SlotRange>> {
+pub(crate) fn balanced(current: &[Vec<SlotRange>]) -> Vec<Vec<SlotRange>> {
     let masters = current.len();
     if masters == 0 {
         return Vec::new();
@@ -70,9 +70,9 @@ pub fn balanced(current: &[Vec<SlotRange>]) -> Vec<Vec<SlotRange>> {
 
 /// One master of the file: its name, its declared slots, and where to write new ones.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FileMaster {
-    pub name: String,
-    pub slots: Vec<SlotRange>,
+pub(crate) struct FileMaster {
+    pub(crate) name: String,
+    pub(crate) slots: Vec<SlotRange>,
     /// The `slots` value's place in the text, or where a `slots` line goes when it has none.
     at: Edit,
 }
@@ -85,7 +85,7 @@ enum Edit {
 
 /// The masters of cluster.toml's text, leniently: slots may be missing, empty or leave gaps
 /// (the file is being edited); only what balancing needs must be there.
-pub fn masters(text: &str) -> Result<Vec<FileMaster>, String> {
+pub(crate) fn masters(text: &str) -> Result<Vec<FileMaster>, String> {
     let raw: RawFile = toml::from_str(text).map_err(|e| e.message().to_string())?;
     let nodes = raw
         .nodes
@@ -124,7 +124,7 @@ pub fn masters(text: &str) -> Result<Vec<FileMaster>, String> {
 }
 
 /// `text` with each master's slots set to `layout` (in the order of [`masters`]).
-pub fn rewrite(text: &str, masters: &[FileMaster], layout: &[Vec<SlotRange>]) -> String {
+pub(crate) fn rewrite(text: &str, masters: &[FileMaster], layout: &[Vec<SlotRange>]) -> String {
     let mut edits: Vec<(&Edit, String)> = masters
         .iter()
         .zip(layout)

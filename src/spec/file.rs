@@ -7,91 +7,91 @@ use serde::Deserialize;
 use toml::Spanned;
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawFile {
-    pub cluster: Option<Spanned<RawCluster>>,
-    pub image: Option<RawImage>,
-    pub network: Option<Spanned<RawNetwork>>,
-    pub persistence: Option<RawPersistence>,
-    pub nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
-    pub hosts: Option<Spanned<Vec<Spanned<RawHost>>>>,
-    pub tls: Option<Spanned<RawTls>>,
-    pub api: Option<RawApi>,
+pub(crate) struct RawFile {
+    pub(crate) cluster: Option<Spanned<RawCluster>>,
+    pub(crate) image: Option<RawImage>,
+    pub(crate) network: Option<Spanned<RawNetwork>>,
+    pub(crate) persistence: Option<RawPersistence>,
+    pub(crate) nodes: Option<Spanned<Vec<Spanned<RawNode>>>>,
+    pub(crate) hosts: Option<Spanned<Vec<Spanned<RawHost>>>>,
+    pub(crate) tls: Option<Spanned<RawTls>>,
+    pub(crate) api: Option<RawApi>,
     /// Redis configuration parameters, applied live with CONFIG SET.
-    pub redis: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
+    pub(crate) redis: Option<std::collections::BTreeMap<String, Spanned<toml::Value>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawCluster {
-    pub name: Option<Spanned<String>>,
-    pub node_timeout_ms: Option<Spanned<i64>>,
-    pub password_env: Option<Spanned<String>>,
-    pub password_file: Option<Spanned<String>>,
-    pub no_password: Option<Spanned<bool>>,
-    pub state_dir: Option<Spanned<String>>,
-    pub failback: Option<Spanned<bool>>,
+pub(crate) struct RawCluster {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) node_timeout_ms: Option<Spanned<i64>>,
+    pub(crate) password_env: Option<Spanned<String>>,
+    pub(crate) password_file: Option<Spanned<String>>,
+    pub(crate) no_password: Option<Spanned<bool>>,
+    pub(crate) state_dir: Option<Spanned<String>>,
+    pub(crate) failback: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawImage {
-    pub name: Option<Spanned<String>>,
-    pub pull: Option<Spanned<String>>,
-    pub fallback: Option<Spanned<String>>,
+pub(crate) struct RawImage {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) pull: Option<Spanned<String>>,
+    pub(crate) fallback: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawNetwork {
-    pub name: Option<Spanned<String>>,
-    pub subnet: Option<Spanned<String>>,
+pub(crate) struct RawNetwork {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) subnet: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawPersistence {
-    pub appendonly: Option<Spanned<bool>>,
+pub(crate) struct RawPersistence {
+    pub(crate) appendonly: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawApi {
-    pub token_file: Option<Spanned<String>>,
-    pub token_env: Option<Spanned<String>>,
+pub(crate) struct RawApi {
+    pub(crate) token_file: Option<Spanned<String>>,
+    pub(crate) token_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawTls {
-    pub enabled: Option<Spanned<bool>>,
-    pub port: Option<Spanned<i64>>,
-    pub certs_dir: Option<Spanned<String>>,
-    pub generate: Option<Spanned<bool>>,
-    pub auth_clients: Option<Spanned<String>>,
-    pub cluster_bus: Option<Spanned<bool>>,
-    pub plaintext: Option<Spanned<bool>>,
-    pub renew_before_days: Option<Spanned<i64>>,
+pub(crate) struct RawTls {
+    pub(crate) enabled: Option<Spanned<bool>>,
+    pub(crate) port: Option<Spanned<i64>>,
+    pub(crate) certs_dir: Option<Spanned<String>>,
+    pub(crate) generate: Option<Spanned<bool>>,
+    pub(crate) auth_clients: Option<Spanned<String>>,
+    pub(crate) cluster_bus: Option<Spanned<bool>>,
+    pub(crate) plaintext: Option<Spanned<bool>>,
+    pub(crate) renew_before_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawNode {
-    pub name: Option<Spanned<String>>,
-    pub ip: Option<Spanned<String>>,
-    pub port: Option<Spanned<i64>>,
-    pub slots: Option<Spanned<Vec<Spanned<String>>>>,
-    pub host_port: Option<Spanned<i64>>,
+pub(crate) struct RawNode {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) ip: Option<Spanned<String>>,
+    pub(crate) port: Option<Spanned<i64>>,
+    pub(crate) slots: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) host_port: Option<Spanned<i64>>,
     /// This node's TLS port, instead of `[tls].port` (nodes sharing a host need their own).
-    pub tls_port: Option<Spanned<i64>>,
-    pub replica_of: Option<Spanned<String>>,
-    pub host: Option<Spanned<String>>,
+    pub(crate) tls_port: Option<Spanned<i64>>,
+    pub(crate) replica_of: Option<Spanned<String>>,
+    pub(crate) host: Option<Spanned<String>>,
     /// A replica that may share its master's host (refused unless said).
-    pub allow_same_host: Option<Spanned<bool>>,
+    pub(crate) allow_same_host: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct RawHost {
-    pub name: Option<Spanned<String>>,
-    pub docker: Option<Spanned<String>>,
-    pub address: Option<Spanned<String>>,
-    pub cert_path: Option<Spanned<String>>,
+pub(crate) struct RawHost {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) docker: Option<Spanned<String>>,
+    pub(crate) address: Option<Spanned<String>>,
+    pub(crate) cert_path: Option<Spanned<String>>,
 }
 
 /// The keys each table accepts; anything else is a typo that would otherwise be ignored.
-pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
+pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
     (
         "cluster",
         &[

@@ -10,19 +10,19 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// The name nodes are placed under when cluster.toml declares no `[[hosts]]`.
-pub const LOCAL: &str = "local";
+pub(crate) const LOCAL: &str = "local";
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct HostSpec {
-    pub name: String,
-    pub docker: Endpoint,
+pub(crate) struct HostSpec {
+    pub(crate) name: String,
+    pub(crate) docker: Endpoint,
     /// The address the host's nodes publish their ports on and announce to the cluster.
-    pub address: Ipv4Addr,
+    pub(crate) address: Ipv4Addr,
 }
 
 /// How the operator reaches a host's Docker Engine: Docker's own ways, nothing home-made.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// `unix:///path/to/docker.sock`.
     Unix(String),
     /// `tcp://host:port`; with `certs`, TLS with the client certificate in that folder
@@ -50,7 +50,7 @@ impl fmt::Display for Endpoint {
 
 /// Why a `docker = "…"` value names no endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EndpointError {
+pub(crate) enum EndpointError {
     #[error("'{0}' uses a scheme Docker does not speak")]
     Scheme(String),
     #[error("'{0}' names no host")]
@@ -59,7 +59,7 @@ pub enum EndpointError {
 
 impl Endpoint {
     /// The docker CLI command that reaches this endpoint, for hints in messages.
-    pub fn docker_cli(&self) -> String {
+    pub(crate) fn docker_cli(&self) -> String {
         match self {
             Endpoint::Context(name) => format!("docker --context {name}"),
             Endpoint::Tcp {
@@ -77,7 +77,7 @@ impl Endpoint {
 
     /// Reads `docker = "…"`: a URL by its scheme, anything without `://` a context's name.
     /// `certs` is only meaningful for `tcp://`; the caller reports it elsewhere.
-    pub fn parse(value: &str, certs: Option<PathBuf>) -> Result<Endpoint, EndpointError> {
+    pub(crate) fn parse(value: &str, certs: Option<PathBuf>) -> Result<Endpoint, EndpointError> {
         let Some((scheme, rest)) = value.split_once("://") else {
             return if value.trim().is_empty() {
                 Err(EndpointError::Empty(value.into()))

@@ -4,55 +4,55 @@
 //! ranges cover every slot exactly once, names are DNS-safe, addresses fit the subnet. That
 //! lets the planner and the actions trust it without re-checking.
 
-pub mod balance;
+pub(crate) mod balance;
 mod file;
-pub mod hosts;
-pub mod net;
-pub mod slots;
+pub(crate) mod hosts;
+pub(crate) mod net;
+pub(crate) mod slots;
 mod validate;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-pub use hosts::{Endpoint, HostSpec, LOCAL};
-pub use net::Subnet;
+pub(crate) use hosts::{Endpoint, HostSpec, LOCAL};
+pub(crate) use net::Subnet;
 pub use slots::{SlotRange, SLOT_COUNT};
-pub use validate::Problem;
+pub(crate) use validate::Problem;
 
 /// The port Redis's cluster bus listens on, relative to the client port.
-pub const CLUSTER_BUS_OFFSET: u16 = 10000;
+pub(crate) const CLUSTER_BUS_OFFSET: u16 = 10000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSpec {
     pub name: String,
-    pub node_timeout_ms: u64,
+    pub(crate) node_timeout_ms: u64,
     /// A declared master whose replica was promoted while it was down takes its slots back
     /// (a coordinated `CLUSTER FAILOVER`) once it is in sync again; `false` keeps the promoted
     /// replica serving them.
-    pub failback: bool,
+    pub(crate) failback: bool,
     pub auth: AuthSpec,
     pub image: ImageSpec,
     pub network: NetworkSpec,
-    pub persistence: PersistenceSpec,
+    pub(crate) persistence: PersistenceSpec,
     pub nodes: Vec<NodeSpec>,
     /// `[[hosts]]`: the Docker engines the nodes are spread over; empty for the local one.
-    pub hosts: Vec<HostSpec>,
+    pub(crate) hosts: Vec<HostSpec>,
     /// Redis configuration parameters (`[redis]`), kept live with CONFIG SET.
-    pub redis: std::collections::BTreeMap<String, String>,
+    pub(crate) redis: std::collections::BTreeMap<String, String>,
     /// Where the operator keeps what it generates (the default password file, later its lock
     /// and status); relative paths in the file are resolved against the file's folder.
-    pub state_dir: PathBuf,
+    pub(crate) state_dir: PathBuf,
     /// `[tls]`, when enabled.
     pub tls: Option<TlsSpec>,
     /// Where the bearer token for the API's mutating endpoints comes from (`[api]`); without
     /// one they are refused.
-    pub api_token: Option<TokenSource>,
+    pub(crate) api_token: Option<TokenSource>,
 }
 
 /// A setting's value as logs, events, `plan` and the API may show it: the value of a
 /// parameter whose name says it holds a secret is never shown, since those reach the
 /// unauthenticated `/events` and `/status`.
-pub fn shown_setting<'a>(key: &str, value: &'a str) -> &'a str {
+pub(crate) fn shown_setting<'a>(key: &str, value: &'a str) -> &'a str {
     const SECRET_WORDS: &[&str] = &["pass", "secret", "token", "masterauth", "credential"];
     if SECRET_WORDS.iter().any(|w| key.contains(w)) {
         "(hidden)"
@@ -62,7 +62,7 @@ pub fn shown_setting<'a>(key: &str, value: &'a str) -> &'a str {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum TokenSource {
+pub(crate) enum TokenSource {
     File(PathBuf),
     Env(String),
 }
@@ -71,28 +71,28 @@ pub enum TokenSource {
 /// `<certs_dir>/<node>/{redis.crt,redis.key,ca.crt}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsSpec {
-    pub port: u16,
-    pub certs_dir: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) certs_dir: PathBuf,
     /// Create the CA and any missing node certificate (and renew generated ones).
-    pub generate: bool,
-    pub auth_clients: AuthClients,
+    pub(crate) generate: bool,
+    pub(crate) auth_clients: AuthClients,
     /// tls-cluster and tls-replication.
-    pub cluster_bus: bool,
+    pub(crate) cluster_bus: bool,
     /// Keep the plaintext port open beside the TLS one.
-    pub plaintext: bool,
-    pub renew_before_days: u32,
+    pub(crate) plaintext: bool,
+    pub(crate) renew_before_days: u32,
 }
 
 /// Whether clients must present a certificate (Redis's `tls-auth-clients`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthClients {
+pub(crate) enum AuthClients {
     Yes,
     Optional,
     No,
 }
 
 impl AuthClients {
-    pub fn as_redis(self) -> &'static str {
+    pub(crate) fn as_redis(self) -> &'static str {
         match self {
             AuthClients::Yes => "yes",
             AuthClients::Optional => "optional",
@@ -113,14 +113,14 @@ pub enum AuthSpec {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullPolicy {
+pub(crate) enum PullPolicy {
     Always,
     IfNotPresent,
     Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageFallback {
+pub(crate) enum ImageFallback {
     /// Build a `FROM scratch` image from the host's redis-server when the image cannot be had.
     Host,
     None,
@@ -128,9 +128,9 @@ pub enum ImageFallback {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageSpec {
-    pub name: String,
-    pub pull: PullPolicy,
-    pub fallback: ImageFallback,
+    pub(crate) name: String,
+    pub(crate) pull: PullPolicy,
+    pub(crate) fallback: ImageFallback,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,33 +140,33 @@ pub struct NetworkSpec {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct PersistenceSpec {
-    pub appendonly: bool,
+pub(crate) struct PersistenceSpec {
+    pub(crate) appendonly: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSpec {
-    pub name: String,
+    pub(crate) name: String,
     /// The container's address on the cluster network of its host.
-    pub ip: Ipv4Addr,
+    pub(crate) ip: Ipv4Addr,
     /// The `[[hosts]]` entry the node runs on; None on the local engine.
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// Where peers, clients and the operator reach the node, and what it announces: its
     /// host's address, or its container address without `[[hosts]]`.
-    pub address: Ipv4Addr,
+    pub(crate) address: Ipv4Addr,
     /// The plaintext client port (`[[nodes]].port`), open unless `[tls].plaintext = false`.
-    pub port: u16,
+    pub(crate) port: u16,
     /// The port the operator speaks to, and that Redis names to it in CLUSTER NODES: the
     /// plaintext port, or the TLS port when that is the only one.
-    pub client_port: u16,
+    pub(crate) client_port: u16,
     /// The port cluster traffic is addressed with (MIGRATE): the TLS port when the cluster bus
     /// uses TLS. The bus itself listens on it + [`CLUSTER_BUS_OFFSET`].
-    pub cluster_port: u16,
+    pub(crate) cluster_port: u16,
     /// The TLS port, with `[tls]`.
-    pub tls_port: Option<u16>,
+    pub(crate) tls_port: Option<u16>,
     /// A master's slots; empty for a replica.
-    pub slots: Vec<SlotRange>,
-    pub host_port: Option<u16>,
+    pub(crate) slots: Vec<SlotRange>,
+    pub(crate) host_port: Option<u16>,
     /// The master this node replicates (`replica_of`); None for a master. Validation
     /// guarantees it names a master that owns slots.
     pub replica_of: Option<String>,
@@ -178,11 +178,11 @@ impl NodeSpec {
     }
 
     /// The declared master of this node's shard: its `replica_of`, or itself.
-    pub fn shard(&self) -> &str {
+    pub(crate) fn shard(&self) -> &str {
         self.replica_of.as_deref().unwrap_or(&self.name)
     }
 
-    pub fn owns(&self, slot: u16) -> bool {
+    pub(crate) fn owns(&self, slot: u16) -> bool {
         self.slots.iter().any(|r| r.contains(slot))
     }
 
@@ -196,13 +196,13 @@ impl NodeSpec {
     }
 
     /// The engine the node runs on: its `[[hosts]]` entry, or [`LOCAL`].
-    pub fn host_name(&self) -> &str {
+    pub(crate) fn host_name(&self) -> &str {
         self.host.as_deref().unwrap_or(LOCAL)
     }
 
     /// The ports the node listens on: the plaintext one (when open), TLS, and the bus.
     /// On a host these are published on its address, so no two nodes there may share one.
-    pub fn published_ports(&self, plaintext: bool) -> Vec<u16> {
+    pub(crate) fn published_ports(&self, plaintext: bool) -> Vec<u16> {
         let mut ports: Vec<u16> = plaintext.then_some(self.port).into_iter().collect();
         ports.extend(self.tls_port);
         ports.push(self.bus_port());
@@ -211,11 +211,11 @@ impl NodeSpec {
 
     /// `ip:port` a peer meets this node at: the port cluster traffic uses (with a TLS bus,
     /// servers take a MEET's port as the node's TLS port), with [`NodeSpec::bus_port`].
-    pub fn meet_addr(&self) -> String {
+    pub(crate) fn meet_addr(&self) -> String {
         format!("{}:{}", self.address, self.cluster_port)
     }
 
-    pub fn bus_port(&self) -> u16 {
+    pub(crate) fn bus_port(&self) -> u16 {
         self.cluster_port + CLUSTER_BUS_OFFSET
     }
 
@@ -224,7 +224,7 @@ impl NodeSpec {
     /// version, the asking connection and whether it has heard from the node directly yet.
     /// On a host, nodes share the address and only the port tells them apart; they announce
     /// theirs, so a server never names one of them with port 0.
-    pub fn is_at(&self, ip: Option<Ipv4Addr>, port: u16) -> bool {
+    pub(crate) fn is_at(&self, ip: Option<Ipv4Addr>, port: u16) -> bool {
         ip == Some(self.address)
             && ((port == 0 && self.host.is_none())
                 || port == self.port
@@ -247,7 +247,7 @@ impl ClusterSpec {
     }
 
     /// Whether nodes listen on their plaintext port: without `[tls]`, or with `plaintext`.
-    pub fn plaintext_open(&self) -> bool {
+    pub(crate) fn plaintext_open(&self) -> bool {
         self.tls.as_ref().is_none_or(|t| t.plaintext)
     }
 
@@ -261,17 +261,17 @@ impl ClusterSpec {
     }
 
     /// The declared nodes that run on `host`.
-    pub fn nodes_on<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a NodeSpec> {
+    pub(crate) fn nodes_on<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a NodeSpec> {
         self.nodes.iter().filter(move |n| n.host_name() == host)
     }
 
     /// The declared masters, in file order.
-    pub fn masters(&self) -> impl Iterator<Item = &NodeSpec> {
+    pub(crate) fn masters(&self) -> impl Iterator<Item = &NodeSpec> {
         self.nodes.iter().filter(|n| !n.is_replica())
     }
 
     /// The nodes of `master`'s shard: the master first, then its replicas in file order.
-    pub fn shard(&self, master: &str) -> impl Iterator<Item = &NodeSpec> {
+    pub(crate) fn shard(&self, master: &str) -> impl Iterator<Item = &NodeSpec> {
         let master = master.to_string();
         let (first, rest): (Vec<&NodeSpec>, Vec<&NodeSpec>) = self
             .nodes
@@ -333,13 +333,13 @@ mod tests {
 }
 
 #[cfg(test)]
-pub mod test_support {
+pub(crate) mod test_support {
     use super::*;
 
     /// The reference layout (the seed's three masters on 172.20.2.0/24, TLS on 6390 beside
     /// plaintext 6379), as a fixture of its own: tests do not change when someone edits the
     /// repository's cluster.toml.
-    pub const REFERENCE_TOML: &str = r#"
+    pub(crate) const REFERENCE_TOML: &str = r#"
 [cluster]
 name = "dev"
 node_timeout_ms = 5000
@@ -374,7 +374,7 @@ port = 6390
 
     /// The reference layout with a replica per master (the seed's 3 + 3): redis-4, -5 and -6
     /// replicate redis-1, -2 and -3.
-    pub const REPLICAS_TOML: &str = r#"
+    pub(crate) const REPLICAS_TOML: &str = r#"
 [[nodes]]
 name = "redis-4"
 ip = "172.20.2.14"
@@ -391,14 +391,14 @@ ip = "172.20.2.18"
 replica_of = "redis-3"
 "#;
 
-    pub fn replicated_spec() -> ClusterSpec {
+    pub(crate) fn replicated_spec() -> ClusterSpec {
         let text = format!("{REFERENCE_TOML}{REPLICAS_TOML}");
         ClusterSpec::parse(&text, Path::new("cluster.toml")).expect("the 3 + 3 fixture is valid")
     }
 
     /// 3 + 3 over three hosts, no TLS: each host runs a master (port 6379) and another
     /// shard's replica (6380), as redis-keeper's multi-host layout advises.
-    pub const HOSTED_TOML: &str = r#"
+    pub(crate) const HOSTED_TOML: &str = r#"
 [cluster]
 name = "dev"
 password_file = ".redis-keeper/dev.password"
@@ -462,12 +462,12 @@ port = 6380
 replica_of = "redis-3"
 "#;
 
-    pub fn hosted_spec() -> ClusterSpec {
+    pub(crate) fn hosted_spec() -> ClusterSpec {
         ClusterSpec::parse(HOSTED_TOML, Path::new("cluster.toml"))
             .expect("the hosted fixture is valid")
     }
 
-    pub fn reference_spec() -> ClusterSpec {
+    pub(crate) fn reference_spec() -> ClusterSpec {
         ClusterSpec::parse(REFERENCE_TOML, Path::new("cluster.toml"))
             .expect("the reference fixture is valid")
     }

@@ -20,29 +20,29 @@ impl Subnet {
         }
     }
 
-    pub fn network(&self) -> Ipv4Addr {
+    pub(crate) fn network(&self) -> Ipv4Addr {
         self.network
     }
 
-    pub fn broadcast(&self) -> Ipv4Addr {
+    pub(crate) fn broadcast(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.network) | !self.mask())
     }
 
     /// The address Docker gives the bridge when no gateway is set: the first host address.
-    pub fn gateway(&self) -> Ipv4Addr {
+    pub(crate) fn gateway(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.network) + 1)
     }
 
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+    pub(crate) fn contains(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & self.mask() == u32::from(self.network)
     }
 
-    pub fn overlaps(&self, other: &Subnet) -> bool {
+    pub(crate) fn overlaps(&self, other: &Subnet) -> bool {
         self.contains(other.network) || other.contains(self.network)
     }
 
     /// The usable range for nodes, for hints: gateway+1 ..= broadcast-1.
-    pub fn node_range(&self) -> (Ipv4Addr, Ipv4Addr) {
+    pub(crate) fn node_range(&self) -> (Ipv4Addr, Ipv4Addr) {
         (
             Ipv4Addr::from(u32::from(self.gateway()) + 1),
             Ipv4Addr::from(u32::from(self.broadcast()) - 1),

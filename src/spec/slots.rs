@@ -19,24 +19,20 @@ pub struct SlotRange {
 }
 
 impl SlotRange {
-    pub fn new(start: u16, end: u16) -> Self {
+    pub(crate) fn new(start: u16, end: u16) -> Self {
         debug_assert!(start <= end && end < SLOT_COUNT);
         SlotRange { start, end }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         usize::from(self.end - self.start) + 1
     }
 
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    pub fn contains(&self, slot: u16) -> bool {
+    pub(crate) fn contains(&self, slot: u16) -> bool {
         self.start <= slot && slot <= self.end
     }
 
-    pub fn slots(&self) -> impl Iterator<Item = u16> {
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u16> {
         self.start..=self.end
     }
 }
@@ -102,7 +98,7 @@ fn parse_slot(part: &str, whole: &str) -> Result<u16, SlotRangeError> {
 
 /// Collapses a sorted or unsorted list of slots into the fewest inclusive ranges.
 /// Ranges for people: all of them when few, else the first three and how many more.
-pub fn abbreviated(ranges: &[SlotRange]) -> String {
+pub(crate) fn abbreviated(ranges: &[SlotRange]) -> String {
     let shown: Vec<String> = ranges.iter().take(4).map(ToString::to_string).collect();
     if ranges.len() <= 4 {
         shown.join(", ")
@@ -115,7 +111,7 @@ pub fn abbreviated(ranges: &[SlotRange]) -> String {
     }
 }
 
-pub fn ranges_of(slots: impl IntoIterator<Item = u16>) -> Vec<SlotRange> {
+pub(crate) fn ranges_of(slots: impl IntoIterator<Item = u16>) -> Vec<SlotRange> {
     let mut sorted: Vec<u16> = slots.into_iter().collect();
     sorted.sort_unstable();
     sorted.dedup();
@@ -131,21 +127,22 @@ pub fn ranges_of(slots: impl IntoIterator<Item = u16>) -> Vec<SlotRange> {
 
 /// Where the declared ranges fail to cover every slot exactly once.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct CoverageReport {
+pub(crate) struct CoverageReport {
     /// Slots nobody declared.
-    pub gaps: Vec<SlotRange>,
+    pub(crate) gaps: Vec<SlotRange>,
     /// Slots declared more than once, with the indexes of every owner that declared them.
-    pub overlaps: Vec<(SlotRange, Vec<usize>)>,
+    pub(crate) overlaps: Vec<(SlotRange, Vec<usize>)>,
 }
 
+#[cfg(test)]
 impl CoverageReport {
-    pub fn is_exact(&self) -> bool {
+    fn is_exact(&self) -> bool {
         self.gaps.is_empty() && self.overlaps.is_empty()
     }
 }
 
 /// Checks that the owners' ranges (one list per owner) cover 0..=16383 exactly once.
-pub fn coverage(owners: &[Vec<SlotRange>]) -> CoverageReport {
+pub(crate) fn coverage(owners: &[Vec<SlotRange>]) -> CoverageReport {
     let mut claims: Vec<Vec<usize>> = vec![Vec::new(); usize::from(SLOT_COUNT)];
     for (owner, ranges) in owners.iter().enumerate() {
         for range in ranges {

@@ -45,7 +45,7 @@ impl std::fmt::Display for Reason {
 }
 
 /// Which nodes need a certificate made now, and why. Empty unless `generate` is on.
-pub fn due(spec: &ClusterSpec, now: SystemTime) -> Vec<(String, Reason)> {
+pub(crate) fn due(spec: &ClusterSpec, now: SystemTime) -> Vec<(String, Reason)> {
     let Some(tls) = spec.tls.as_ref().filter(|t| t.generate) else {
         return Vec::new();
     };
@@ -61,14 +61,14 @@ pub fn due(spec: &ClusterSpec, now: SystemTime) -> Vec<(String, Reason)> {
 }
 
 /// The operator's CA certificate as its file holds it, when there is one.
-pub fn operator_ca(tls: &TlsSpec) -> Option<Vec<u8>> {
+pub(crate) fn operator_ca(tls: &TlsSpec) -> Option<Vec<u8>> {
     std::fs::read(ca_files(tls).0).ok()
 }
 
 /// Why `node` needs a certificate made now, given its files' check (`checked`) and the
 /// operator's CA file (`ours`): files missing, or, for a node the operator's CA issued, a
 /// certificate that no longer fits or is inside `renew_before_days`. None with `generate` off.
-pub fn renewal(
+pub(crate) fn renewal(
     tls: &TlsSpec,
     node: &NodeSpec,
     checked: &Result<Verified, Vec<CertProblem>>,
@@ -209,7 +209,7 @@ fn issue_node(
 /// The API's HTTPS certificate and key (PEM), from `<certs_dir>/api/{api.crt,api.key}`: the
 /// files there when present (brought, or made earlier), else made from the operator's CA for
 /// `ip`, 127.0.0.1 and localhost when `generate` allows it.
-pub fn api_certificate(
+pub(crate) fn api_certificate(
     tls: &TlsSpec,
     cluster: &str,
     ip: IpAddr,

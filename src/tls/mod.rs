@@ -7,21 +7,21 @@
 //! keeps in `<certs_dir>/ca.crt` and `ca.key` and reuses. Private keys are written 0600.
 
 pub mod issue;
-pub mod verify;
+pub(crate) mod verify;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::spec::TlsSpec;
 
-pub const CERT_FILE: &str = "redis.crt";
-pub const KEY_FILE: &str = "redis.key";
-pub const CA_FILE: &str = "ca.crt";
+pub(crate) const CERT_FILE: &str = "redis.crt";
+pub(crate) const KEY_FILE: &str = "redis.key";
+pub(crate) const CA_FILE: &str = "ca.crt";
 const CA_KEY_FILE: &str = "ca.key";
 
 /// What `up` and `run` do before any container is touched: make what cluster.toml lets the
 /// operator make, then check every node's files. Returns what was made.
-pub fn prepare(
+pub(crate) fn prepare(
     spec: &crate::spec::ClusterSpec,
     now: std::time::SystemTime,
 ) -> Result<Vec<(String, issue::Reason)>, Vec<CertProblem>> {
@@ -42,7 +42,7 @@ pub fn prepare(
 pub struct NodeFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
-    pub ca: PathBuf,
+    pub(crate) ca: PathBuf,
 }
 
 pub fn node_files(tls: &TlsSpec, node: &str) -> NodeFiles {
@@ -63,9 +63,9 @@ fn ca_files(tls: &TlsSpec) -> (PathBuf, PathBuf) {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {what}: {hint}", path.display())]
 pub struct CertProblem {
-    pub path: PathBuf,
-    pub what: String,
-    pub hint: String,
+    pub(crate) path: PathBuf,
+    pub(crate) what: String,
+    pub(crate) hint: String,
 }
 
 impl CertProblem {
@@ -80,10 +80,10 @@ impl CertProblem {
 
 /// A node's certificate, key and CA as PEM, read from its files.
 #[derive(Clone, PartialEq, Eq)]
-pub struct NodeMaterial {
-    pub cert: Vec<u8>,
-    pub key: Vec<u8>,
-    pub ca: Vec<u8>,
+pub(crate) struct NodeMaterial {
+    pub(crate) cert: Vec<u8>,
+    pub(crate) key: Vec<u8>,
+    pub(crate) ca: Vec<u8>,
 }
 
 impl fmt::Debug for NodeMaterial {
@@ -97,7 +97,7 @@ impl fmt::Debug for NodeMaterial {
 }
 
 /// Reads a node's three files.
-pub fn load(tls: &TlsSpec, node: &str) -> Result<NodeMaterial, CertProblem> {
+pub(crate) fn load(tls: &TlsSpec, node: &str) -> Result<NodeMaterial, CertProblem> {
     let files = node_files(tls, node);
     let read = |path: &Path| {
         std::fs::read(path).map_err(|e| {

@@ -17,16 +17,16 @@ use crate::spec::{ClusterSpec, NodeSpec, TlsSpec};
 
 /// What the operator needs to know of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertInfo {
+pub(crate) struct CertInfo {
     /// Hex, as `openssl x509 -serial` shows it.
-    pub serial: String,
-    pub not_after: SystemTime,
-    pub der: Vec<u8>,
+    pub(crate) serial: String,
+    pub(crate) not_after: SystemTime,
+    pub(crate) der: Vec<u8>,
 }
 
 impl CertInfo {
     /// Whole days until expiry (negative once expired).
-    pub fn days_left(&self, now: SystemTime) -> i64 {
+    pub(crate) fn days_left(&self, now: SystemTime) -> i64 {
         match self.not_after.duration_since(now) {
             Ok(left) => (left.as_secs() / 86_400) as i64,
             Err(past) => -((past.duration().as_secs() / 86_400) as i64) - 1,
@@ -36,15 +36,15 @@ impl CertInfo {
 
 /// A node's files that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
+pub(crate) struct Verified {
     /// The node's certificate.
-    pub cert: CertInfo,
+    pub(crate) cert: CertInfo,
     /// Its CA (DER), which every node must share.
-    pub ca: Vec<u8>,
+    pub(crate) ca: Vec<u8>,
 }
 
 /// Every problem with the cluster's certificate files; empty when TLS is off or all is well.
-pub fn verify(spec: &ClusterSpec, now: SystemTime) -> Vec<CertProblem> {
+pub(crate) fn verify(spec: &ClusterSpec, now: SystemTime) -> Vec<CertProblem> {
     let Some(tls) = &spec.tls else {
         return Vec::new();
     };
@@ -68,7 +68,7 @@ pub fn verify(spec: &ClusterSpec, now: SystemTime) -> Vec<CertProblem> {
 }
 
 /// Reads a PEM certificate file.
-pub fn read_cert(path: &Path) -> Result<CertInfo, CertProblem> {
+pub(crate) fn read_cert(path: &Path) -> Result<CertInfo, CertProblem> {
     let bytes = read(path)?;
     let pem = parse_pem(path, &bytes)?;
     let cert = pem.parse_x509().map_err(|e| not_a_cert(path, e))?;
@@ -76,7 +76,7 @@ pub fn read_cert(path: &Path) -> Result<CertInfo, CertProblem> {
 }
 
 /// The serial of a DER certificate, spelled as [`CertInfo::serial`].
-pub fn serial_of_der(der: &[u8]) -> Option<String> {
+pub(crate) fn serial_of_der(der: &[u8]) -> Option<String> {
     use x509_parser::prelude::FromDer;
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
     Some(info(&cert, der).serial)
@@ -92,7 +92,7 @@ fn info(cert: &x509_parser::certificate::X509Certificate<'_>, der: &[u8]) -> Cer
 }
 
 /// Checks one node's files; returns its certificate and CA when all is well.
-pub fn verify_node(
+pub(crate) fn verify_node(
     tls: &TlsSpec,
     node: &NodeSpec,
     now: SystemTime,
