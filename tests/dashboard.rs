@@ -6,7 +6,7 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -165,18 +165,17 @@ async fn page_state(browser: &mut Browser) -> Value {
 }
 
 async fn wait_for_page(browser: &mut Browser, what: &str, holds: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let every = Duration::from_millis(100);
+    let shown = format!("the page showing {what}");
+    common::poll_until(&shown, Duration::from_secs(60), every, async || {
         let state = page_state(browser).await;
         if holds(&state) {
-            return state;
+            Ok(state)
+        } else {
+            Err(state.to_string())
         }
-        assert!(
-            Instant::now() < deadline,
-            "the page never showed {what}: {state}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 fn badge(state: &Value, node: &str) -> String {

@@ -582,9 +582,9 @@ fn configs(topology: &Topology, plan: &mut Plan) {
     }
 }
 
-/// Nothing to do, nothing to wait for: the cluster is healthy and as declared.
 #[cfg(test)]
 impl Plan {
+    /// Nothing to do, nothing to wait for: the cluster is healthy and as declared.
     fn is_converged(&self) -> bool {
         self.actions.is_empty() && self.waiting.is_empty() && self.blocked.is_empty()
     }

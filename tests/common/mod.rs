@@ -397,24 +397,21 @@ impl Operator {
         timeout: std::time::Duration,
     ) -> std::time::Duration {
         use redis_keeper::status::ConditionType;
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.status() {
-                let ready = status.condition(ConditionType::Ready).cloned();
-                if let Some(c) = ready.filter(|c| c.status) {
-                    let at = humantime::parse_rfc3339(&c.last_transition_time).expect("timestamp");
-                    if at >= since {
-                        return at.duration_since(since).unwrap_or_default();
-                    }
+        let every = std::time::Duration::from_millis(25);
+        poll_until("Ready", timeout, every, async || {
+            let status = self.status();
+            let ready = status
+                .as_ref()
+                .and_then(|s| s.condition(ConditionType::Ready));
+            if let Some(c) = ready.filter(|c| c.status) {
+                let at = humantime::parse_rfc3339(&c.last_transition_time).expect("timestamp");
+                if at >= since {
+                    return Ok(at.duration_since(since).unwrap_or_default());
                 }
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not Ready within {timeout:?}; last status: {:#?}",
-                self.status()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
+            Err(format!("status {status:#?}"))
+        })
+        .await
     }
 
     /// Waits until the operator's status satisfies `holds`; panics with the last status after
@@ -425,15 +422,12 @@ impl Operator {
         timeout: std::time::Duration,
         holds: impl Fn(&redis_keeper::status::OperatorStatus) -> bool,
     ) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !self.status().is_some_and(|s| holds(&s)) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what}: not within {timeout:?}; last status: {:#?}",
-                self.status()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
+        let every = std::time::Duration::from_millis(25);
+        poll_until(what, timeout, every, async || match self.status() {
+            Some(status) if holds(&status) => Ok(()),
+            status => Err(format!("status {status:#?}")),
+        })
+        .await
     }
 
     /// Stops with SIGTERM and returns the exit code.
