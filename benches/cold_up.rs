@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures_util::future::join_all;
-use redis_keeper::blueprint;
 use redis_keeper::docker;
+use redis_keeper::docker::blueprint;
 use redis_keeper::spec::ClusterSpec;
 
 use common::{init_script, keeper, keeper_toml, line, median, time, WRITABLE_DELAY};

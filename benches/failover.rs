@@ -87,7 +87,7 @@ async fn kill_and_time(password: &str) -> Duration {
     // A key of redis-1's slots: a replica answers MOVED until promoted.
     let key = (0u32..)
         .map(|n| format!("t{n}"))
-        .find(|k| redis_keeper::keyslot::key_slot(k.as_bytes()) < 5461)
+        .find(|k| redis_keeper::spec::keyslot::key_slot(k.as_bytes()) < 5461)
         .unwrap_or_default();
     loop {
         let set: redis::RedisResult<()> = redis::cmd("SET")

@@ -28,7 +28,7 @@ use bollard::query_parameters::{
 };
 use redis::AsyncConnectionConfig;
 use redis_keeper::docker;
-use redis_keeper::status::OperatorStatus;
+use redis_keeper::runtime::status::OperatorStatus;
 
 use common::{init_script, keeper_toml, line, median, spawn_run, IPS, SEED_PASSWORD};
 

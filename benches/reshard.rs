@@ -1,14 +1,18 @@
-//! Reshard throughput: redis-keeper moving slots (a cluster.toml edit and `up`) against
-//! `redis-cli --cluster reshard` at its default pipeline of 10 and at 1000, on the same data,
-//! alternating, in one run; plus the floor: the servers' time for the SETSLOT, GETKEYSINSLOT
-//! and MIGRATE commands alone, sent pipelined with nothing around them.
+//! Reshard throughput: redis-keeper moving slots (a cluster.toml edit and `up`), atomically
+//! where the server can and by keys, against `redis-cli --cluster reshard` at its default
+//! pipeline of 10 and at 1000, on the same data, alternating, in one run; plus the floor of
+//! moving by keys: the servers' time for the SETSLOT, GETKEYSINSLOT and MIGRATE commands
+//! alone, sent pipelined with nothing around them.
 //!
 //! Two shapes: (a) 2048 slots holding 50,000 keys of 100 B; (b) one slot holding 200,000
 //! keys of 100 B. A writer goes on through a cluster client during every run; its p99
 //! latency is reported per way. After every run the keys are counted: none may be lost.
 //!
-//! `cargo bench --bench reshard` (BENCH_ROUNDS, default 3). Needs Docker, redis-cli; uses
-//! subnet 172.30.205.0/24.
+//! `cargo bench --bench reshard` (BENCH_ROUNDS, default 3) runs on the host's Redis;
+//! `BENCH_SERVER=valkey-9.1` (or another image `images/build` makes) on that server, with its
+//! own `redis-cli` run by `docker exec` in redis-3 (a node the moves do not touch; the
+//! exec's own cost is measured and printed beside it). Needs Docker, redis-cli; uses subnet
+//! 172.30.205.0/24.
 
 mod common;
 
@@ -25,11 +29,22 @@ fn ip(last: &str) -> String {
     format!("172.30.{OCTET}.{last}")
 }
 
+/// The server under test: `BENCH_SERVER` names an image `images/build` makes; unset, the
+/// host's Redis.
+fn server() -> Option<String> {
+    std::env::var("BENCH_SERVER").ok().filter(|s| !s.is_empty())
+}
+
 /// cluster.toml with redis-1 declared for `first` and redis-2 for `second` (redis-3 keeps
-/// 10923-16383).
-fn layout(first: &str, second: &str) -> String {
+/// 10923-16383), moving slots the `migration` way.
+fn layout(first: &str, second: &str, migration: &str) -> String {
+    let image = server().map_or_else(String::new, |s| {
+        format!(
+            "\n[image]\nname = \"redis-keeper/node:{s}\"\npull = \"never\"\nfallback = \"none\"\n"
+        )
+    });
     let mut text = format!(
-        "[cluster]\nname = \"rk-reshard\"\npassword_file = \"pw\"\n\n[network]\nname = \"rk-reshard-net\"\nsubnet = \"172.30.{OCTET}.0/24\"\n"
+        "[cluster]\nname = \"rk-reshard\"\npassword_file = \"pw\"\nslot_migration = \"{migration}\"\n{image}\n[network]\nname = \"rk-reshard-net\"\nsubnet = \"172.30.{OCTET}.0/24\"\n"
     );
     for (name, last, slots) in [
         ("redis-1", "13", first),
@@ -114,14 +129,43 @@ impl Bench {
         total
     }
 
+    /// `redis-cli`: the host's, or the server image's in redis-3's container (the password
+    /// passes by environment, never on a command line).
+    fn cli(&self) -> std::process::Command {
+        let mut cmd = match server() {
+            None => std::process::Command::new("redis-cli"),
+            Some(_) => {
+                let mut exec = std::process::Command::new("docker");
+                exec.args([
+                    "exec",
+                    "-e",
+                    "REDISCLI_AUTH",
+                    "rk-reshard-redis-3",
+                    "redis-cli",
+                ]);
+                exec
+            }
+        };
+        cmd.env("REDISCLI_AUTH", &self.password);
+        cmd
+    }
+
     fn redis_cli(&self, from: &str, to: &str, slots: usize, pipeline: usize) -> Duration {
         let started = Instant::now();
-        run(std::process::Command::new("redis-cli")
+        run(self
+            .cli()
             .args(["--cluster", "reshard", &format!("{}:6379", ip("13"))])
             .args(["--cluster-from", from, "--cluster-to", to])
             .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
-            .args(["--cluster-pipeline", &pipeline.to_string()])
-            .env("REDISCLI_AUTH", &self.password));
+            .args(["--cluster-pipeline", &pipeline.to_string()]));
+        started.elapsed()
+    }
+
+    /// What starting `redis-cli` costs without doing anything (a `docker exec` on a server
+    /// image), to read the reshard rows against.
+    fn cli_start(&self) -> Duration {
+        let started = Instant::now();
+        run(self.cli().arg("--version"));
         started.elapsed()
     }
 
@@ -195,7 +239,7 @@ impl Bench {
 fn tag_for_slot(slot: u16) -> String {
     (0u32..)
         .map(|n| format!("t{n}"))
-        .find(|t| redis_keeper::keyslot::key_slot(t.as_bytes()) == slot)
+        .find(|t| redis_keeper::spec::keyslot::key_slot(t.as_bytes()) == slot)
         .expect("every slot has a tag")
 }
 
@@ -275,13 +319,35 @@ impl Writer {
 
 struct Way {
     label: &'static str,
+    /// What the way is: one of [`WAYS`].
+    kind: WayKind,
     times: Vec<Duration>,
     p99s: Vec<Duration>,
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum WayKind {
+    KeeperAtomic,
+    KeeperKeys,
+    Cli10,
+    Cli1000,
+    CliStart,
+    Floor,
+}
+
+const WAYS: [(WayKind, &str); 6] = [
+    (WayKind::KeeperAtomic, "redis-keeper atomic (edit + up)"),
+    (WayKind::KeeperKeys, "redis-keeper by keys (edit + up)"),
+    (WayKind::Cli10, "redis-cli reshard, pipeline 10"),
+    (WayKind::Cli1000, "redis-cli reshard, pipeline 1000"),
+    (WayKind::CliStart, "redis-cli start alone (--version)"),
+    (WayKind::Floor, "floor by keys (the commands alone)"),
+];
+
 impl Way {
-    fn new(label: &'static str) -> Way {
+    fn new((kind, label): (WayKind, &'static str)) -> Way {
         Way {
+            kind,
             label,
             times: Vec::new(),
             p99s: Vec::new(),
@@ -289,7 +355,7 @@ impl Way {
     }
 
     /// Median, min and max, the writer's median p99, and how this way's median compares
-    /// with redis-keeper's.
+    /// with redis-keeper's (its first way).
     fn print(&self, keeper: Duration) {
         let m = median(self.times.clone());
         let (Some(min), Some(max)) = (self.times.iter().min(), self.times.iter().max()) else {
@@ -307,44 +373,57 @@ impl Way {
     }
 }
 
+/// One shape's runs; `atomic`: the server moves slots atomically, so redis-keeper is
+/// measured both ways.
 fn shape(
     bench: &Bench,
     writer: &Writer,
     label: &str,
-    slots: std::ops::Range<u16>,
-    keys: usize,
+    (slots, keys): (std::ops::Range<u16>, usize),
     n: usize,
+    atomic: bool,
 ) {
     let (first_moved, last_moved) = (slots.start, slots.end - 1);
     bench.rt.block_on(bench.load(slots.clone(), keys));
-    let home = layout("\"0-5460\"", "\"5461-10922\"");
-    let moved_keeper = layout(
-        &format!("\"{}-5460\"", last_moved + 1),
-        &format!("\"{first_moved}-{last_moved}\", \"5461-10922\""),
-    );
+    let home = layout("\"0-5460\"", "\"5461-10922\"", "auto");
+    let moved = |migration| {
+        layout(
+            &format!("\"{}-5460\"", last_moved + 1),
+            &format!("\"{first_moved}-{last_moved}\", \"5461-10922\""),
+            migration,
+        )
+    };
     let (one, two) = bench
         .rt
         .block_on(async { (bench.id("13").await, bench.id("16").await) });
     let count = slots.len();
-    let mut ways = [
-        Way::new("redis-keeper (edit + up)"),
-        Way::new("redis-cli reshard, pipeline 10"),
-        Way::new("redis-cli reshard, pipeline 1000"),
-        Way::new("floor (the commands alone)"),
-    ];
+    let mut ways: Vec<Way> = WAYS
+        .into_iter()
+        .filter(|(kind, _)| match kind {
+            WayKind::KeeperAtomic => atomic,
+            WayKind::CliStart => server().is_some(),
+            _ => true,
+        })
+        .map(Way::new)
+        .collect();
     println!("({label}) {count} slot(s) holding {keys} keys of 100 B, {n} round(s), alternating, medians:");
     for round in 0..n {
         for k in 0..ways.len() {
             let w = (k + round) % ways.len();
             let before = bench.rt.block_on(bench.keys());
-            let (took, p99) = writer.during(|| match w {
-                0 => {
-                    bench.declare(&moved_keeper);
+            let (took, p99) = writer.during(|| match ways[w].kind {
+                WayKind::KeeperAtomic => {
+                    bench.declare(&moved("atomic"));
                     bench.keeper(&["up", "--timeout", "300"])
                 }
-                1 => bench.redis_cli(&one, &two, count, 10),
-                2 => bench.redis_cli(&one, &two, count, 1000),
-                _ => bench.rt.block_on(bench.floor(slots.clone())),
+                WayKind::KeeperKeys => {
+                    bench.declare(&moved("keys"));
+                    bench.keeper(&["up", "--timeout", "300"])
+                }
+                WayKind::Cli10 => bench.redis_cli(&one, &two, count, 10),
+                WayKind::Cli1000 => bench.redis_cli(&one, &two, count, 1000),
+                WayKind::CliStart => bench.cli_start(),
+                WayKind::Floor => bench.rt.block_on(bench.floor(slots.clone())),
             });
             let after = bench.rt.block_on(bench.keys());
             // The writer adds keys meanwhile: none may have gone.
@@ -356,9 +435,11 @@ fn shape(
             );
             ways[w].times.push(took);
             ways[w].p99s.push(p99);
-            // Home again, unmeasured.
-            bench.declare(&home);
-            bench.keeper(&["up", "--timeout", "300"]);
+            // Home again, unmeasured (nothing moved by `--version`).
+            if ways[w].kind != WayKind::CliStart {
+                bench.declare(&home);
+                bench.keeper(&["up", "--timeout", "300"]);
+            }
         }
     }
     let keeper = median(ways[0].times.clone());
@@ -383,7 +464,7 @@ fn main() {
         password: String::new(),
         dir,
     };
-    bench.declare(&layout("\"0-5460\"", "\"5461-10922\""));
+    bench.declare(&layout("\"0-5460\"", "\"5461-10922\"", "auto"));
     let _ = std::process::Command::new(BIN)
         .args(["down", "--volumes", "-f"])
         .arg(bench.dir.path().join("cluster.toml"))
@@ -394,9 +475,14 @@ fn main() {
         .trim()
         .to_string();
     let bench = Bench { password, ..bench };
+    let atomic = matches!(server().as_deref(), Some("valkey-9.1" | "redis-8.6"));
+    println!(
+        "server: {}",
+        server().unwrap_or_else(|| "the host's redis-server".into())
+    );
     let writer = Writer::start(&bench);
-    shape(&bench, &writer, "a", 0..2048, 50_000, n);
-    shape(&bench, &writer, "b", 0..1, 200_000, n);
+    shape(&bench, &writer, "a", (0..2048, 50_000), n, atomic);
+    shape(&bench, &writer, "b", (0..1, 200_000), n, atomic);
     writer.stop.store(true, Ordering::Relaxed);
     println!(
         "writer errors while recording: {}",

@@ -1,6 +1,6 @@
 //! Files the operator writes for itself: keys and certificates, the password and API token,
 //! the status file, a balanced cluster.toml. Each is replaced whole or not at all, whatever
-//! ends the process, and a private file is private from its first byte.
+//! ends the process, and a private file is private from its first byte. Imports no room.
 //!
 //! A write goes to a temp file of its own beside the target (a unique name, created with the
 //! final mode, never an existing file), is synced, renamed over the target, and the folder is

@@ -1,45 +1,107 @@
 //! redis-keeper: a reconciling operator that keeps a Redis Cluster in Docker at the state
 //! declared in cluster.toml.
 //!
-//! The layout follows the loop:
-//! - [`spec`]: the desired state (cluster.toml, validated).
-//! - [`observe`]: what Docker and Redis say now.
+//! The rooms follow the loop, each importing only the rooms listed before it:
+//! - `files`: files written whole or not at all, private ones private from the first byte.
+//! - [`spec`]: the desired state (cluster.toml, validated; the password; key slots).
+//! - [`tls`]: certificates, issued and checked.
+//! - [`docker`] and `redis_clients`: the clients that reach the world, and what each
+//!   Docker object should look like.
+//! - [`guard`]: one operator per cluster (a lock, and a lease across machines).
+//! - [`observe`]: what Docker and Redis say now, the one `Topology` built from it
+//!   per pass, and the health checks read from that.
+//! - [`actions`]: the steps, each kind with its stage, description and how it is applied;
+//!   slot moves and their progress.
 //! - [`plan`]: a pure function from (desired, observed) to actions.
-//! - [`actions`]: the steps toward it, each kind with its stage, description and how it is
-//!   applied through the Docker Engine API and Redis's own commands.
-//! - [`reconcile`]: the loop that drives observe → plan → act until healthy.
-//!
-//! Around it: [`controller`] (`run`: triggers, conditions, reload), [`api`] and [`metrics`]
-//! (what `run --listen` serves), [`tls`] (certificates), [`blueprint`] (what Docker objects
-//! should look like), [`health`] (the checks), [`docker`] and [`node_client`] (the clients),
-//! [`lock`] and [`lease`] (one operator per cluster, on one machine and across machines),
-//! [`commands`] (the CLI's subcommands).
+//! - [`runtime`]: the reconcile loop, `run`'s controller, status, metrics and the status
+//!   report. Its [`runtime::context`] (the desired state and the clients) is the one module
+//!   `observe` and `actions` take from above them.
+//! - [`api`]: what `run --listen` serves.
+//! - [`cli`]: the subcommands, their output and exit codes.
 
 pub mod actions;
 pub mod api;
-pub mod blueprint;
 pub mod cli;
-pub mod commands;
-pub mod context;
-pub mod controller;
 pub mod docker;
-pub mod exit;
 mod files;
-mod health;
-pub mod keyslot;
-mod lease;
-pub mod lock;
-mod metrics;
-mod node_client;
+pub mod guard;
 pub mod observe;
-mod output;
 pub mod plan;
-mod progress;
-mod reconcile;
-mod report;
-pub mod secret;
-mod slot_moves;
+mod redis_clients;
+pub mod runtime;
 pub mod spec;
-pub mod status;
-pub mod telemetry;
 pub mod tls;
+
+#[cfg(test)]
+mod tests {
+    /// The rooms, each allowed to import only those before it (and `observe` and `actions`
+    /// also `runtime::context`), as the map above says.
+    const ROOMS: [&str; 12] = [
+        "files",
+        "spec",
+        "tls",
+        "docker",
+        "redis_clients",
+        "guard",
+        "observe",
+        "actions",
+        "plan",
+        "runtime",
+        "api",
+        "cli",
+    ];
+
+    fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("src is readable") {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                sources(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn rooms_import_only_the_rooms_below_them() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        let mut wrong = Vec::new();
+        for file in files {
+            let relative = file.strip_prefix(&src).expect("under src");
+            let first = relative
+                .iter()
+                .next()
+                .and_then(|c| c.to_str())
+                .unwrap_or("");
+            let room = first.trim_end_matches(".rs");
+            let Some(rank) = ROOMS.iter().position(|r| *r == room) else {
+                continue; // lib.rs, main.rs
+            };
+            let text = std::fs::read_to_string(&file).expect("a source file");
+            // Tests may reach anywhere.
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (at, _) in code.match_indices("crate::") {
+                let rest = &code[at + "crate::".len()..];
+                let used: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                let Some(used_rank) = ROOMS.iter().position(|r| *r == used) else {
+                    continue; // a macro such as crate::outln!
+                };
+                let context =
+                    rest.starts_with("runtime::context") && matches!(room, "observe" | "actions");
+                if used_rank > rank && !context {
+                    wrong.push(format!("{} imports {used}", relative.display()));
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "imports pointing up:\n{}",
+            wrong.join("\n")
+        );
+    }
+}

@@ -2,9 +2,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use redis_keeper::cli::Cli;
-use redis_keeper::exit::Exit;
-use redis_keeper::{commands, telemetry};
+use redis_keeper::cli::args::Cli;
+use redis_keeper::cli::exit::Exit;
+use redis_keeper::cli::{commands, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {

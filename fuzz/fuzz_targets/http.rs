@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 use axum::body::Body;
 use axum::http::Request;
 use libfuzzer_sys::fuzz_target;
-use redis_keeper::controller::Shared;
-use redis_keeper::secret::Secret;
+use redis_keeper::runtime::controller::Shared;
+use redis_keeper::runtime::status::OperatorStatus;
+use redis_keeper::spec::secret::Secret;
 use redis_keeper::spec::ClusterSpec;
-use redis_keeper::status::OperatorStatus;
 use tower::ServiceExt;
 
 const SPEC: &str = r#"

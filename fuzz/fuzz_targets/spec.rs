@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(master) = node.replica_of.as_deref() {
             assert!(spec.node(master).is_some_and(|m| !m.is_replica()));
         }
-        redis_keeper::blueprint::container_body(&spec, node, "fuzz:latest");
+        redis_keeper::docker::blueprint::container_body(&spec, node, "fuzz:latest");
     }
     // Every host answers with the image and nothing else.
     let mut empty = Observed::default();

@@ -8,8 +8,8 @@ use bollard::query_parameters::UploadToContainerOptionsBuilder;
 use super::container_files::{append_tls, tls_material};
 use super::redis::run;
 use super::{ActError, Kind, Stage};
-use crate::context::Context;
 use crate::docker::DockerError;
+use crate::runtime::context::Context;
 
 /// Make new certificates from the operator's CA (`[tls].generate`): missing files, a
 /// certificate inside renew_before_days of expiry, or one that no longer fits its node.
@@ -115,7 +115,7 @@ async fn reload(ctx: &Context, node: &str) -> Result<(), ActError> {
         ("tls-ca-cert-file", crate::tls::CA_FILE),
     ] {
         cmd.arg(setting)
-            .arg(format!("{}/{file}", crate::blueprint::TLS_DIR));
+            .arg(format!("{}/{file}", crate::docker::blueprint::TLS_DIR));
     }
     run(ctx, node, "CONFIG SET tls-*", cmd).await
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::redis::run_on;
 use super::{ActError, Kind, Peer, Stage};
-use crate::context::Context;
+use crate::runtime::context::Context;
 
 /// CONFIG SET the settings that differ on this node; no restart.
 #[derive(Debug, Clone, PartialEq, Eq)]

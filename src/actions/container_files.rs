@@ -5,9 +5,9 @@
 use bollard::query_parameters::UploadToContainerOptionsBuilder;
 
 use super::ActError;
-use crate::blueprint::{self, PRIVATE_CONF_DIR, PRIVATE_CONF_FILE};
-use crate::context::Context;
+use crate::docker::blueprint::{self, PRIVATE_CONF_DIR, PRIVATE_CONF_FILE};
 use crate::docker::{archive, status_of, DockerError};
+use crate::runtime::context::Context;
 
 /// The private config as a tar for the archive API: `redis-keeper/keeper.conf` and, with TLS,
 /// `redis-keeper/tls/*`, owned by the uid Redis runs as (999 in the official and the

@@ -9,14 +9,15 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListNetworksOptions, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 
 use super::container_files::write_private_config;
 use super::{ActError, Kind, Stage};
-use crate::blueprint;
-use crate::context::Context;
+use crate::docker::blueprint;
 use crate::docker::{image, message_of, status_of, DockerError};
+use crate::runtime::context::Context;
 use crate::spec::Subnet;
 
 /// Pull `[image].name`, copy it from another host that has it, or build the host fallback.
@@ -160,7 +161,10 @@ impl Kind for StartContainer {
         "the node's container is not running"
     }
 
+    /// Aligns stale shard ids in its `nodes.conf` first: Valkey up to 8.1.1 would refuse the
+    /// file and crash-loop (see [`super::nodes_conf`]).
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
+        super::nodes_conf::align_in_container(ctx, &self.container).await?;
         start(ctx, &self.node, &self.container).await
     }
 }
@@ -224,8 +228,11 @@ impl Kind for RecreateContainer {
         "the container differs from its spec (spec-hash label)"
     }
 
+    /// Stops the server gracefully before the container goes: see [`stop_gracefully`].
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
-        remove_container(ctx.docker_of(&self.node)?, &self.container).await?;
+        let docker = ctx.docker_of(&self.node)?;
+        stop_gracefully(docker, &self.container).await?;
+        remove_container(docker, &self.container).await?;
         create_container(ctx, &self.node, &self.image).await
     }
 }
@@ -478,6 +485,26 @@ async fn reattach(ctx: &Context, node: &str, container: &str) -> Result<(), ActE
         Err(e) => {
             Err(DockerError::api(format!("attach {container} to network {network}"))(e).into())
         }
+    }
+}
+
+/// How long a stopping server gets to exit before Docker kills it: enough to write its AOF
+/// and an RDB snapshot of a dev-sized dataset.
+const STOP_GRACE_SECS: i32 = 30;
+
+/// Stops the container with SIGTERM, giving the server [`STOP_GRACE_SECS`] to exit. A
+/// server shutting down writes and syncs its AOF; a SIGKILL (what `docker rm -f` sends)
+/// skips that, and under `appendfsync everysec` a server whose background fsync is still
+/// running may have acknowledged writes it has not written yet (aof.c, flushAppendOnlyFile).
+async fn stop_gracefully(docker: &Docker, container: &str) -> Result<(), ActError> {
+    let options = StopContainerOptionsBuilder::new()
+        .t(STOP_GRACE_SECS)
+        .build();
+    match docker.stop_container(container, Some(options)).await {
+        Ok(()) => Ok(()),
+        // Already stopped, or gone.
+        Err(e) if matches!(status_of(&e), Some(304 | 404)) => Ok(()),
+        Err(e) => Err(DockerError::api(format!("stop container {container}"))(e).into()),
     }
 }
 

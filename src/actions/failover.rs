@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::redis::{failed, run_checked, run_on};
 use super::{ActError, Kind, Peer, Stage};
-use crate::context::Context;
+use crate::runtime::context::Context;
 
 /// A forced failover wins its election in tens of milliseconds on a local network. A
 /// coordinated one waits for the replica to catch up, and Redis gives that 5 s

@@ -7,8 +7,8 @@ use futures_util::future::join_all;
 
 use super::redis::{run_checked, run_on, says};
 use super::{ActError, Kind, Peer, Stage};
-use crate::context::Context;
 use crate::observe::short_id;
+use crate::runtime::context::Context;
 
 /// CLUSTER FORGET an id on every node that knows it, in one go (Redis bans a forgotten id
 /// from gossip for 60 s, so all nodes must forget it within that window or it comes back).

@@ -2,11 +2,13 @@
 //!
 //! Each kind of action is a struct in the module of what it acts on, with everything about
 //! it in one place: the fields the planner fills in (Redis nodes by id, address and name),
-//! its [`Stage`], the drift that calls for it, how it reads in a plan, and how it is applied.
-//! A new kind is that struct, its [`Kind`] impl and its name in the `actions!` list below.
+//! its `Stage`, the drift that calls for it, how it reads in a plan, and how it is applied.
+//! A new kind is that struct, its `Kind` impl and its name in the `actions!` list below.
 //!
 //! [`apply_all`] runs a plan stage by stage, the actions of one stage in parallel. Every
 //! action is idempotent, so a crash anywhere and a re-run converge.
+//!
+//! Imports `spec`, `tls`, `docker`, the Redis clients, `observe` and `runtime::context`.
 
 mod certificates;
 mod config;
@@ -17,7 +19,7 @@ mod membership;
 mod nodes_conf;
 mod password;
 mod redis;
-mod slots;
+pub(crate) mod slots;
 
 pub(crate) use certificates::{IssueCertificates, LoadCertificates};
 pub(crate) use config::SetConfig;
@@ -29,15 +31,15 @@ pub(crate) use failover::{Failover, Promote, Replicate};
 pub use membership::{Detach, Forget, Meet, ResetNode, SetConfigEpoch};
 pub(crate) use nodes_conf::RepairNodesConf;
 pub(crate) use password::RotatePassword;
-pub(crate) use slots::{AddSlots, CloseSlots, MoveSlots, TakeSlots};
+pub(crate) use slots::{AddSlots, CloseSlots, MoveSlots, TakeSlots, Transfer};
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use crate::context::Context;
 use crate::docker::DockerError;
+use crate::runtime::context::Context;
 use crate::spec::SlotRange;
 
 /// What a kind of action says about itself, and how it is carried out.
@@ -165,7 +167,7 @@ pub struct Peer {
     pub id: String,
     /// `ip:port`.
     pub addr: String,
-    /// Its name in cluster.toml, or "foreign node <addr>".
+    /// Its name in cluster.toml, or "foreign node \<addr>".
     pub name: String,
 }
 
@@ -232,6 +234,16 @@ pub enum ActError {
         planned: String,
         found: String,
     },
+    /// An atomic slot migration job failed, or someone cancelled it: its slots stayed at
+    /// the source, and the next pass plans the move again.
+    #[error("moving slots from {from} to {to}: job {job} ended {state}: {message}")]
+    SlotJob {
+        from: String,
+        to: String,
+        job: String,
+        state: String,
+        message: String,
+    },
     /// Work moved off the async runtime (key generation, file writes) panicked.
     #[error("a blocking task failed: {0}")]
     Blocking(#[from] tokio::task::JoinError),
@@ -244,7 +256,9 @@ impl ActError {
             ActError::Docker(e) => e.is_permanent(),
             ActError::Tls(_) => true,
             ActError::Redis { permanent, .. } => *permanent,
-            ActError::NotTheSameNode { .. } | ActError::Blocking(_) => false,
+            ActError::NotTheSameNode { .. } | ActError::SlotJob { .. } | ActError::Blocking(_) => {
+                false
+            }
         }
     }
 }

@@ -9,11 +9,13 @@
 
 use std::fmt;
 
+use bollard::query_parameters::RestartContainerOptionsBuilder;
+
 use super::container_files::{read_file, upload};
 use super::{ActError, Kind, Stage};
-use crate::blueprint::DATA_DIR;
-use crate::context::Context;
-use crate::docker::archive;
+use crate::docker::blueprint::DATA_DIR;
+use crate::docker::{archive, DockerError};
+use crate::runtime::context::Context;
 
 /// `text` with every replica's `shard-id=` set to its primary's, or None when no line needed
 /// it. Other lines and fields are kept byte for byte.
@@ -74,26 +76,43 @@ impl Kind for RepairNodesConf {
         "the node's container keeps restarting"
     }
 
-    /// Reads the container's `nodes.conf`, aligns its shard ids, and writes it back. Fails
-    /// when the file needs no such repair: the container restarts for another reason
-    /// (`docker logs` says which).
+    /// Aligns the shard ids in the container's `nodes.conf`, then restarts it at once rather
+    /// than after Docker's restart back-off, which doubles with every crash. Fails when the
+    /// file needs no such repair: the container restarts for another reason (`docker logs`
+    /// says which).
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
         let container = &self.container;
-        let path = format!("{DATA_DIR}/nodes.conf");
-        let text = read_file(ctx, container, &path).await?;
-        let Some(fixed) = text.as_deref().and_then(align_shard_ids) else {
+        if !align_in_container(ctx, container).await? {
             let e = redis::RedisError::from((
                 redis::ErrorKind::Client,
                 "the container keeps restarting",
                 format!("not for a shard id in nodes.conf: see `docker logs {container}`"),
             ));
             return Err(super::redis::failed(&self.node, "repair nodes.conf", e));
-        };
-        let mut tar = tar::Builder::new(Vec::new());
-        let packed = archive::append_owned_file(&mut tar, "nodes.conf", fixed.as_bytes(), 0o644)
-            .and_then(|()| tar.into_inner());
-        upload(ctx, container, DATA_DIR, packed, "nodes.conf").await
+        }
+        let now = RestartContainerOptionsBuilder::new().t(0).build();
+        ctx.docker_of_container(container)?
+            .restart_container(container, Some(now))
+            .await
+            .map_err(DockerError::api(format!("restart container {container}")))?;
+        Ok(())
     }
+}
+
+/// Aligns the shard ids in the container's `nodes.conf` (running or not) in place; true when
+/// a line needed it. Run before every start too, so a node stopped with a stale shard id
+/// starts cleanly instead of crashing first.
+pub(super) async fn align_in_container(ctx: &Context, container: &str) -> Result<bool, ActError> {
+    let path = format!("{DATA_DIR}/nodes.conf");
+    let text = read_file(ctx, container, &path).await?;
+    let Some(fixed) = text.as_deref().and_then(align_shard_ids) else {
+        return Ok(false);
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    let packed = archive::append_owned_file(&mut tar, "nodes.conf", fixed.as_bytes(), 0o644)
+        .and_then(|()| tar.into_inner());
+    upload(ctx, container, DATA_DIR, packed, "nodes.conf").await?;
+    Ok(true)
 }
 
 impl fmt::Display for RepairNodesConf {

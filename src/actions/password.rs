@@ -11,8 +11,8 @@ use futures_util::future::try_join_all;
 
 use super::container_files::{private_password, write_private_config};
 use super::{ActError, Context, Kind, Stage};
-use crate::node_client::NodeClients;
-use crate::secret::Secret;
+use crate::redis_clients::NodeClients;
+use crate::spec::secret::Secret;
 
 /// Put the declared password (cluster.toml's file or variable changed) in force on these
 /// nodes, live: each accepts it beside its old one, every node authenticates to its master

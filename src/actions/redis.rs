@@ -2,8 +2,8 @@
 //! gossiped address, or on a peer only while it is still the node the plan was made for.
 
 use super::{ActError, Peer};
-use crate::context::Context;
 use crate::observe::short_id;
+use crate::runtime::context::Context;
 
 pub(super) fn failed(node: &str, what: &str, source: redis::RedisError) -> ActError {
     ActError::Redis {

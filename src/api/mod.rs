@@ -4,6 +4,8 @@
 //!
 //! Everything is served from [`Shared`], the state the controller keeps; no request opens a
 //! Redis connection. Errors are real HTTP errors with a JSON body `{status:"error", error}`.
+//!
+//! Imports every room below `cli`.
 
 mod dashboard;
 mod https;
@@ -19,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::controller::Shared;
-use crate::secret::Secret;
+use crate::runtime::controller::Shared;
+use crate::spec::secret::Secret;
 use crate::spec::{ClusterSpec, TokenSource};
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +62,7 @@ pub(crate) fn token(spec: &ClusterSpec) -> Result<Option<Secret>, ApiError> {
         Some(TokenSource::File(path)) => match std::fs::read_to_string(path) {
             Ok(text) => text,
             // Made for the user (0600), as the password file is: read it to use the API.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::secret::create(path)
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::spec::secret::create(path)
                 .map(|s| s.expose().to_string())
                 .map_err(|source| ApiError::TokenFile {
                     path: path.clone(),

@@ -13,8 +13,8 @@ use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::error;
-use crate::controller::Shared;
-use crate::status::{Condition, ConditionType, Event, LastReconcile};
+use crate::runtime::controller::Shared;
+use crate::runtime::status::{Condition, ConditionType, Event, LastReconcile};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -32,10 +32,10 @@ pub(super) struct StatusReply {
     last_reconcile: Option<LastReconcile>,
     reconciles: u64,
     /// The slot moves of the pass in flight (slots, keys, rate, ETA); null when none run.
-    moving: Option<crate::slot_moves::MoveProgress>,
+    moving: Option<crate::actions::slots::progress::MoveProgress>,
     /// Desired against observed per node, the slot map and the findings (as `status -o
     /// json`); null before the first observation.
-    report: Option<crate::report::StatusReport>,
+    report: Option<crate::runtime::report::StatusReport>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -78,11 +78,11 @@ pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Json<StatusRepl
     let operator = shared.status();
     let report = shared.observed().map(|o| {
         // From memory: the controller's own status is this reply's top level.
-        let operator = crate::report::OperatorView {
+        let operator = crate::runtime::report::OperatorView {
             holder: shared.holder.clone(),
             status: None,
         };
-        crate::report::report(&spec, &o, Some(operator))
+        crate::runtime::report::report(&spec, &o, Some(operator))
     });
     Json(StatusReply {
         status: "success",

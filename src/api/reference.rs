@@ -13,8 +13,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error;
-use crate::controller::Shared;
 use crate::observe::{ClusterNode, NodeView};
+use crate::runtime::controller::Shared;
 use crate::spec::SLOT_COUNT;
 
 #[derive(Serialize, ToSchema)]

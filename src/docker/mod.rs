@@ -2,8 +2,12 @@
 //!
 //! Docker's own messages ("Pool overlaps with other one on this address space") are turned
 //! into [`DockerError`]s that say what is wrong in cluster.toml terms and how to fix it.
+//! [`blueprint`] says what each Docker object of a cluster should look like.
+//!
+//! Imports `spec` and `tls`.
 
 pub mod archive;
+pub mod blueprint;
 pub(crate) mod engines;
 pub mod host_image;
 pub mod image;

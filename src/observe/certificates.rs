@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio_rustls::TlsConnector;
 
 use super::{ObservedContainer, RunState};
-use crate::context::Context;
+use crate::runtime::context::Context;
 use crate::spec::ClusterSpec;
 use crate::tls;
 use crate::tls::verify::{self, CertInfo};

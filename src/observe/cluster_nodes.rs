@@ -45,6 +45,11 @@ impl ClusterNode {
         self.has_flag("master")
     }
 
+    /// A replica, in the eyes of the node that listed it (Redis's flag is `slave`).
+    pub(crate) fn is_replica(&self) -> bool {
+        self.has_flag("slave")
+    }
+
     pub(crate) fn in_handshake(&self) -> bool {
         self.has_flag("handshake")
     }
@@ -52,6 +57,11 @@ impl ClusterNode {
     /// Marked failing: `fail` (agreed) or `fail?` (suspected by the asking node).
     pub(crate) fn is_failing(&self) -> bool {
         self.has_flag("fail") || self.has_flag("fail?")
+    }
+
+    /// Serves no slot and has none open.
+    pub(crate) fn holds_no_slots(&self) -> bool {
+        self.slots.is_empty() && self.migrating.is_empty() && self.importing.is_empty()
     }
 
     pub(crate) fn slot_count(&self) -> usize {

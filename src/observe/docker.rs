@@ -10,9 +10,9 @@ use bollard::Docker;
 use super::{
     HostObserved, ImageState, Observed, ObservedContainer, ObservedNetwork, RunState, ServerVersion,
 };
-use crate::blueprint::{self, label};
-use crate::context::Context;
+use crate::docker::blueprint::{self, label};
 use crate::docker::{image, status_of, DockerError};
+use crate::runtime::context::Context;
 use crate::spec::{ImageFallback, ImageSpec, PullPolicy};
 
 /// Every host at once. Without `[[hosts]]` a silent engine is an error, as it always was;

@@ -3,10 +3,14 @@
 //! Observation never changes anything. It gathers the Docker side (image, network, volumes,
 //! containers found by the operator's labels) and the Redis side (`CLUSTER NODES` and
 //! `CLUSTER INFO` from every reachable node) into plain data the planner can judge.
+//! [`Topology`] answers every question about it once per pass; `health` judges it.
+//!
+//! Imports `spec`, `tls`, `docker`, the Redis clients and `runtime::context`.
 
 mod certificates;
 pub mod cluster_nodes;
 mod docker;
+pub(crate) mod health;
 mod redis;
 mod replication;
 mod server;
@@ -20,18 +24,19 @@ pub(crate) use certificates::NodeCertificate;
 pub use cluster_nodes::{short_id, ClusterInfo, ClusterNode};
 pub(crate) use redis::{keys_in_slots, refused_password};
 pub use replication::Replication;
+pub(crate) use server::ServerKind;
 pub use server::ServerVersion;
 pub(crate) use settings::same_setting;
 pub(crate) use topology::{Member, Shard, Standing, Topology, Who};
 
-use crate::context::Context;
 use crate::docker::DockerError;
+use crate::runtime::context::Context;
 
 /// Everything the planner needs to know about the world.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observed {
     /// What each host that answered has: the usable image and the cluster network, by host
-    /// name ([`crate::spec::LOCAL`] without `[[hosts]]`).
+    /// name (`LOCAL` without `[[hosts]]`).
     pub hosts: BTreeMap<String, HostObserved>,
     /// Hosts whose Docker Engine did not answer this pass, with why. Unknown, not dead:
     /// nothing of theirs is recreated, forgotten or failed over by the operator.

@@ -6,8 +6,8 @@ use futures_util::future::join_all;
 
 use super::cluster_nodes::{info_fields, parse_cluster_nodes, ClusterInfo};
 use super::{NodeView, ObservedContainer, RedisState, RunState, ServerVersion};
-use crate::blueprint::kept_settings;
-use crate::context::Context;
+use crate::docker::blueprint::kept_settings;
+use crate::runtime::context::Context;
 use crate::spec::NodeSpec;
 
 /// Asks every node whose container runs for `CLUSTER NODES` and `CLUSTER INFO`, in parallel.

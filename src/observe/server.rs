@@ -69,6 +69,17 @@ impl ServerVersion {
     }
 }
 
+impl ServerVersion {
+    /// Whether it moves slots in one server-side job: Valkey 9.0's `CLUSTER MIGRATESLOTS`,
+    /// Redis 8.4's `CLUSTER MIGRATION IMPORT`.
+    pub(crate) fn moves_slots_atomically(&self) -> bool {
+        match self.kind {
+            ServerKind::Valkey => self.numbers.0 >= 9,
+            ServerKind::Redis => (self.numbers.0, self.numbers.1) >= (8, 4),
+        }
+    }
+}
+
 impl fmt::Display for ServerVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self.kind {
@@ -117,5 +128,21 @@ mod tests {
             .unwrap()
             .is_supported());
         assert_eq!(ServerVersion::from_label("keydb 6.3"), None);
+    }
+
+    #[test]
+    fn atomic_slot_migration_came_with_valkey_9_0_and_redis_8_4() {
+        let atomic = |label: &str| {
+            ServerVersion::from_label(label)
+                .unwrap()
+                .moves_slots_atomically()
+        };
+        assert!(atomic("valkey 9.0.0"));
+        assert!(atomic("valkey 9.1.2"));
+        assert!(!atomic("valkey 8.1.1"));
+        assert!(atomic("redis 8.4.0"));
+        assert!(atomic("redis 8.6.3"));
+        assert!(!atomic("redis 8.2.1"));
+        assert!(!atomic("redis 7.0.15"));
     }
 }

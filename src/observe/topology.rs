@@ -10,8 +10,11 @@
 use std::collections::BTreeMap;
 
 use super::replication::Replication;
-use super::{ClusterNode, NodeView, Observed, ObservedContainer, RunState};
-use crate::blueprint::{kept_settings, spec_hash};
+use super::{
+    ClusterNode, NodeView, Observed, ObservedContainer, RedisState, RunState, ServerKind,
+    ServerVersion,
+};
+use crate::docker::blueprint::{kept_settings, spec_hash};
 use crate::spec::{ClusterSpec, NodeSpec, SLOT_COUNT};
 
 fn usable_image<'a>(observed: &'a Observed, host: &str) -> Option<&'a str> {
@@ -68,9 +71,17 @@ impl Member<'_> {
         self.migrating(slot).is_some() || self.importing(slot)
     }
 
+    /// Sees some master serving `slot`.
+    pub(crate) fn sees_served(&self, slot: u16) -> bool {
+        self.view
+            .nodes
+            .iter()
+            .any(|e| e.is_master() && e.slots.iter().any(|r| r.contains(slot)))
+    }
+
     /// A replica, by its own word.
     pub(crate) fn is_replica(&self) -> bool {
-        self.myself.has_flag("slave")
+        self.myself.is_replica()
     }
 
     /// The id of the master it replicates, if it is a replica.
@@ -85,11 +96,14 @@ impl Member<'_> {
         Replication::of(&self.view.server)
     }
 
+    /// Has some slot open (MIGRATING or IMPORTING).
+    pub(crate) fn has_open_slots(&self) -> bool {
+        !self.myself.migrating.is_empty() || !self.myself.importing.is_empty()
+    }
+
     /// Serves no slot and has none open.
     pub(crate) fn holds_no_slots(&self) -> bool {
-        self.myself.slots.is_empty()
-            && self.myself.migrating.is_empty()
-            && self.myself.importing.is_empty()
+        self.myself.holds_no_slots()
     }
 
     /// Knows the node with this id, past the handshake.
@@ -213,6 +227,63 @@ impl<'a> Topology<'a> {
         self.members.iter().find(|m| m.owns(slot))
     }
 
+    /// The nodes outside cluster.toml (foreign, or removed and not yet drained) that the
+    /// declared nodes see serving `slot`, each once. A declared node's word on its own slots is
+    /// [`Topology::serving`]; the peers' word counts only for a node the operator does not ask.
+    pub(crate) fn outside_holders(&self, slot: u16) -> Vec<&'a ClusterNode> {
+        let mut found: Vec<&'a ClusterNode> = Vec::new();
+        for m in &self.members {
+            let entry = m
+                .view
+                .nodes
+                .iter()
+                .find(|e| !e.is_myself() && e.slots.iter().any(|r| r.contains(slot)));
+            let Some(entry) = entry else { continue };
+            let outside = matches!(self.identify(entry), Who::Foreign | Who::Retired(_));
+            if outside && !found.iter().any(|f| f.id == entry.id) {
+                found.push(entry);
+            }
+        }
+        found
+    }
+
+    /// Some declared node marks the node with this id as failing.
+    pub(crate) fn marked_failing(&self, id: &str) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.view.nodes.iter().any(|e| e.id == id && e.is_failing()))
+    }
+
+    /// `node` serving `slot` is at home: it is the slot's declared owner, or a node of that
+    /// owner's shard promoted in its place (roles within a shard change by failover, never
+    /// by moving keys).
+    pub(crate) fn at_home(&self, slot: u16, node: &NodeSpec) -> bool {
+        self.spec
+            .owner_of(slot)
+            .is_some_and(|home| node.shard() == home.name)
+    }
+
+    /// What is left of an id the cluster began to forget: an entry with no address that some
+    /// settled declared node no longer knows at all. It can never be reached, and without the
+    /// nodes that forgot it no majority can agree it failed.
+    pub(crate) fn is_ghost(&self, entry: &ClusterNode) -> bool {
+        entry.ip().is_none()
+            && self
+                .members
+                .iter()
+                .any(|m| !m.view.is_fresh() && !m.view.nodes.iter().any(|e| e.id == entry.id))
+    }
+
+    /// A ghost that only the member with id `only` still knows: it can never come back with
+    /// newer writes.
+    pub(crate) fn is_ghost_to_all_but(&self, entry: &ClusterNode, only: &str) -> bool {
+        entry.ip().is_none()
+            && self
+                .members
+                .iter()
+                .all(|o| o.id() == only || !o.view.nodes.iter().any(|e| e.id == entry.id))
+    }
+
     /// A declared master's shard.
     pub(crate) fn shard<'t>(&'t self, master: &'a NodeSpec) -> Shard<'t, 'a> {
         let members: Vec<&'t Member<'a>> = self
@@ -279,8 +350,64 @@ impl<'a> Topology<'a> {
             Who::OldIdentity(n) => format!("{}'s old identity", n.name),
             Who::Retired(name) => format!("{name} (removed from cluster.toml)"),
             Who::Handshake => format!("a node in handshake at {}", shown_addr(entry)),
-            Who::Foreign => format!("unknown node {}", shown_addr(entry)),
+            Who::Foreign => format!("foreign node {}", shown_addr(entry)),
         }
+    }
+
+    /// The server whose atomic slot migration moves slots between the nodes with these ids:
+    /// every node that answers runs one and the same version, which has it, and the parties
+    /// are among them or are removed masters of this cluster being drained. Otherwise why not: a cluster in the middle of a rolling change, or a
+    /// party the operator does not ask, moves by keys.
+    pub(crate) fn atomic_slot_migration(&self, parties: &[&str]) -> Result<ServerKind, String> {
+        let mut running: Vec<(&str, &ServerVersion)> = Vec::new();
+        for (name, state) in &self.observed.redis {
+            let RedisState::Up(view) = state else {
+                continue;
+            };
+            let Some(version) = &view.version else {
+                return Err(format!("{name} does not say which server it runs"));
+            };
+            running.push((name.as_str(), version));
+        }
+        let Some((_, first)) = running.first() else {
+            return Err("no node answers".into());
+        };
+        if let Some((name, other)) = running.iter().find(|(_, v)| v != first) {
+            return Err(format!(
+                "the nodes run different servers ({other} on {name}, {first} on others): a rolling change is in flight"
+            ));
+        }
+        if !first.moves_slots_atomically() {
+            return Err(format!(
+                "{first} has no atomic slot migration (Valkey 9.0+ and Redis 8.4+ have it)"
+            ));
+        }
+        for id in parties {
+            let answers = self.observed.redis.values().any(|state| {
+                matches!(state, RedisState::Up(view) if view.myself().is_some_and(|m| m.id == *id))
+            });
+            // A removed master being drained runs an image of this cluster's too; were it
+            // older, its refusal of the job counts as a failed job, and auto falls back.
+            let retired = self.members.iter().any(|m| {
+                m.view
+                    .nodes
+                    .iter()
+                    .any(|e| e.id == *id && matches!(self.identify(e), Who::Retired(_)))
+            });
+            if !answers && !retired {
+                return Err(format!(
+                    "node {} is not one redis-keeper runs, so its server is unknown",
+                    crate::observe::short_id(id)
+                ));
+            }
+        }
+        Ok(first.kind)
+    }
+
+    /// Some declared node has a slot open (MIGRATING or IMPORTING): a move by keys is in
+    /// flight or was interrupted.
+    pub(crate) fn any_slot_open(&self) -> bool {
+        self.members.iter().any(Member::has_open_slots)
     }
 
     /// The entry serving each slot, as one node sees it (a master's word on its slots).
@@ -382,13 +509,8 @@ impl<'t, 'a> Shard<'t, 'a> {
                 let Some(entry) = m.view.nodes.iter().find(|e| e.id == master) else {
                     return false;
                 };
-                // What is left of an id the other nodes forgot: it can never come back with
-                // newer writes, so the replica's copy is the best there is.
-                let ghost = entry.ip().is_none()
-                    && topology
-                        .members()
-                        .iter()
-                        .all(|o| o.id() == m.id() || !o.view.nodes.iter().any(|e| e.id == master));
+                // The replica's copy is the best there is of a master only it remembers.
+                let ghost = topology.is_ghost_to_all_but(entry, m.id());
                 let gone = match topology.identify(entry) {
                     Who::Declared(n) => n.shard() == self.master.name && !topology.runs(n),
                     Who::OldIdentity(n) => n.shard() == self.master.name,

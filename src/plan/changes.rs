@@ -56,9 +56,7 @@ pub(crate) fn shape_change(topology: &Topology) -> ShapeChange {
         let Some((from, from_addr)) = holder(topology, slot) else {
             continue;
         };
-        // At home: served by its declared master, or by a replica of its shard promoted in
-        // its place (roles within a shard change by failover, never by moving keys).
-        if spec.node(&from).is_some_and(|n| n.shard() == home.name) {
+        if spec.node(&from).is_some_and(|n| topology.at_home(slot, n)) {
             continue;
         }
         match moves
@@ -109,16 +107,11 @@ fn holder(topology: &Topology, slot: u16) -> Option<(String, String)> {
     if let Some(m) = topology.serving(slot) {
         return Some((m.spec.name.clone(), m.spec.addr()));
     }
-    topology.members().iter().find_map(|m| {
-        let entry = m
-            .view
-            .nodes
-            .iter()
-            .find(|e| !e.is_myself() && e.slots.iter().any(|r| r.contains(slot)))?;
-        match topology.identify(entry) {
-            Who::Retired(name) => Some((name.to_string(), entry.addr.clone())),
-            Who::Foreign => Some((format!("foreign node {}", entry.addr), entry.addr.clone())),
-            Who::Declared(_) | Who::OldIdentity(_) | Who::Handshake => None,
-        }
-    })
+    let outside = topology.outside_holders(slot);
+    let entry = outside.first()?;
+    let name = match topology.identify(entry) {
+        Who::Retired(name) => name.to_string(),
+        _ => topology.name_of(entry),
+    };
+    Some((name, entry.addr.clone()))
 }

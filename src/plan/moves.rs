@@ -10,10 +10,10 @@
 use std::collections::BTreeSet;
 
 use super::{peer, Plan};
-use crate::actions::{AddSlots, CloseSlots, MoveSlots, Peer};
-use crate::observe::{Member, Topology, Who};
+use crate::actions::{AddSlots, CloseSlots, MoveSlots, Peer, Transfer};
+use crate::observe::{Member, Topology};
 use crate::spec::slots::ranges_of;
-use crate::spec::SLOT_COUNT;
+use crate::spec::{SlotMigration, SLOT_COUNT};
 
 /// The step one slot needs now; slots needing the same step are grouped into one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,20 +54,29 @@ pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
     }
     for (step, slots) in one_role_per_node(steps) {
         let ranges = ranges_of(slots);
+        let wait = |plan: &mut Plan, why: String| {
+            let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+            plan.waiting
+                .push(format!("slots {}: {why}", shown.join(", ")));
+        };
         match step {
             Step::Move {
                 from,
                 to,
                 finishing,
-            } => plan.actions.push(
-                MoveSlots {
-                    ranges,
-                    from,
-                    to,
-                    finishing,
-                }
-                .into(),
-            ),
+            } => match transfer(topology, &from, &to, finishing) {
+                Ok(transfer) => plan.actions.push(
+                    MoveSlots {
+                        ranges,
+                        from,
+                        to,
+                        finishing,
+                        transfer,
+                    }
+                    .into(),
+                ),
+                Err(why) => wait(plan, why),
+            },
             Step::Close { owner, open_on } => plan.actions.push(
                 CloseSlots {
                     ranges,
@@ -83,12 +92,39 @@ pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
                 }
                 .into(),
             ),
-            Step::Wait(why) => {
-                let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
-                plan.waiting
-                    .push(format!("slots {}: {why}", shown.join(", ")));
-            }
+            Step::Wait(why) => wait(plan, why),
         }
+    }
+}
+
+/// How a move carries its keys, as `[cluster] slot_migration` asks and the servers allow; or
+/// why it waits (`"atomic"` on servers without it). A move someone started key by key is
+/// finished key by key: its slots are open, and an atomic job needs them stable. While any
+/// slot is open, no job starts: Valkey refuses one beside a move by keys ("Slots are being
+/// manually migrated"), and the two ways must never work on one node at once, where a
+/// failed job's clean-up could meet keys a MIGRATE brought.
+fn transfer(
+    topology: &Topology,
+    from: &Peer,
+    to: &Peer,
+    finishing: bool,
+) -> Result<Transfer, String> {
+    let setting = topology.spec.slot_migration;
+    if finishing || setting == SlotMigration::Keys {
+        return Ok(Transfer::Keys);
+    }
+    let required = setting == SlotMigration::Atomic;
+    let atomic = if topology.any_slot_open() {
+        Err("slots are open (a move by keys in flight); they are closed first".to_string())
+    } else {
+        topology.atomic_slot_migration(&[&from.id, &to.id])
+    };
+    match atomic {
+        Ok(kind) => Ok(Transfer::Atomic { kind, required }),
+        Err(_) if !required => Ok(Transfer::Keys),
+        Err(why) => Err(format!(
+            "slot_migration = \"atomic\", but {why}; set it to \"auto\" to move them by keys"
+        )),
     }
 }
 
@@ -191,20 +227,22 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
             .filter(|p| p.id != owner.id)
             .collect();
         let parties: Vec<&Peer> = std::iter::once(&owner).chain(&open_on).collect();
-        return Some(when_ready(topology, &parties, || Step::Close {
+        // A node importing a slot ignores gossip about it: one that saw the owner fail over
+        // and back sees the slot served by nobody and reports fail until the close names
+        // the owner to it.
+        let blind = |m: &Member| m.id() != owner.id && m.is_open(slot) && !m.sees_served(slot);
+        return Some(when_ready_but(topology, &parties, blind, || Step::Close {
             owner: owner.clone(),
             open_on: open_on.clone(),
         }));
     }
-    // A node of the slot's own shard serving it (a promoted replica) is at home: roles
-    // within a shard change by failover, never by moving keys.
-    let in_shard = |o: &Peer| {
+    let at_home = |o: &Peer| {
         topology
             .member_by_id(&o.id)
-            .is_some_and(|m| m.spec.shard() == home.spec.name)
+            .is_some_and(|m| topology.at_home(slot, m.spec))
     };
     match owner {
-        Some(owner) if !in_shard(&owner) => {
+        Some(owner) if !at_home(&owner) => {
             let to = peer(home);
             Some(when_ready(topology, &[&owner, &to], || {
                 hand_over(topology, owner.clone(), to.clone(), false)
@@ -220,11 +258,21 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
 /// RESTORE with CLUSTERDOWN), and that know each other by id (SETSLOT IMPORTING, MIGRATING
 /// and NODE accept only known ids).
 fn when_ready(topology: &Topology, parties: &[&Peer], step: impl FnOnce() -> Step) -> Step {
+    when_ready_but(topology, parties, |_| false, step)
+}
+
+/// [`when_ready`], but a party for which `excused` holds may report fail.
+fn when_ready_but(
+    topology: &Topology,
+    parties: &[&Peer],
+    excused: impl Fn(&Member) -> bool,
+    step: impl FnOnce() -> Step,
+) -> Step {
     for a in parties {
         let Some(n) = topology.member_by_id(&a.id) else {
             continue;
         };
-        if !n.view.info.state_ok() {
+        if !n.view.info.state_ok() && !excused(n) {
             return Step::Wait(format!(
                 "{} reports cluster_state:fail; keys move only between nodes that report ok",
                 a.name
@@ -271,34 +319,17 @@ fn hand_over(topology: &Topology, from: Peer, to: Peer, finishing: bool) -> Step
 /// The node outside cluster.toml that the declared nodes see serving `slot`, if they agree
 /// on one. An old identity of a declared address is not foreign: it is forgotten instead.
 fn foreign_owner(topology: &Topology, slot: u16) -> Result<Option<Peer>, String> {
-    let mut seen: BTreeSet<(&str, &str, String)> = BTreeSet::new();
-    let mut failing = false;
-    for n in topology.members() {
-        let owner = n
-            .view
-            .nodes
-            .iter()
-            .find(|e| !e.is_myself() && e.slots.iter().any(|r| r.contains(slot)));
-        let Some(e) = owner else { continue };
-        let name = match topology.identify(e) {
-            Who::Foreign => format!("foreign node {}", e.addr),
-            Who::Retired(name) => format!("{name} (removed from cluster.toml)"),
-            Who::Declared(_) | Who::OldIdentity(_) | Who::Handshake => continue,
-        };
-        seen.insert((e.id.as_str(), e.addr.as_str(), name));
-        failing |= e.is_failing();
-    }
-    let mut seen = seen.into_iter();
-    match (seen.next(), seen.next()) {
-        (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err("the nodes disagree on which foreign node serves them".into()),
-        (Some((_, _, name)), None) if failing => Err(format!(
-            "served by {name}, which is failing (forgotten once the cluster agrees it failed)"
+    match topology.outside_holders(slot).as_slice() {
+        [] => Ok(None),
+        [entry] if topology.marked_failing(&entry.id) => Err(format!(
+            "served by {}, which is failing (forgotten once the cluster agrees it failed)",
+            topology.name_of(entry)
         )),
-        (Some((id, addr, name)), None) => Ok(Some(Peer {
-            id: id.to_string(),
-            addr: addr.to_string(),
-            name,
+        [entry] => Ok(Some(Peer {
+            id: entry.id.clone(),
+            addr: entry.addr.clone(),
+            name: topology.name_of(entry),
         })),
+        _ => Err("the nodes disagree on which foreign node serves them".into()),
     }
 }

@@ -115,9 +115,7 @@ fn follow(topology: &Topology, shard: &Shard, drifted: &[Action], plan: &mut Pla
 fn known_as_replica(topology: &Topology, member: &Member, leader: &Member) -> bool {
     topology.members().iter().all(|m| {
         m.view.nodes.iter().any(|e| {
-            e.id == member.id()
-                && e.has_flag("slave")
-                && e.master_id.as_deref() == Some(leader.id())
+            e.id == member.id() && e.is_replica() && e.master_id.as_deref() == Some(leader.id())
         })
     })
 }

@@ -29,6 +29,7 @@ pub(crate) struct RawCluster {
     pub(crate) no_password: Option<Spanned<bool>>,
     pub(crate) state_dir: Option<Spanned<String>>,
     pub(crate) failback: Option<Spanned<bool>>,
+    pub(crate) slot_migration: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +103,7 @@ pub(crate) const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "no_password",
             "state_dir",
             "failback",
+            "slot_migration",
         ],
     ),
     ("image", &["name", "pull", "fallback"]),

@@ -2,12 +2,17 @@
 //!
 //! Nothing outside this module sees the raw file. A `ClusterSpec` is always valid: slot
 //! ranges cover every slot exactly once, names are DNS-safe, addresses fit the subnet. That
-//! lets the planner and the actions trust it without re-checking.
+//! lets the planner and the actions trust it without re-checking. Beside it: the cluster's
+//! password ([`secret`]) and which slot a key lives in ([`keyslot`]).
+//!
+//! Imports `files` only.
 
 pub(crate) mod balance;
 mod file;
 pub(crate) mod hosts;
+pub mod keyslot;
 pub(crate) mod net;
+pub mod secret;
 pub(crate) mod slots;
 mod validate;
 
@@ -30,6 +35,8 @@ pub struct ClusterSpec {
     /// (a coordinated `CLUSTER FAILOVER`) once it is in sync again; `false` keeps the promoted
     /// replica serving them.
     pub(crate) failback: bool,
+    /// How slots move with their keys (`[cluster] slot_migration`).
+    pub(crate) slot_migration: SlotMigration,
     pub auth: AuthSpec,
     pub image: ImageSpec,
     pub network: NetworkSpec,
@@ -117,6 +124,18 @@ pub(crate) enum PullPolicy {
     Always,
     IfNotPresent,
     Never,
+}
+
+/// How slots move with their keys between masters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotMigration {
+    /// Atomically where every node's server can (Valkey 9.0+, Redis 8.4+, all on one
+    /// version), by keys otherwise.
+    Auto,
+    /// Only atomically: moves wait, saying why, on a cluster whose servers cannot.
+    Atomic,
+    /// Key by key with MIGRATE, as `redis-cli --cluster reshard` does, on every server.
+    Keys,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,7 +270,7 @@ impl ClusterSpec {
         self.tls.as_ref().is_none_or(|t| t.plaintext)
     }
 
-    /// The engines nodes run on: each `[[hosts]]` name, or just [`LOCAL`].
+    /// The engines nodes run on: each `[[hosts]]` name, or just `LOCAL`.
     pub fn host_names(&self) -> Vec<&str> {
         if self.hosts.is_empty() {
             vec![LOCAL]

@@ -108,7 +108,7 @@ fn recently_written(paths: &[&std::path::Path], now: SystemTime) -> bool {
     })
 }
 
-/// Makes every certificate [`due`] asks for; returns the nodes it made them for.
+/// Makes every certificate `due` asks for; returns the nodes it made them for.
 pub fn ensure(spec: &ClusterSpec, now: SystemTime) -> Result<Vec<(String, Reason)>, CertProblem> {
     let due = due(spec, now);
     let Some(tls) = spec.tls.as_ref().filter(|_| !due.is_empty()) else {

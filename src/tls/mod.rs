@@ -1,10 +1,12 @@
 //! Certificates for `[tls]`: where each node's files live (`<certs_dir>/<node>/redis.crt`,
 //! `redis.key`, `ca.crt`, the layout Vault and the reference stack use), making them when
 //! cluster.toml allows it ([`issue`]), and checking them before any container is touched
-//! ([`verify`]).
+//! (`verify`).
 //!
 //! Files brought by the user are used unchanged. Generated ones come from a CA the operator
 //! keeps in `<certs_dir>/ca.crt` and `ca.key` and reuses. Private keys are written 0600.
+//!
+//! Imports `files` and `spec`.
 
 pub mod issue;
 pub(crate) mod verify;

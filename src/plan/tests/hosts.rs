@@ -1,7 +1,6 @@
 //! Planner cases across hosts: a 3 + 3 cluster over vm-a, vm-b and vm-c, and what the
 //! operator does (and leaves alone) when one of them stops answering.
 
-use super::replicas::{declared, observed_with, Link, Role};
 use super::*;
 use crate::spec::test_support::hosted_spec;
 

@@ -1,0 +1,175 @@
+//! Talking to one Redis node: connections kept per address, commands with short timeouts.
+//! Imports `spec` and `tls`.
+//!
+//! The operator speaks to every node directly (never through a cluster client, which would
+//! follow redirects and hide which node said what). Connections are reused between
+//! reconciles and dropped when they fail, so an idle controller opens none.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, Client, ClientTlsConfig, ConnectionAddr, IntoConnectionInfo,
+    RedisResult, TlsCertificates,
+};
+use tokio::sync::Mutex;
+
+use crate::spec::secret::Secret;
+use crate::tls::NodeMaterial;
+
+/// Nodes sit on a local bridge: a connect takes well under a millisecond, and one that does
+/// not complete soon means the node is gone (its address has no host until it is back).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(3000);
+
+/// Open connections to the cluster's nodes, by `ip:port`.
+pub(crate) struct NodeClients {
+    password: Option<Secret>,
+    /// Speak TLS with this identity and CA (when the nodes' only port is their TLS port).
+    tls: std::sync::Mutex<Option<NodeMaterial>>,
+    open: Mutex<HashMap<String, MultiplexedConnection>>,
+}
+
+impl NodeClients {
+    pub(crate) fn new(password: Option<Secret>, tls: Option<NodeMaterial>) -> Self {
+        NodeClients {
+            password,
+            tls: std::sync::Mutex::new(tls),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Clients with the same TLS identity that authenticate with `password` instead (for a
+    /// node that still holds the password from before a rotation).
+    pub(crate) fn with_password(&self, password: Secret) -> NodeClients {
+        let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        NodeClients::new(Some(password), tls)
+    }
+
+    /// Takes a renewed TLS identity: later connections present it (open ones keep the one
+    /// they were made with until they fail).
+    pub(crate) async fn renew_identity(&self, material: NodeMaterial) {
+        let changed = {
+            let mut tls = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = tls.as_ref().is_some_and(|current| *current != material);
+            if changed {
+                *tls = Some(material);
+            }
+            changed
+        };
+        if changed {
+            self.open.lock().await.clear();
+        }
+    }
+
+    async fn connection(&self, ip: &str, port: u16) -> RedisResult<MultiplexedConnection> {
+        let key = format!("{ip}:{port}");
+        if let Some(conn) = self.open.lock().await.get(&key) {
+            return Ok(conn.clone());
+        }
+        let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let addr = match &tls {
+            Some(_) => ConnectionAddr::TcpTls {
+                host: ip.to_string(),
+                port,
+                insecure: false,
+                tls_params: None,
+            },
+            None => ConnectionAddr::Tcp(ip.to_string(), port),
+        };
+        let info = addr.into_connection_info()?;
+        let mut settings = info
+            .redis_settings()
+            .clone()
+            .set_lib_name("redis-keeper", env!("CARGO_PKG_VERSION"));
+        if let Some(p) = &self.password {
+            settings = settings.set_password(p.expose());
+        }
+        let info = info.set_redis_settings(settings);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let client = match &tls {
+            // The node's certificate names its IP: verified like any TLS client would.
+            Some(tls) => Client::build_with_tls(
+                info,
+                TlsCertificates {
+                    client_tls: Some(ClientTlsConfig {
+                        client_cert: tls.cert.clone(),
+                        client_key: tls.key.clone(),
+                    }),
+                    root_cert: Some(tls.ca.clone()),
+                },
+            )?,
+            None => Client::open(info)?,
+        };
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        self.open.lock().await.insert(key, conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs one command on the node at `ip:port`.
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        ip: &str,
+        port: u16,
+        cmd: &redis::Cmd,
+    ) -> RedisResult<T> {
+        let mut conn = self.connection(ip, port).await?;
+        let result = cmd.query_async(&mut conn).await;
+        self.forget_if_broken(ip, port, &result).await;
+        result
+    }
+
+    /// Runs a pipeline on the node at `ip:port` in one round-trip.
+    pub(crate) async fn query_pipe<T: redis::FromRedisValue>(
+        &self,
+        ip: &str,
+        port: u16,
+        pipe: &redis::Pipeline,
+    ) -> RedisResult<T> {
+        let mut conn = self.connection(ip, port).await?;
+        let result = pipe.query_async(&mut conn).await;
+        self.forget_if_broken(ip, port, &result).await;
+        result
+    }
+
+    /// Forgets a connection that failed, so the next call dials afresh.
+    async fn forget_if_broken<T>(&self, ip: &str, port: u16, result: &RedisResult<T>) {
+        if let Err(e) = result {
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                self.open.lock().await.remove(&format!("{ip}:{port}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn material(tag: &str) -> NodeMaterial {
+        NodeMaterial {
+            cert: tag.as_bytes().to_vec(),
+            key: b"key".to_vec(),
+            ca: b"ca".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewed_identity_replaces_the_old_one_and_plaintext_stays_plaintext() {
+        let clients = NodeClients::new(None, Some(material("old")));
+        clients.renew_identity(material("new")).await;
+        assert_eq!(*clients.tls.lock().unwrap(), Some(material("new")));
+        let plain = NodeClients::new(None, None);
+        plain.renew_identity(material("new")).await;
+        assert_eq!(
+            *plain.tls.lock().unwrap(),
+            None,
+            "never turns TLS on by itself"
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! A cluster of the test's own (unique name and subnet) in a temporary folder, driven
+//! through the real binary, and removed with `down --volumes` even when the test fails.
+
+use super::*;
+
+/// Connects to Docker, or fails the test saying why: these tests must not pass without it.
+pub async fn docker() -> Docker {
+    match redis_keeper::docker::connect().await {
+        Ok(d) => d,
+        Err(e) => panic!(
+            "integration tests need a running Docker Engine and found none: {e}. \
+             Start Docker (e.g. `sudo systemctl start docker`) and run the tests again."
+        ),
+    }
+}
+
+/// The reference layout's addresses and slots, on the test's own subnet.
+pub const REFERENCE: [(&str, u8, &[&str]); 3] = [
+    ("redis-1", 13, &["0-5460"]),
+    ("redis-2", 16, &["5461-10922"]),
+    ("redis-3", 17, &["10923-16383"]),
+];
+
+pub struct TestCluster {
+    pub name: String,
+    pub octet: u8,
+    pub dir: tempfile::TempDir,
+    pub file: PathBuf,
+    pub server: Server,
+    /// Where clients find the cluster (`address:port`): the reference layout's first node,
+    /// unless a test places its nodes elsewhere.
+    pub seeds: Vec<String>,
+    /// Environment for every redis-keeper the test runs (`DOCKER_CONFIG` for contexts).
+    pub env: Vec<(String, String)>,
+}
+
+impl TestCluster {
+    /// A cluster named `rk-<name>` on 172.30.<octet>.0/24. Each test picks its own octet so
+    /// tests run in parallel without sharing anything.
+    pub async fn new(name: &str, octet: u8, nodes: &[(&str, u8, &[&str])]) -> TestCluster {
+        let docker = docker().await;
+        let server = server();
+        if let Some(image) = &server.image {
+            assert!(
+                docker.inspect_image(image).await.is_ok(),
+                "image {image} is missing: build it with `images/build {}` (./dev test does)",
+                image.trim_start_matches("redis-keeper/node:")
+            );
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("cluster.toml");
+        let cluster = TestCluster {
+            name: format!("rk-{}{name}", server.tag),
+            octet,
+            dir,
+            file,
+            seeds: vec![format!("172.{}.{octet}.13:6379", server.net)],
+            env: Vec::new(),
+            server,
+        };
+        // A cluster left behind by an earlier, killed run of the same test.
+        cluster.write(&cluster.toml(nodes));
+        cluster.run(&["down", "--volumes"]).await;
+        cluster
+    }
+
+    pub fn subnet(&self) -> String {
+        format!("172.{}.{}.0/24", self.server.net, self.octet)
+    }
+
+    pub fn ip(&self, last: u8) -> String {
+        format!("172.{}.{}.{last}", self.server.net, self.octet)
+    }
+
+    /// The container of one of the cluster's nodes.
+    pub fn container(&self, node: &str) -> String {
+        format!("{}-{node}", self.name)
+    }
+
+    pub fn toml(&self, nodes: &[(&str, u8, &[&str])]) -> String {
+        let mut text = format!(
+            "[cluster]\nname = \"{}\"\npassword_file = \"pw\"\nnode_timeout_ms = 5000\n{}\n\
+             [network]\nname = \"{}-net\"\nsubnet = \"{}\"\n",
+            self.name,
+            self.server.image_toml(),
+            self.name,
+            self.subnet()
+        );
+        for (name, last, slots) in nodes {
+            let slots: Vec<String> = slots.iter().map(|s| format!("\"{s}\"")).collect();
+            text.push_str(&format!(
+                "\n[[nodes]]\nname = \"{name}\"\nip = \"{}\"\nslots = [{}]\n",
+                self.ip(*last),
+                slots.join(", ")
+            ));
+        }
+        text
+    }
+
+    /// [`TestCluster::toml`] with replicas: (name, last octet, master).
+    pub fn toml_with_replicas(
+        &self,
+        nodes: &[(&str, u8, &[&str])],
+        replicas: &[(&str, u8, &str)],
+    ) -> String {
+        let mut text = self.toml(nodes);
+        for (name, last, master) in replicas {
+            text.push_str(&format!(
+                "\n[[nodes]]\nname = \"{name}\"\nip = \"{}\"\nreplica_of = \"{master}\"\n",
+                self.ip(*last)
+            ));
+        }
+        text
+    }
+
+    pub fn write(&self, text: &str) {
+        std::fs::write(&self.file, text).expect("write cluster.toml");
+    }
+
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pw"))
+            .expect("password file")
+            .trim()
+            .to_string()
+    }
+
+    /// Runs the binary with `-f <this cluster's file>`.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(BIN)
+            .args(args)
+            .arg("-f")
+            .arg(&self.file)
+            .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .await
+            .expect("run redis-keeper")
+    }
+
+    /// Runs the binary and asserts the exit code, showing its output when it differs.
+    pub async fn expect(&self, args: &[&str], code: i32) -> Output {
+        let out = self.run(args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "redis-keeper {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub async fn up(&self) -> Output {
+        self.expect(&["up", "--timeout", "90"], 0).await
+    }
+
+    pub async fn status(&self) -> serde_json::Value {
+        let out = self.expect(&["status", "-o", "json"], 0).await;
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
+    fn label(&self) -> HashMap<String, Vec<String>> {
+        HashMap::from([(
+            "label".to_string(),
+            vec![format!("io.redis-keeper.cluster={}", self.name)],
+        )])
+    }
+
+    /// Names of this cluster's containers, running or not.
+    pub async fn containers(&self) -> Vec<String> {
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&self.label())
+            .build();
+        let mut names: Vec<String> = docker()
+            .await
+            .list_containers(Some(options))
+            .await
+            .expect("list containers")
+            .into_iter()
+            .filter_map(|c| c.names?.into_iter().next())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn volumes(&self) -> Vec<String> {
+        let options = ListVolumesOptionsBuilder::new()
+            .filters(&self.label())
+            .build();
+        let mut names: Vec<String> = docker()
+            .await
+            .list_volumes(Some(options))
+            .await
+            .expect("list volumes")
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub async fn network_exists(&self) -> bool {
+        docker()
+            .await
+            .inspect_network(&format!("{}-net", self.name), None)
+            .await
+            .is_ok()
+    }
+
+    /// A direct connection to one node (no redirects followed).
+    pub async fn node(&self, last: u8) -> redis::aio::MultiplexedConnection {
+        let url = format!("redis://:{}@{}:6379", self.password(), self.ip(last));
+        redis::Client::open(url)
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to node")
+    }
+
+    /// A cluster client that follows MOVED/ASK, as applications use.
+    pub async fn cluster_client(&self) -> redis::cluster_async::ClusterConnection {
+        let seeds = self.seeds.iter().map(|s| format!("redis://{s}"));
+        redis::cluster::ClusterClientBuilder::new(seeds.collect::<Vec<_>>())
+            .password(self.password())
+            .build()
+            .expect("cluster client")
+            .get_async_connection()
+            .await
+            .expect("connect to the cluster")
+    }
+}
+
+impl Drop for TestCluster {
+    /// `down --volumes`, again while containers of the cluster are left: the daemon finishes
+    /// a create that an operator killed just before sent, after `down` looked.
+    fn drop(&mut self) {
+        let project = format!("label=com.docker.compose.project={}", self.name);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let _ = std::process::Command::new(BIN)
+                .args(["down", "--volumes", "-f"])
+                .arg(&self.file)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .output();
+            let left = std::process::Command::new("docker")
+                .args(["ps", "-aq", "--filter", &project])
+                .output();
+            let none_left = left.is_ok_and(|o| o.status.success() && o.stdout.is_empty());
+            if none_left || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,111 @@
+//! `run` in the background, as a user starts it, stopped with SIGTERM or killed.
+
+use super::*;
+
+/// A `redis-keeper run` process for a test cluster, killed (and waited for) when dropped so
+/// its lock is free before the cluster is torn down.
+pub struct Operator {
+    child: std::process::Child,
+    status_file: PathBuf,
+}
+
+impl Operator {
+    pub fn start(cluster: &TestCluster) -> Operator {
+        Operator::start_with(cluster, &["--resync", "1"])
+    }
+
+    /// `run` with these arguments (instead of `--resync 1`).
+    pub fn start_with(cluster: &TestCluster, args: &[&str]) -> Operator {
+        let log = std::fs::File::create(cluster.dir.path().join("run.log")).expect("log file");
+        let child = std::process::Command::new(BIN)
+            .arg("run")
+            .args(args)
+            .arg("-f")
+            .arg(&cluster.file)
+            .env("RUST_LOG", "info")
+            .envs(cluster.env.iter().map(|(k, v)| (k, v)))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start redis-keeper run");
+        Operator {
+            child,
+            status_file: cluster
+                .dir
+                .path()
+                .join(".redis-keeper")
+                .join(format!("{}.status.json", cluster.name)),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {}", self.pid());
+    }
+
+    pub fn status(&self) -> Option<redis_keeper::runtime::status::OperatorStatus> {
+        redis_keeper::runtime::status::OperatorStatus::read(&self.status_file)
+    }
+
+    /// Waits until the operator reports Ready, having turned Ready at or after `since`;
+    /// returns how long after `since` it did. Panics with the operator's last status after
+    /// `timeout`.
+    pub async fn ready_after(
+        &self,
+        since: std::time::SystemTime,
+        timeout: std::time::Duration,
+    ) -> std::time::Duration {
+        use redis_keeper::runtime::status::ConditionType;
+        let every = std::time::Duration::from_millis(25);
+        poll_until("Ready", timeout, every, async || {
+            let status = self.status();
+            let ready = status
+                .as_ref()
+                .and_then(|s| s.condition(ConditionType::Ready));
+            if let Some(c) = ready.filter(|c| c.status) {
+                let at = humantime::parse_rfc3339(&c.last_transition_time).expect("timestamp");
+                if at >= since {
+                    return Ok(at.duration_since(since).unwrap_or_default());
+                }
+            }
+            Err(format!("status {status:#?}"))
+        })
+        .await
+    }
+
+    /// Waits until the operator's status satisfies `holds`; panics with the last status after
+    /// `timeout`, saying what was awaited.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: std::time::Duration,
+        holds: impl Fn(&redis_keeper::runtime::status::OperatorStatus) -> bool,
+    ) -> redis_keeper::runtime::status::OperatorStatus {
+        let every = std::time::Duration::from_millis(25);
+        poll_until(what, timeout, every, async || match self.status() {
+            Some(status) if holds(&status) => Ok(status),
+            status => Err(format!("status {status:#?}")),
+        })
+        .await
+    }
+
+    /// Stops with SIGTERM and returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        self.signal("TERM");
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,193 @@
+//! A writer whose acknowledgement is a replicated write: `SET` then `WAIT 1` on the same
+//! connection to the slot's master, counted only when a replica confirmed it. It routes by
+//! `CLUSTER SLOTS` itself (a cluster client cannot send WAIT to the node a key went to), and
+//! records when each write was acknowledged, so a test can measure the longest write outage.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::AsyncConnectionConfig;
+
+use super::TestCluster;
+
+/// One acknowledged write: key, value, and when the acknowledgement came.
+pub type Acked = (String, u64, Instant);
+
+pub struct ReplicatedWriter {
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<Vec<Acked>>,
+}
+
+struct Router {
+    password: String,
+    /// Every node's address, to ask for the slot map.
+    seeds: Vec<String>,
+    /// slot → master address.
+    owners: Vec<Option<String>>,
+    open: HashMap<String, MultiplexedConnection>,
+}
+
+impl Router {
+    async fn connect(&mut self, addr: &str) -> Option<MultiplexedConnection> {
+        if let Some(c) = self.open.get(addr) {
+            return Some(c.clone());
+        }
+        let client = redis::Client::open(format!("redis://:{}@{addr}", self.password)).ok()?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(200)))
+            .set_response_timeout(Some(Duration::from_millis(1000)));
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .ok()?;
+        self.open.insert(addr.to_string(), conn.clone());
+        Some(conn)
+    }
+
+    /// Reads the slot map from the first node that answers.
+    async fn refresh(&mut self) {
+        for seed in self.seeds.clone() {
+            let Some(mut conn) = self.connect(&seed).await else {
+                continue;
+            };
+            let reply: redis::RedisResult<Vec<Vec<redis::Value>>> = redis::cmd("CLUSTER")
+                .arg("SLOTS")
+                .query_async(&mut conn)
+                .await;
+            let Ok(ranges) = reply else {
+                self.open.remove(&seed);
+                continue;
+            };
+            let mut owners = vec![None; 16384];
+            for range in ranges {
+                let (Some(start), Some(end), Some(master)) =
+                    (range.first(), range.get(1), range.get(2))
+                else {
+                    continue;
+                };
+                let start: u16 = redis::from_redis_value(start.clone()).unwrap_or(0);
+                let end: u16 = redis::from_redis_value(end.clone()).unwrap_or(0);
+                let master: Vec<redis::Value> =
+                    redis::from_redis_value(master.clone()).unwrap_or_default();
+                let (Some(ip), Some(port)) = (master.first(), master.get(1)) else {
+                    continue;
+                };
+                let ip: String = redis::from_redis_value(ip.clone()).unwrap_or_default();
+                let port: u16 = redis::from_redis_value(port.clone()).unwrap_or(0);
+                for slot in start..=end {
+                    owners[usize::from(slot)] = Some(format!("{ip}:{port}"));
+                }
+            }
+            self.owners = owners;
+            return;
+        }
+    }
+
+    /// SET then WAIT 1 at the slot's master: true once a replica has the write.
+    async fn write(&mut self, key: &str, value: u64) -> bool {
+        let slot = redis_keeper::spec::keyslot::key_slot(key.as_bytes());
+        let Some(addr) = self.owners[usize::from(slot)].clone() else {
+            return false;
+        };
+        let Some(mut conn) = self.connect(&addr).await else {
+            return false;
+        };
+        let reply: redis::RedisResult<((), u64)> = redis::pipe()
+            .set(key, value)
+            .cmd("WAIT")
+            .arg(1)
+            .arg(500)
+            .query_async(&mut conn)
+            .await;
+        match reply {
+            Ok((_, replicas)) => replicas >= 1,
+            Err(e) => {
+                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                    self.open.remove(&addr);
+                }
+                false
+            }
+        }
+    }
+}
+
+impl ReplicatedWriter {
+    /// Writes `{tag}:prefix:i` for tags spread over `slots`, one write every 2 ms.
+    pub async fn start(
+        cluster: &TestCluster,
+        prefix: &str,
+        slots: std::ops::Range<u16>,
+    ) -> ReplicatedWriter {
+        let seeds = [13u8, 16, 17, 14, 15, 18]
+            .iter()
+            .map(|last| format!("{}:6379", cluster.ip(*last)))
+            .collect();
+        ReplicatedWriter::start_at(seeds, cluster.password(), prefix, slots).await
+    }
+
+    /// [`ReplicatedWriter::start`] for a cluster reached at `seeds` (`address:port`).
+    pub async fn start_at(
+        seeds: Vec<String>,
+        password: String,
+        prefix: &str,
+        slots: std::ops::Range<u16>,
+    ) -> ReplicatedWriter {
+        let step = (slots.len() / 8).max(1) as u16;
+        let picked: Vec<u16> = slots.clone().step_by(usize::from(step)).take(8).collect();
+        let tags: Vec<String> = picked.iter().map(|s| super::tag_for_slot(*s)).collect();
+        let mut router = Router {
+            password,
+            seeds,
+            owners: vec![None; 16384],
+            open: HashMap::new(),
+        };
+        router.refresh().await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked_count = Arc::new(AtomicUsize::new(0));
+        let (flag, counter, prefix) = (stop.clone(), acked_count.clone(), prefix.to_string());
+        let task = tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut pace = tokio::time::interval(Duration::from_millis(2));
+            let mut i: u64 = 0;
+            while !flag.load(Ordering::Relaxed) {
+                pace.tick().await;
+                let key = format!("{{{}}}:{prefix}:{i}", tags[i as usize % tags.len()]);
+                if router.write(&key, i).await {
+                    acked.push((key, i, Instant::now()));
+                    counter.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    router.refresh().await;
+                }
+                i += 1;
+            }
+            acked
+        });
+        ReplicatedWriter {
+            stop,
+            acked: acked_count,
+            task,
+        }
+    }
+
+    /// Waits until `n` more writes than now have been acknowledged by a replica.
+    pub async fn wait_for_writes(&self, n: usize, timeout: Duration) {
+        let stalled = format!("no {n} replicated writes within {timeout:?}");
+        super::more_acks(&self.acked, n, timeout, &stalled).await;
+    }
+
+    /// Stops and returns the acknowledged writes with the longest gap between two of them.
+    pub async fn stop(self) -> (Vec<(String, u64)>, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        let acked = self.task.await.expect("writer task");
+        let outage = acked
+            .windows(2)
+            .map(|w| w[1].2.duration_since(w[0].2))
+            .max()
+            .unwrap_or_default();
+        (acked.into_iter().map(|(k, v, _)| (k, v)).collect(), outage)
+    }
+}

@@ -1,0 +1,132 @@
+//! Writers that record every acknowledged write, and the checks that none was lost.
+
+use super::*;
+
+/// `[redis]` for scenarios that SIGKILL a master with no replica and then count every
+/// acknowledged write. Under the default `appendfsync everysec` a server whose background
+/// fsync is still running postpones writing its AOF buffer for up to 2 s while it goes on
+/// acknowledging writes (aof.c, flushAppendOnlyFile): a SIGKILLed master with no replica may
+/// lose its last ones whatever the operator does. `always` writes and syncs before replying,
+/// so such a scenario measures the operator's part alone.
+pub const DURABLE: &str = "\n[redis]\nappendfsync = \"always\"\n";
+
+/// Writes `key = i` through a cluster client as fast as the cluster acknowledges, recording
+/// every acknowledged write, until stopped.
+pub struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<Vec<(String, u64)>>,
+}
+
+impl Writer {
+    /// Starts writing, every other write in one of `hot`'s slots (by hash tag), so a
+    /// scenario that moves those slots is moving keys that are being written.
+    pub async fn start_hot(cluster: &TestCluster, prefix: &str, hot: &[u16]) -> Writer {
+        use redis::AsyncCommands;
+        let client = redis::cluster::ClusterClientBuilder::new(vec![format!(
+            "redis://{}:6379",
+            cluster.ip(13)
+        )])
+        .password(cluster.password())
+        .connection_timeout(std::time::Duration::from_millis(300))
+        .response_timeout(std::time::Duration::from_millis(500))
+        .retries(2)
+        .build()
+        .expect("cluster client");
+        let mut conn = client.get_async_connection().await.expect("connect writer");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let acked_count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = acked_count.clone();
+        let prefix = prefix.to_string();
+        let tags: Vec<String> = hot.iter().map(|s| tag_for_slot(*s)).collect();
+        let task = tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut i: u64 = 0;
+            // Paced, so a run of a few seconds stays a few thousand keys to verify.
+            let mut pace = tokio::time::interval(std::time::Duration::from_millis(2));
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                pace.tick().await;
+                let key = match tags.get((i / 2) as usize % tags.len().max(1)) {
+                    Some(tag) if i.is_multiple_of(2) => format!("{{{tag}}}:{prefix}:{i}"),
+                    _ => format!("{prefix}:{i}"),
+                };
+                let result: redis::RedisResult<()> = conn.set(&key, i).await;
+                if result.is_ok() {
+                    acked.push((key, i));
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                i += 1;
+            }
+            acked
+        });
+        Writer {
+            stop,
+            acked: acked_count,
+            task,
+        }
+    }
+
+    /// Waits until `n` more writes than now have been acknowledged.
+    pub async fn wait_for_writes(&self, n: usize, timeout: std::time::Duration) {
+        more_acks(
+            &self.acked,
+            n,
+            timeout,
+            "the cluster stopped acknowledging writes",
+        )
+        .await;
+    }
+
+    pub async fn stop(self) -> Vec<(String, u64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.expect("writer task")
+    }
+}
+
+/// Waits until `acked` has grown by `n`; panics saying `stalled` after `timeout`.
+pub async fn more_acks(
+    acked: &std::sync::atomic::AtomicUsize,
+    n: usize,
+    timeout: std::time::Duration,
+    stalled: &str,
+) {
+    let target = acked.load(std::sync::atomic::Ordering::Relaxed) + n;
+    let deadline = tokio::time::Instant::now() + timeout;
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < target {
+        assert!(tokio::time::Instant::now() < deadline, "{stalled}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Reads every acknowledged write back; returns the keys that are missing or wrong.
+pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<String> {
+    use redis::AsyncCommands;
+    let mut conn = cluster.cluster_client().await;
+    let mut lost = Vec::new();
+    for (key, value) in acked {
+        let got: Option<u64> = conn.get(key).await.expect("read back");
+        if got != Some(*value) {
+            lost.push(key.clone());
+        }
+    }
+    lost
+}
+
+/// Reads `written` back and fails naming the first keys missing or wrong, except those
+/// `may_lose` allows.
+pub async fn assert_kept(
+    cluster: &TestCluster,
+    what: &str,
+    written: &[(String, u64)],
+    may_lose: impl Fn(&str) -> bool,
+) {
+    let lost = lost_writes(cluster, written).await;
+    let unexpected: Vec<&String> = lost.iter().filter(|k| !may_lose(k)).collect();
+    assert!(
+        unexpected.is_empty(),
+        "{what}: {} lost: {:?}",
+        unexpected.len(),
+        &unexpected[..unexpected.len().min(10)]
+    );
+}
