@@ -63,8 +63,13 @@ impl NodeClients {
         }
     }
 
-    async fn connection(&self, ip: &str, port: u16) -> RedisResult<MultiplexedConnection> {
-        let key = format!("{ip}:{port}");
+    async fn connection(
+        &self,
+        ip: &str,
+        port: u16,
+        lane: usize,
+    ) -> RedisResult<MultiplexedConnection> {
+        let key = lane_key(ip, port, lane);
         if let Some(conn) = self.open.lock().await.get(&key) {
             return Ok(conn.clone());
         }
@@ -118,9 +123,9 @@ impl NodeClients {
         port: u16,
         cmd: &redis::Cmd,
     ) -> RedisResult<T> {
-        let mut conn = self.connection(ip, port).await?;
+        let mut conn = self.connection(ip, port, 0).await?;
         let result = cmd.query_async(&mut conn).await;
-        self.forget_if_broken(ip, port, &result).await;
+        self.forget_if_broken(&lane_key(ip, port, 0), &result).await;
         result
     }
 
@@ -131,19 +136,42 @@ impl NodeClients {
         port: u16,
         pipe: &redis::Pipeline,
     ) -> RedisResult<T> {
-        let mut conn = self.connection(ip, port).await?;
+        self.query_pipe_on_lane(ip, port, 0, pipe).await
+    }
+
+    /// Runs a pipeline on connection number `lane` to the node at `ip:port`. A node answers
+    /// one connection's commands in order, so a command that blocks (a Valkey 8 master's
+    /// SETSLOT waits for its replicas) holds up the rest of that connection's pipeline only:
+    /// pipelines on different lanes wait side by side.
+    pub(crate) async fn query_pipe_on_lane<T: redis::FromRedisValue>(
+        &self,
+        ip: &str,
+        port: u16,
+        lane: usize,
+        pipe: &redis::Pipeline,
+    ) -> RedisResult<T> {
+        let mut conn = self.connection(ip, port, lane).await?;
         let result = pipe.query_async(&mut conn).await;
-        self.forget_if_broken(ip, port, &result).await;
+        self.forget_if_broken(&lane_key(ip, port, lane), &result)
+            .await;
         result
     }
 
     /// Forgets a connection that failed, so the next call dials afresh.
-    async fn forget_if_broken<T>(&self, ip: &str, port: u16, result: &RedisResult<T>) {
+    async fn forget_if_broken<T>(&self, key: &str, result: &RedisResult<T>) {
         if let Err(e) = result {
             if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
-                self.open.lock().await.remove(&format!("{ip}:{port}"));
+                self.open.lock().await.remove(key);
             }
         }
+    }
+}
+
+/// Where the connection of `lane` to `ip:port` is kept; lane 0 is the one every other call uses.
+fn lane_key(ip: &str, port: u16, lane: usize) -> String {
+    match lane {
+        0 => format!("{ip}:{port}"),
+        _ => format!("{ip}:{port}#{lane}"),
     }
 }
 

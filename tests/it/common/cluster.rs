@@ -240,6 +240,9 @@ impl Drop for TestCluster {
     /// a create that an operator killed just before sent, after `down` looked.
     fn drop(&mut self) {
         let project = format!("label=com.docker.compose.project={}", self.name);
+        if std::thread::panicking() {
+            self.print_what_went_on(&project);
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let _ = std::process::Command::new(BIN)
@@ -257,6 +260,40 @@ impl Drop for TestCluster {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
+}
+
+impl TestCluster {
+    /// For a failed test: the tail of the operator's log and of every node's server log, so
+    /// a failure on CI can be explained without running it again.
+    fn print_what_went_on(&self, project: &str) {
+        let run_log = std::fs::read_to_string(self.dir.path().join("run.log")).unwrap_or_default();
+        eprintln!("--- {}: the operator's last log lines ---", self.name);
+        for line in tail(&run_log, 60) {
+            eprintln!("{line}");
+        }
+        let names = std::process::Command::new("docker")
+            .args(["ps", "-a", "--format", "{{.Names}}", "--filter", project])
+            .output()
+            .map(|o| stdout(&o))
+            .unwrap_or_default();
+        for container in names.lines() {
+            let log = std::process::Command::new("docker")
+                .args(["logs", "--tail", "25", "--timestamps", container])
+                .output()
+                .map(|o| format!("{}{}", stdout(&o), stderr(&o)))
+                .unwrap_or_default();
+            eprintln!("--- {container}: the server's last log lines ---");
+            for line in tail(&log, 25) {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> Vec<&str> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
 pub fn stderr(out: &Output) -> String {
