@@ -146,17 +146,24 @@ async fn a_killed_master_is_replaced_by_its_replica_at_once_and_takes_its_slots_
         .map(|e| format!("{} {} ({}, {} ms)", e.at, e.action, e.outcome, e.took_ms))
         .collect();
     eprintln!("failover: master docker-killed: {}", shown.join("; "));
-    let actions: Vec<String> = events.into_iter().map(|e| e.action).collect();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     for kind in ["promote", "start-container", "failover"] {
-        assert!(
-            actions.iter().any(|a| a == kind),
-            "no {kind} in {actions:?}"
-        );
+        assert!(actions.contains(&kind), "no {kind} in {actions:?}");
     }
-    // Redis's own failover cannot start before node_timeout (5 s) has passed.
+    // Redis's own failover cannot start before node_timeout (5 s) has passed. The write
+    // outage is longer than the promotion: a `WAIT 1` write waits, after it, for the killed
+    // node to be started again and to sync as the new master's replica (Docker's start alone
+    // took 3 s on a loaded CI machine), so the promotion is what is timed.
+    let promoted = events
+        .iter()
+        .find(|e| e.action == "promote")
+        .map(|e| humantime::parse_rfc3339(&e.at).expect("an event's timestamp"))
+        .and_then(|at| at.duration_since(fault).ok())
+        .expect("a promotion after the fault");
+    eprintln!("failover: master docker-killed: promoted {promoted:?} after the kill");
     assert!(
-        outage < Duration::from_secs(5),
-        "writes stopped for {outage:?}: the promotion was not faster than Redis's own failover"
+        promoted < Duration::from_secs(5),
+        "promoted {promoted:?} after the kill (write outage {outage:?}): not faster than Redis's own failover"
     );
 }
 
