@@ -78,6 +78,12 @@ impl ServerVersion {
             ServerKind::Redis => (self.numbers.0, self.numbers.1) >= (8, 4),
         }
     }
+
+    /// Whether, as a master with replicas, it answers `CLUSTER SETSLOT` only once they have
+    /// acknowledged it (Valkey 8.0 replicates SETSLOT synchronously).
+    pub(crate) fn setslot_waits_for_replicas(&self) -> bool {
+        self.kind == ServerKind::Valkey && self.numbers.0 >= 8
+    }
 }
 
 impl fmt::Display for ServerVersion {

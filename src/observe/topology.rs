@@ -354,6 +354,16 @@ impl<'a> Topology<'a> {
         }
     }
 
+    /// Whether a master's `CLUSTER SETSLOT` waits for its replicas here: some node runs a
+    /// server that does, and some declared node is a replica.
+    pub(crate) fn setslot_waits_for_replicas(&self) -> bool {
+        let waits = self.observed.redis.values().any(|state| {
+            matches!(state, RedisState::Up(view)
+                if view.version.as_ref().is_some_and(|v| v.setslot_waits_for_replicas()))
+        });
+        waits && self.members.iter().any(|m| m.myself.is_replica())
+    }
+
     /// The server whose atomic slot migration moves slots between the nodes with these ids:
     /// every node that answers runs one and the same version, which has it, and the parties
     /// are among them or are removed masters of this cluster being drained. Otherwise why not: a cluster in the middle of a rolling change, or a

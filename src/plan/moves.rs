@@ -110,8 +110,11 @@ fn transfer(
     finishing: bool,
 ) -> Result<Transfer, String> {
     let setting = topology.spec.slot_migration;
+    let by_keys = Transfer::Keys {
+        setslot_waits: topology.setslot_waits_for_replicas(),
+    };
     if finishing || setting == SlotMigration::Keys {
-        return Ok(Transfer::Keys);
+        return Ok(by_keys);
     }
     let required = setting == SlotMigration::Atomic;
     let atomic = if topology.any_slot_open() {
@@ -121,7 +124,7 @@ fn transfer(
     };
     match atomic {
         Ok(kind) => Ok(Transfer::Atomic { kind, required }),
-        Err(_) if !required => Ok(Transfer::Keys),
+        Err(_) if !required => Ok(by_keys),
         Err(why) => Err(format!(
             "slot_migration = \"atomic\", but {why}; set it to \"auto\" to move them by keys"
         )),

@@ -13,12 +13,30 @@ use crate::spec::SlotRange;
 const SLOTS_PER_ROUND: usize = 128;
 /// How long the source waits on the target for one batch.
 const MIGRATE_TIMEOUT_MS: u64 = 5000;
-/// Connections a node's SETSLOTs of one step are spread over. A Valkey 8 master with
-/// replicas answers each SETSLOT only once they acknowledged it: down one connection that is
-/// a replication round trip per slot (128 slots took 70 ms on an idle machine here, and a
-/// round of a move about 3 s under the test suite's load); over 8 the waits overlap (128
-/// slots in 14-24 ms idle).
-const SETSLOT_LANES: usize = 8;
+
+/// How many connections a node's SETSLOTs of one step are spread over.
+///
+/// A Valkey 8 master with replicas answers each SETSLOT only once they acknowledged it: down
+/// one connection that is a replication round trip per slot (128 slots took 70 ms on an idle
+/// machine here, and a round of a move about 3 s under the test suite's load); over 8 the
+/// waits overlap (128 slots in 14-24 ms idle). Elsewhere one connection is kept: a node
+/// saves nodes.conf once per event-loop turn that ran SETSLOTs, and a step spread over 8
+/// connections can take 8 turns. With 8 everywhere, the suite's topology jobs (moves by keys,
+/// no replicas) took 184-242 s on CI runs here, against 135-145 s before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lanes {
+    One,
+    Many,
+}
+
+impl Lanes {
+    fn count(self) -> usize {
+        match self {
+            Lanes::One => 1,
+            Lanes::Many => 8,
+        }
+    }
+}
 
 /// Runs `steps` on `slots`, a round of [`SLOTS_PER_ROUND`] at a time, each round reported to
 /// progress; stops after the round in flight when asked to (SIGTERM). Returns the keys moved.
@@ -26,11 +44,12 @@ pub(super) async fn run_rounds(
     ctx: &Context,
     steps: &[Step<'_>],
     slots: &[u16],
+    lanes: Lanes,
 ) -> Result<usize, ActError> {
     let mut batch = KeyBatch::default();
     let mut keys = 0;
     for round in slots.chunks(SLOTS_PER_ROUND) {
-        keys += run_round(ctx, steps, round, &mut batch).await?;
+        keys += run_round(ctx, steps, round, lanes, &mut batch).await?;
         ctx.moves.round_done(round.len());
         if ctx.moves.stopping() {
             tracing::info!("stopping after the round in flight");
@@ -119,13 +138,16 @@ async fn run_round(
     ctx: &Context,
     steps: &[Step<'_>],
     slots: &[u16],
+    lanes: Lanes,
     batch: &mut KeyBatch,
 ) -> Result<usize, ActError> {
     let mut keys = 0;
     for step in steps {
         match step {
             Step::SetSlot { on, args } => {
-                let told = on.iter().map(|peer| setslots(ctx, peer, slots, args));
+                let told = on
+                    .iter()
+                    .map(|peer| setslots(ctx, peer, slots, args, lanes));
                 futures_util::future::try_join_all(told).await?;
             }
             Step::Empty { from, to, replace } => {
@@ -145,12 +167,12 @@ pub(super) async fn take_slots(
     ranges: &[SlotRange],
 ) -> Result<(), ActError> {
     let slots: Vec<u16> = ranges.iter().flat_map(SlotRange::slots).collect();
-    setslots(ctx, owner, &slots, &["NODE", &owner.id]).await?;
+    setslots(ctx, owner, &slots, &["NODE", &owner.id], Lanes::One).await?;
     let mut bump = redis::cmd("CLUSTER");
     bump.arg("BUMPEPOCH");
     run_on::<redis::Value>(ctx, owner, "CLUSTER BUMPEPOCH", &bump).await?;
     for peer in declared_except(ctx, &[owner]) {
-        setslots(ctx, &peer, &slots, &["NODE", &owner.id]).await?;
+        setslots(ctx, &peer, &slots, &["NODE", &owner.id], Lanes::One).await?;
     }
     Ok(())
 }
@@ -373,16 +395,16 @@ async fn run_pipe<T: redis::FromRedisValue>(
 }
 
 /// `CLUSTER SETSLOT <slot> <args…>` for every slot, on one node, in one round trip per
-/// lane (see [`SETSLOT_LANES`]). A step a slot is already past (an earlier pass took it) is
-/// no error.
+/// lane. A step a slot is already past (an earlier pass took it) is no error.
 pub(super) async fn setslots(
     ctx: &Context,
     on: &Peer,
     slots: &[u16],
     args: &[&str],
+    lanes: Lanes,
 ) -> Result<(), ActError> {
     let (ip, port) = split_addr(&on.addr);
-    let per_lane = slots.len().div_ceil(SETSLOT_LANES).max(1);
+    let per_lane = slots.len().div_ceil(lanes.count()).max(1);
     let lanes = slots.chunks(per_lane).enumerate().map(|(lane, chunk)| {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();

@@ -19,7 +19,7 @@ use super::{shown_ranges, ActError, Kind, Peer, Stage};
 use crate::observe::ServerKind;
 use crate::runtime::context::Context;
 use crate::spec::SlotRange;
-use by_keys::{close_round, declared_except, move_round, run_rounds, setslots, take_slots};
+use by_keys::{close_round, declared_except, move_round, run_rounds, setslots, take_slots, Lanes};
 
 /// Failed atomic jobs between the same two nodes, in one operator process, after which
 /// `slot_migration = "auto"` moves their slots by keys instead (`"atomic"` keeps trying).
@@ -114,7 +114,9 @@ pub struct MoveSlots {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transfer {
     /// MIGRATE, a batch of keys at a time, as `redis-cli --cluster reshard` does.
-    Keys,
+    /// `setslot_waits`: the masters answer SETSLOT only once their replicas acknowledged it
+    /// (see [`by_keys::Lanes`]).
+    Keys { setslot_waits: bool },
     /// One job of the server's atomic slot migration. Unless `required`, a pair of nodes
     /// whose jobs failed [`ATOMIC_TRIES`] times moves by keys.
     Atomic { kind: ServerKind, required: bool },
@@ -158,7 +160,14 @@ impl Kind for MoveSlots {
                 "atomic slot migration failed {failures} times between these nodes: moving by keys");
         }
         let rest = declared_except(ctx, &[from, to]);
-        let keys = run_rounds(ctx, &move_round(from, to, &rest), &slots).await?;
+        let lanes = match self.transfer {
+            Transfer::Keys {
+                setslot_waits: true,
+            } => Lanes::Many,
+            _ => Lanes::One,
+        };
+        let steps = move_round(from, to, &rest);
+        let keys = run_rounds(ctx, &steps, &slots, lanes).await?;
         tracing::info!(from = %from.name, to = %to.name, slots = slots.len(), keys, "moved slots");
         Ok(())
     }
@@ -219,7 +228,7 @@ impl fmt::Display for MoveSlots {
                 "move slots {ranges} with their keys from {from} to {to}, their declared owner"
             )?;
             match self.transfer {
-                Transfer::Keys => Ok(()),
+                Transfer::Keys { .. } => Ok(()),
                 Transfer::Atomic { .. } => write!(f, ", atomically (one server-side job)"),
             }
         }
@@ -258,10 +267,11 @@ impl Kind for CloseSlots {
         // refuses MIGRATE. Naming the owner first (SETSLOT NODE keeps the slot open there,
         // and the keys) brings it back, for all the slots before any round moves keys.
         for open in &self.open_on {
-            setslots(ctx, open, &slots, &["NODE", &owner.id]).await?;
+            setslots(ctx, open, &slots, &["NODE", &owner.id], Lanes::One).await?;
         }
         let rest = declared_except(ctx, &[owner]);
-        let keys = run_rounds(ctx, &close_round(owner, &self.open_on, &rest), &slots).await?;
+        let steps = close_round(owner, &self.open_on, &rest);
+        let keys = run_rounds(ctx, &steps, &slots, Lanes::One).await?;
         tracing::info!(owner = %owner.name, keys, "closed open slots");
         Ok(())
     }

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// A move by keys where SETSLOT answers at once (no Valkey 8 replicas in these states).
+const BY_KEYS: Transfer = Transfer::Keys {
+    setslot_waits: false,
+};
+
 /// Slot 7 (declared for redis-1) open on the nodes `open` says, in every view of the node.
 fn with_open_slot(spec: &ClusterSpec, open: impl Fn(usize, &mut ClusterNode)) -> Observed {
     with_views(spec, |i| {
@@ -28,7 +33,7 @@ fn slots_served_by_the_wrong_node_are_moved_home_with_their_keys() {
             from: peer(&spec, 1),
             to: peer(&spec, 0),
             finishing: false,
-            transfer: Transfer::Keys,
+            transfer: BY_KEYS,
         })]
     );
     assert!(plan.waiting.is_empty() && plan.blocked.is_empty());
@@ -82,7 +87,7 @@ fn a_move_is_atomic_where_every_node_runs_one_server_that_can() {
         let plan = plan(&spec, &misplaced_slots_on(&spec, label, other));
         assert_eq!(
             transfers(&plan),
-            vec![Transfer::Keys],
+            vec![BY_KEYS],
             "{label} with {other:?}: by keys"
         );
     }
@@ -93,7 +98,7 @@ fn slot_migration_keys_moves_by_keys_and_atomic_waits_where_servers_cannot() {
     let mut spec = reference_spec();
     spec.slot_migration = crate::spec::SlotMigration::Keys;
     let plan_keys = plan(&spec, &misplaced_slots_on(&spec, "valkey 9.1.2", None));
-    assert_eq!(transfers(&plan_keys), vec![Transfer::Keys]);
+    assert_eq!(transfers(&plan_keys), vec![BY_KEYS]);
 
     spec.slot_migration = crate::spec::SlotMigration::Atomic;
     let required = plan(&spec, &misplaced_slots_on(&spec, "redis 8.6.3", None));
@@ -139,11 +144,11 @@ fn a_move_someone_started_by_keys_is_finished_by_keys_and_a_foreign_source_is_dr
         _ => {}
     });
     all_run(&mut observed, "valkey 9.1.2");
-    assert_eq!(transfers(&plan(&spec, &observed)), vec![Transfer::Keys]);
+    assert_eq!(transfers(&plan(&spec, &observed)), vec![BY_KEYS]);
 
     let mut stranger = with_stranger_serving_slot_0(&spec, None);
     all_run(&mut stranger, "valkey 9.1.2");
-    assert_eq!(transfers(&plan(&spec, &stranger)), vec![Transfer::Keys]);
+    assert_eq!(transfers(&plan(&spec, &stranger)), vec![BY_KEYS]);
 }
 
 #[test]
@@ -157,7 +162,7 @@ fn no_atomic_job_starts_while_a_slot_is_open_anywhere() {
     let plan_auto = plan(&spec, &observed);
     assert_eq!(
         transfers(&plan_auto),
-        vec![Transfer::Keys],
+        vec![BY_KEYS],
         "{:?}",
         plan_auto.actions
     );
@@ -187,7 +192,7 @@ fn a_move_in_flight_is_finished_before_anything_else() {
             from: peer(&spec, 0),
             to: peer(&spec, 1),
             finishing: true,
-            transfer: Transfer::Keys,
+            transfer: BY_KEYS,
         })],
         "redis-cli's fix finishes it too: clients follow it through ASK redirects"
     );
@@ -390,7 +395,7 @@ fn a_live_foreign_nodes_slots_are_moved_to_their_declared_owner() {
             },
             to: peer(&spec, 0),
             finishing: false,
-            transfer: Transfer::Keys,
+            transfer: BY_KEYS,
         })]
     );
 }
@@ -614,4 +619,41 @@ fn an_interrupted_drain_of_a_removed_master_is_finished_toward_the_declared_node
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The 3 + 3 cluster with slots 5001-5460 served by redis-2, every node running `label`.
+fn misplaced_with_replicas(label: &str) -> Observed {
+    let spec = crate::spec::test_support::replicated_spec();
+    let mut roles = declared(&spec);
+    roles[0] = Role::Master(vec![SlotRange::new(0, 5000)]);
+    roles[1] = Role::Master(vec![SlotRange::new(5001, 10922)]);
+    with_views(&spec, |i| {
+        let mut v = roles_view(&spec, i, &roles);
+        v.version = crate::observe::ServerVersion::from_label(label);
+        v
+    })
+}
+
+#[test]
+fn a_move_by_keys_knows_when_setslot_waits_for_replicas() {
+    let spec = crate::spec::test_support::replicated_spec();
+    let waits = |setslot_waits| vec![Transfer::Keys { setslot_waits }];
+    for (label, expected) in [
+        ("valkey 8.0.1", true),
+        ("valkey 8.1.1", true),
+        ("redis 7.0.15", false),
+        ("redis 8.0.2", false),
+    ] {
+        let observed = misplaced_with_replicas(label);
+        assert_eq!(
+            transfers(&plan(&spec, &observed)),
+            waits(expected),
+            "{label}"
+        );
+    }
+    // Valkey 8 with no replicas: SETSLOT answers at once.
+    let mut spec = reference_spec();
+    spec.slot_migration = crate::spec::SlotMigration::Keys;
+    let without_replicas = misplaced_slots_on(&spec, "valkey 8.0.1", None);
+    assert_eq!(transfers(&plan(&spec, &without_replicas)), waits(false));
 }
