@@ -405,7 +405,7 @@ pub(super) async fn setslots(
 ) -> Result<(), ActError> {
     let (ip, port) = split_addr(&on.addr);
     let per_lane = slots.len().div_ceil(lanes.count()).max(1);
-    let lanes = slots.chunks(per_lane).enumerate().map(|(lane, chunk)| {
+    let pipelines = slots.chunks(per_lane).enumerate().map(|(lane, chunk)| {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for slot in chunk {
@@ -417,12 +417,13 @@ pub(super) async fn setslots(
                 .await
         }
     });
-    let replies: Vec<redis::RedisResult<redis::Value>> = futures_util::future::try_join_all(lanes)
-        .await
-        .map_err(|source| failed(&on.name, "CLUSTER SETSLOT", source))?
-        .into_iter()
-        .flatten()
-        .collect();
+    let replies: Vec<redis::RedisResult<redis::Value>> =
+        futures_util::future::try_join_all(pipelines)
+            .await
+            .map_err(|source| failed(&on.name, "CLUSTER SETSLOT", source))?
+            .into_iter()
+            .flatten()
+            .collect();
     for (slot, reply) in slots.iter().zip(replies) {
         match reply {
             Ok(_) => {}

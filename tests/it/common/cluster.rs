@@ -277,15 +277,14 @@ impl TestCluster {
             .map(|o| stdout(&o))
             .unwrap_or_default();
         for container in names.lines() {
+            // `docker logs` keeps the last lines itself; the server logs to stdout.
             let log = std::process::Command::new("docker")
                 .args(["logs", "--tail", "25", "--timestamps", container])
                 .output()
                 .map(|o| format!("{}{}", stdout(&o), stderr(&o)))
                 .unwrap_or_default();
             eprintln!("--- {container}: the server's last log lines ---");
-            for line in tail(&log, 25) {
-                eprintln!("{line}");
-            }
+            eprint!("{log}");
         }
     }
 }
