@@ -5,14 +5,24 @@ use super::*;
 
 /// Declared nodes the cluster forgot: a node that knows other declared nodes (it was part of
 /// the cluster: a master removed from cluster.toml and declared again, its volume kept)
-/// while none of them has any entry at its address, not even a handshake, and that serves no
-/// slot and has none open. Redis bans a forgotten id for 60 s and Valkey 8.0 keeps it out
-/// even through MEET until then, with writes it acknowledged in between lost; a node reset
-/// to a new id joins at once. (CLUSTER RESET refuses a master that holds keys: a node drained
-/// before its removal holds none.)
+/// while no node of the cluster proper has any entry at its address, not even a handshake,
+/// and that serves no slot and has none open. Redis bans a forgotten id for 60 s and Valkey
+/// 8.0 keeps it out even through MEET until then, with writes it acknowledged in between
+/// lost; a node reset to a new id joins at once. (CLUSTER RESET refuses a master that holds
+/// keys: a node drained before its removal holds none.)
+///
+/// The cluster proper is the nodes that serve slots (all of them while none does, as in a
+/// formation): two removed masters declared again remember each other from their volumes,
+/// and that must not count as the cluster knowing them.
 pub(super) fn forgotten<'t, 'a>(topology: &'t Topology<'a>) -> Vec<&'t Member<'a>> {
-    topology
-        .members()
+    let members = topology.members();
+    let serving: Vec<&Member> = members.iter().filter(|m| !m.holds_no_slots()).collect();
+    let proper: Vec<&Member> = if serving.is_empty() {
+        members.iter().collect()
+    } else {
+        serving
+    };
+    members
         .iter()
         .filter(|m| {
             let knows_peers = m
@@ -20,7 +30,7 @@ pub(super) fn forgotten<'t, 'a>(topology: &'t Topology<'a>) -> Vec<&'t Member<'a
                 .nodes
                 .iter()
                 .any(|e| !e.is_myself() && matches!(topology.identify(e), Who::Declared(_)));
-            let known = topology.members().iter().any(|other| {
+            let known = proper.iter().any(|other| {
                 other.id() != m.id()
                     && other
                         .view

@@ -41,6 +41,16 @@ fn four() -> Layout {
     ])
 }
 
+fn five() -> Layout {
+    layout(&[
+        ("redis-1", 13, &["0-3276"]),
+        ("redis-2", 16, &["3277-6553"]),
+        ("redis-3", 17, &["6554-9829"]),
+        ("redis-4", 18, &["9830-13106"]),
+        ("redis-5", 19, &["13107-16383"]),
+    ])
+}
+
 fn toml_of(cluster: &TestCluster, layout: &Layout) -> String {
     let slots: Vec<Vec<&str>> = layout
         .iter()
@@ -182,54 +192,68 @@ async fn scale_out_from_3_to_4_masters_moves_keys_and_loses_none() {
     assert_eq!(known_nodes(&cluster, &four()).await, vec![4; 4]);
 }
 
+/// Five masters scaled in to three: redis-4 and redis-5 are drained and removed. Declared
+/// again, both come back from their volumes with identities the cluster forgot (and bans for
+/// 60 s), remembering each other: each is reset to a new one and they join at once.
 #[tokio::test]
-async fn scale_in_drains_and_removes_a_master_and_it_can_come_back() {
+async fn scale_in_drains_and_removes_masters_and_they_can_come_back() {
     let (cluster, operator, writer, preloaded) =
-        running("topo-in", 61, &four(), &[0, 12288, 16383]).await;
-    let redis_4 = node_id(&cluster, 18).await;
+        running("topo-in", 61, &five(), &[0, 12288, 16383]).await;
+    let removed = [node_id(&cluster, 18).await, node_id(&cluster, 19).await];
     edit(
-        "scale in 4 → 3",
+        "scale in 5 → 3",
         &cluster,
         &operator,
         &layout(&REFERENCE),
         &[
-            "→ move slots 12288-16383 (4096 slots, ",
             " keys) from redis-4 to redis-3",
+            " keys) from redis-5 to redis-3",
             "- remove master redis-4",
+            "- remove master redis-5",
         ],
     )
     .await;
     let containers = cluster.containers().await;
-    assert!(
-        !containers.contains(&cluster.container("redis-4")),
-        "the removed master's container is gone: {containers:?}"
-    );
-    assert!(
-        cluster
-            .volumes()
-            .await
-            .contains(&format!("{}-redis-4-data", cluster.name)),
-        "its volume stays until `down --volumes`"
-    );
+    let volumes = cluster.volumes().await;
+    for node in ["redis-4", "redis-5"] {
+        assert!(
+            !containers.contains(&cluster.container(node)),
+            "the removed master's container is gone: {containers:?}"
+        );
+        assert!(
+            volumes.contains(&format!("{}-{node}-data", cluster.name)),
+            "its volume stays until `down --volumes`: {volumes:?}"
+        );
+    }
     assert_eq!(known_nodes(&cluster, &layout(&REFERENCE)).await, vec![3; 3]);
     moved_the_servers_way(&cluster, &operator);
 
-    // Declared again: its container comes back from its volume with the identity the cluster
-    // forgot (and bans for 60 s); it is reset to a new one and joins cleanly.
+    let declared_again = SystemTime::now();
     edit(
-        "the removed master declared again",
+        "the removed masters declared again",
         &cluster,
         &operator,
-        &four(),
-        &["+ add master redis-4"],
+        &five(),
+        &["+ add master redis-4", "+ add master redis-5"],
     )
     .await;
-    assert_ne!(
-        node_id(&cluster, 18).await,
-        redis_4,
-        "reset to a new identity, which no ban keeps out"
-    );
-    assert_eq!(known_nodes(&cluster, &four()).await, vec![4; 4], "no ghost");
+    for (octet, old) in [18, 19].into_iter().zip(&removed) {
+        assert_ne!(
+            &node_id(&cluster, octet).await,
+            old,
+            "reset to a new identity, which no ban keeps out"
+        );
+    }
+    let since = humantime::format_rfc3339_millis(declared_again).to_string();
+    let resets = operator
+        .status()
+        .map(|s| s.events)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.action == "reset-node" && e.outcome == "ok" && e.at >= since)
+        .count();
+    assert_eq!(resets, 2, "each node is reset, not waited for");
+    assert_eq!(known_nodes(&cluster, &five()).await, vec![5; 5], "no ghost");
     nothing_lost(&cluster, writer, &preloaded).await;
 }
 

@@ -565,3 +565,45 @@ fn a_declared_node_the_cluster_forgot_is_reset_not_met() {
         "formation resets nothing"
     );
 }
+
+/// redis-2 and redis-3 were both removed (drained, forgotten) and are declared again: their
+/// volumes' nodes.conf remember each other, and redis-1, which serves every slot, knows
+/// neither. Each is reset: a node the cluster forgot is not known because another forgotten
+/// node remembers it.
+#[test]
+fn two_declared_nodes_the_cluster_forgot_are_reset_though_they_know_each_other() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        for n in v.nodes.iter_mut() {
+            n.slots = if n.id == id(0) {
+                vec![SlotRange::new(0, 16383)]
+            } else {
+                Vec::new()
+            };
+        }
+        if i == 0 {
+            v.nodes.retain(|n| n.id == id(0));
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    let reset: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::ResetNode(_)))
+        .collect();
+    assert_eq!(
+        reset,
+        vec![
+            &Action::ResetNode(ResetNode {
+                node: peer(&spec, 1)
+            }),
+            &Action::ResetNode(ResetNode {
+                node: peer(&spec, 2)
+            })
+        ],
+        "{:?}",
+        plan.actions
+    );
+}

@@ -16,7 +16,12 @@ impl Operator {
 
     /// `run` with these arguments (instead of `--resync 1`).
     pub fn start_with(cluster: &TestCluster, args: &[&str]) -> Operator {
-        let log = std::fs::File::create(cluster.dir.path().join("run.log")).expect("log file");
+        // Appended to, so the log of an operator killed and started again is kept whole.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cluster.dir.path().join("run.log"))
+            .expect("log file");
         let child = std::process::Command::new(BIN)
             .arg("run")
             .args(args)
