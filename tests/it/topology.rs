@@ -194,7 +194,10 @@ async fn scale_out_from_3_to_4_masters_moves_keys_and_loses_none() {
 
 /// Five masters scaled in to three: redis-4 and redis-5 are drained and removed. Declared
 /// again, both come back from their volumes with identities the cluster forgot (and bans for
-/// 60 s), remembering each other: each is reset to a new one and they join at once.
+/// 60 s): each is reset to a new one and they join at once. (Whether their volumes remember
+/// each other depends on the order they were removed in; the planner's
+/// `two_declared_nodes_the_cluster_forgot_are_reset_though_they_know_each_other` holds the
+/// case where they do.)
 #[tokio::test]
 async fn scale_in_drains_and_removes_masters_and_they_can_come_back() {
     let (cluster, operator, writer, preloaded) =
