@@ -124,8 +124,14 @@ impl SpecWatch {
         let (spec, password) = match spec {
             Ok(found) => found,
             Err(why) => {
-                tracing::error!(problem = %why, "cluster.toml changed but cannot be put in force; keeping the last good spec");
+                if self.problem.as_ref() != Some(&why) {
+                    tracing::error!(problem = %why, "cluster.toml changed but cannot be put in force; keeping the last good spec");
+                }
                 self.problem = Some(why);
+                // Read again next pass, whatever its time stamp says: an editor that truncates
+                // and then writes can be caught between the two, and the whole file may carry
+                // the very time stamp of the empty one (both within one clock tick).
+                self.modified = None;
                 return None;
             }
         };
