@@ -55,8 +55,27 @@ impl Operator {
         assert!(ok, "kill -{signal} {}", self.pid());
     }
 
+    /// The status this operator wrote. A file an earlier operator of the cluster left (one
+    /// killed before this one started) is not this operator's status: a test waiting for Ready
+    /// must not take a dead operator's word for it.
     pub fn status(&self) -> Option<redis_keeper::runtime::status::OperatorStatus> {
         redis_keeper::runtime::status::OperatorStatus::read(&self.status_file)
+            .filter(|status| status.pid == self.child.id())
+    }
+
+    /// Fails the test at once when the process has ended (it is a zombie until `Drop` waits
+    /// for it): nothing a test waits for can come from it any more.
+    fn assert_running(&self, awaited: &str) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()));
+        let ended = stat.map_or(true, |stat| {
+            stat.rsplit_once(") ")
+                .is_none_or(|(_, rest)| rest.starts_with('Z'))
+        });
+        assert!(
+            !ended,
+            "the operator (pid {}) exited while the test waited for {awaited} (its last log lines follow)",
+            self.child.id()
+        );
     }
 
     /// Waits until the operator reports Ready, having turned Ready at or after `since`;
@@ -70,6 +89,7 @@ impl Operator {
         use redis_keeper::runtime::status::ConditionType;
         let every = std::time::Duration::from_millis(25);
         poll_until("Ready", timeout, every, async || {
+            self.assert_running("Ready");
             let status = self.status();
             let ready = status
                 .as_ref()
@@ -94,9 +114,12 @@ impl Operator {
         holds: impl Fn(&redis_keeper::runtime::status::OperatorStatus) -> bool,
     ) -> redis_keeper::runtime::status::OperatorStatus {
         let every = std::time::Duration::from_millis(25);
-        poll_until(what, timeout, every, async || match self.status() {
-            Some(status) if holds(&status) => Ok(status),
-            status => Err(format!("status {status:#?}")),
+        poll_until(what, timeout, every, async || {
+            self.assert_running(what);
+            match self.status() {
+                Some(status) if holds(&status) => Ok(status),
+                status => Err(format!("status {status:#?}")),
+            }
         })
         .await
     }
