@@ -18,7 +18,7 @@ use crate::spec::{ClusterSpec, Endpoint, LOCAL};
 /// How long a host gets to answer before it counts as unreachable for this pass.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
-/// The same over SSH, where every new connection is a login first (an ssh process and a key
+/// The same over SSH, where the first connection is a login (an ssh process and a key
 /// exchange): seconds on a slow link or a busy machine.
 const ANSWER_OVER_SSH_WITHIN: Duration = Duration::from_secs(10);
 
@@ -173,7 +173,7 @@ fn client(endpoint: &Endpoint) -> Result<Docker, String> {
             let (key, cert, ca) = cert_files(dir)?;
             Docker::connect_with_ssl(url, &key, &cert, &ca, REQUEST_TIMEOUT_S, version)
         }
-        Endpoint::Ssh(url) => Docker::connect_with_ssh(url, REQUEST_TIMEOUT_S, version, None),
+        Endpoint::Ssh(url) => super::ssh::client(url, REQUEST_TIMEOUT_S, version),
         Endpoint::Context(name) => return Err(format!("context {name} was not resolved")),
     };
     made.map_err(|e| e.to_string())

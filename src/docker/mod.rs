@@ -11,6 +11,7 @@ pub mod blueprint;
 pub(crate) mod engines;
 pub mod host_image;
 pub mod image;
+mod ssh;
 
 pub(crate) use engines::Engines;
 

@@ -508,17 +508,29 @@ fn start_sshd(home: &Path, netns: &str, address: &str) -> Child {
     must(&["chmod", "755", &wrapper.display().to_string()]);
     // Privilege separation wants its empty directory, as the package's service makes it.
     std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
-    spawn_logged(
-        &[
-            &format!("--net=/var/run/netns/{netns}"),
-            "/usr/sbin/sshd",
-            "-D",
-            "-e",
-            "-f",
-            &at("sshd_config"),
-        ],
-        &ssh.join("sshd.log"),
-    )
+    // sshd runs each session's command through root's login shell, and bash started by
+    // sshd reads ~/.bashrc: this machine's (pyenv's set-up, dozens of processes) would run
+    // for every Docker connection, a cost of this machine's, not of a Docker host's. The
+    // simulated host gets its own empty one, in a mount namespace of sshd's alone.
+    let bashrc = std::env::var("HOME")
+        .map(|home| Path::new(&home).join(".bashrc"))
+        .ok()
+        .filter(|b| b.is_file());
+    let mut args = vec![format!("--net=/var/run/netns/{netns}")];
+    let sshd = format!("exec /usr/sbin/sshd -D -e -f {}", at("sshd_config"));
+    match bashrc {
+        Some(bashrc) => {
+            std::fs::write(ssh.join("bashrc"), "").expect("an empty bashrc");
+            let mount = format!("mount --bind {} {}", at("bashrc"), bashrc.display());
+            args.extend(
+                ["unshare", "--mount", "--propagation", "private", "sh", "-c"].map(String::from),
+            );
+            args.push(format!("{mount} && {sshd}"));
+        }
+        None => args.extend(["sh", "-c", &sshd].map(String::from)),
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn_logged(&args, &ssh.join("sshd.log"))
 }
 
 /// The `unix://` URL of the socket a host's dockerd listens on, under the host's folder.
