@@ -29,6 +29,8 @@ use tokio::sync::Mutex;
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 /// Keep-alives on the master: it gives up on a host that stopped answering after three.
 const ALIVE_EVERY: Duration = Duration::from_secs(5);
+/// Seconds the master outlives its last session, this process's end included.
+const LINGER_S: NonZeroUsize = NonZeroUsize::new(60).expect("a literal above zero");
 
 /// A client for the Docker Engine at `url` (`ssh://[user@]host[:port]`); dials nothing.
 pub(super) fn client(
@@ -71,7 +73,9 @@ struct SshConnector {
 }
 
 impl SshConnector {
-    /// The live master, launched anew when there is none or the last one died.
+    /// The live master, launched anew when there is none or the last one died. The lock is
+    /// held through the login, so connections opened together wait for one master rather
+    /// than each launching its own.
     async fn master(&self) -> Result<Arc<Session>, openssh::Error> {
         let mut master = self.master.lock().await;
         if let Some(session) = master.as_ref() {
@@ -83,9 +87,7 @@ impl SshConnector {
         builder
             .connect_timeout(CONNECT_WITHIN)
             .server_alive_interval(ALIVE_EVERY)
-            .control_persist(ControlPersist::IdleFor(
-                NonZeroUsize::new(60).unwrap_or(NonZeroUsize::MIN),
-            ));
+            .control_persist(ControlPersist::IdleFor(LINGER_S));
         let (builder, host) = builder.resolve(&self.destination);
         let session = Arc::new(Session::new_process_mux(builder.launch_master(host).await?));
         *master = Some(session.clone());
