@@ -241,7 +241,13 @@ impl TestHosts {
                 ]);
                 (format!("tcp://{address}:2376"), Some(client))
             } else {
-                daemon_args.extend(["-H".into(), format!("tcp://{address}:2375")]);
+                // Plain TCP said outright: without `--tls=false`, dockerd takes a listener
+                // without TLS for a mistake and sleeps 15 s at every start to say so.
+                daemon_args.extend([
+                    "--tls=false".into(),
+                    "-H".into(),
+                    format!("tcp://{address}:2375"),
+                ]);
                 (format!("tcp://{address}:2375"), None)
             };
             let mut host = TestHost {
