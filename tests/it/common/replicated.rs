@@ -2,9 +2,13 @@
 //! connection to the slot's master, counted only when a replica confirmed it. It routes by
 //! `CLUSTER SLOTS` itself (a cluster client cannot send WAIT to the node a key went to), and
 //! records when each write was acknowledged, so a test can measure the longest write outage.
+//!
+//! Each hash tag has its own loop, as independent clients would: a shard that cannot
+//! acknowledge (no replica left, a master cut off) costs its own keys a `WAIT` timeout per
+//! write, and does not hold up the writes of the shards that can.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +23,7 @@ pub type Acked = (String, u64, Instant);
 pub struct ReplicatedWriter {
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<Vec<Acked>>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<Acked>>>,
 }
 
 struct Router {
@@ -116,7 +120,7 @@ impl Router {
 }
 
 impl ReplicatedWriter {
-    /// Writes `{tag}:prefix:i` for tags spread over `slots`, one write every 2 ms.
+    /// Writes `{tag}:prefix:i` for 8 tags spread over `slots`, one write every 2 ms in all.
     pub async fn start(
         cluster: &TestCluster,
         prefix: &str,
@@ -136,41 +140,57 @@ impl ReplicatedWriter {
         prefix: &str,
         slots: std::ops::Range<u16>,
     ) -> ReplicatedWriter {
-        let step = (slots.len() / 8).max(1) as u16;
-        let picked: Vec<u16> = slots.clone().step_by(usize::from(step)).take(8).collect();
-        let tags: Vec<String> = picked.iter().map(|s| super::tag_for_slot(*s)).collect();
-        let mut router = Router {
+        const TAGS: usize = 8;
+        let step = (slots.len() / TAGS).max(1) as u16;
+        let picked: Vec<u16> = slots
+            .clone()
+            .step_by(usize::from(step))
+            .take(TAGS)
+            .collect();
+        let mut first = Router {
             password,
             seeds,
             owners: vec![None; 16384],
             open: HashMap::new(),
         };
-        router.refresh().await;
+        first.refresh().await;
         let stop = Arc::new(AtomicBool::new(false));
-        let acked_count = Arc::new(AtomicUsize::new(0));
-        let (flag, counter, prefix) = (stop.clone(), acked_count.clone(), prefix.to_string());
-        let task = tokio::spawn(async move {
-            let mut acked = Vec::new();
-            let mut pace = tokio::time::interval(Duration::from_millis(2));
-            let mut i: u64 = 0;
-            while !flag.load(Ordering::Relaxed) {
-                pace.tick().await;
-                let key = format!("{{{}}}:{prefix}:{i}", tags[i as usize % tags.len()]);
-                if router.write(&key, i).await {
-                    acked.push((key, i, Instant::now()));
-                    counter.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    router.refresh().await;
-                }
-                i += 1;
-            }
-            acked
-        });
-        ReplicatedWriter {
-            stop,
-            acked: acked_count,
-            task,
-        }
+        let acked = Arc::new(AtomicUsize::new(0));
+        // One sequence over all loops, so every key is written once.
+        let next = Arc::new(AtomicU64::new(0));
+        let every = Duration::from_millis(2) * picked.len() as u32;
+        let tasks = picked
+            .iter()
+            .map(|slot| {
+                let key_prefix = format!("{{{}}}:{prefix}", super::tag_for_slot(*slot));
+                let (stop, acked, next) = (stop.clone(), acked.clone(), next.clone());
+                // Connections of its own: a `WAIT` holds up every command behind it on its
+                // connection.
+                let mut router = Router {
+                    password: first.password.clone(),
+                    seeds: first.seeds.clone(),
+                    owners: first.owners.clone(),
+                    open: HashMap::new(),
+                };
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    let mut pace = tokio::time::interval(every);
+                    while !stop.load(Ordering::Relaxed) {
+                        pace.tick().await;
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let key = format!("{key_prefix}:{i}");
+                        if router.write(&key, i).await {
+                            mine.push((key, i, Instant::now()));
+                            acked.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            router.refresh().await;
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        ReplicatedWriter { stop, acked, tasks }
     }
 
     /// Waits until `n` more writes than now have been acknowledged by a replica.
@@ -182,7 +202,11 @@ impl ReplicatedWriter {
     /// Stops and returns the acknowledged writes with the longest gap between two of them.
     pub async fn stop(self) -> (Vec<(String, u64)>, Duration) {
         self.stop.store(true, Ordering::Relaxed);
-        let acked = self.task.await.expect("writer task");
+        let mut acked = Vec::new();
+        for task in self.tasks {
+            acked.extend(task.await.expect("writer task"));
+        }
+        acked.sort_by_key(|(_, _, at)| *at);
         let outage = acked
             .windows(2)
             .map(|w| w[1].2.duration_since(w[0].2))
