@@ -923,9 +923,15 @@ async fn an_action_without_effect_backs_off_and_says_so() {
         per_minute <= 20.0,
         "{during} attempts in {window:?}: the operator is looping"
     );
-    // Undo the edit: Ready again, nothing lost on the way.
+    // Undo the edit: Ready again, nothing lost on the way. The edit wakes the operator: it
+    // is not left waiting out a backoff that has reached its cap of 30 s by now.
     let fixed = SystemTime::now();
     cluster.write(&cluster.toml(&REFERENCE));
+    let took = operator.ready_after(fixed, READY).await;
+    assert!(
+        took < Duration::from_secs(10),
+        "Ready {took:?} after the edit was undone: the edit waited for the backoff"
+    );
     recovered(
         "a stalled action, then the edit undone",
         &cluster,

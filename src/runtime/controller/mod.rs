@@ -1,9 +1,9 @@
 //! `run`: the long-running controller that keeps the cluster at cluster.toml.
 //!
 //! One reconcile pass at a time. A pass starts when Docker reports an event on the cluster's
-//! objects (at once; a burst collapses into one pass), when the periodic resync is due (for
-//! drift Docker cannot see, inside Redis), or when the previous pass asked to look again
-//! soon. Failed passes retry with exponential backoff and jitter, reset by a good pass; the
+//! objects or cluster.toml is edited (at once; a burst collapses into one pass), when the
+//! periodic resync is due (for drift Docker cannot see, inside Redis), or when the previous
+//! pass asked to look again soon. Failed passes retry with exponential backoff and jitter, reset by a good pass; the
 //! loop never dies on a transient error. A shutdown request lets the pass in flight finish.
 
 mod shared;
@@ -294,6 +294,8 @@ pub(crate) async fn run(
     let mut status = shared.status();
     let wake = shared.wake.clone();
     let mut watcher = triggers::spawn(&ctx, &wake);
+    let mut file_watch =
+        triggers::watch_files(triggers::files(&options.file, &ctx.spec.auth), &wake);
     let mut backoff = reconcile::error_policy();
     let mut stall = reconcile::Stall::default();
     let mut next = Instant::now();
@@ -313,6 +315,11 @@ pub(crate) async fn run(
             if new.spec.network.name != ctx.spec.network.name || new.spec.hosts != ctx.spec.hosts {
                 watcher.iter().for_each(|w| w.abort());
                 watcher = triggers::spawn(&new, &wake);
+            }
+            if new.spec.auth != ctx.spec.auth {
+                file_watch.abort();
+                file_watch =
+                    triggers::watch_files(triggers::files(&options.file, &new.spec.auth), &wake);
             }
             ctx = new;
             shared.set_spec(Arc::new(ctx.spec.clone()));
@@ -370,6 +377,7 @@ pub(crate) async fn run(
         next = Instant::now() + after;
     }
     watcher.iter().for_each(|w| w.abort());
+    file_watch.abort();
     if let Some(lease) = spec_watch.lease {
         lease.release().await;
     }
