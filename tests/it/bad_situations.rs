@@ -198,3 +198,46 @@ async fn an_unset_password_variable_is_invalid_input() {
     );
     assert!(cluster.containers().await.is_empty());
 }
+
+/// `plan` while a node cannot be asked (its container paused) names it, instead of leaving
+/// the moves of the slots it holds out without a word.
+#[tokio::test]
+async fn plan_names_a_node_that_does_not_answer_whose_moves_it_cannot_show() {
+    let cluster = TestCluster::new("plan-mute", 85, &REFERENCE).await;
+    cluster.expect(&["up"], 0).await;
+    // redis-1 and redis-3 each hand 1000 slots to redis-2.
+    cluster.write(&cluster.toml(&[
+        ("redis-1", 13, &["0-4460"]),
+        ("redis-2", 16, &["4461-11922"]),
+        ("redis-3", 17, &["11923-16383"]),
+    ]));
+    let from_redis_1 = "→ move slots 4461-5460 (1000 slots, 0 keys) from redis-1 to redis-2";
+    let from_redis_3 = "→ move slots 10923-11922 (1000 slots, 0 keys) from redis-3 to redis-2";
+    let answered = common::stdout(&cluster.expect(&["plan"], 3).await);
+    assert!(
+        answered.contains(from_redis_1)
+            && answered.contains(from_redis_3)
+            && !answered.contains("does not answer"),
+        "{answered}"
+    );
+    let docker = common::docker().await;
+    let redis_1 = cluster.container("redis-1");
+    docker
+        .pause_container(&redis_1)
+        .await
+        .expect("pause redis-1");
+    let plan = cluster.expect(&["plan"], 3).await;
+    docker
+        .unpause_container(&redis_1)
+        .await
+        .expect("unpause redis-1");
+    let shown = common::stdout(&plan);
+    assert!(
+        shown.contains(from_redis_3)
+            && !shown.contains(from_redis_1)
+            && shown.contains(
+                "! redis-1: its container is paused: the slots it holds are in no move above"
+            ),
+        "{shown}"
+    );
+}

@@ -24,7 +24,7 @@ pub(crate) async fn run(file: &Path) -> Result<Exit, CommandError> {
         return Ok(Exit::Unhealthy);
     }
     if !change.is_empty() {
-        print_change(&ctx, &change).await?;
+        print_change(&ctx, &change, &observed).await?;
     }
     if plan.actions.is_empty() {
         if !change.is_empty() || !plan.held_back.is_empty() {
@@ -63,10 +63,12 @@ pub(crate) async fn run(file: &Path) -> Result<Exit, CommandError> {
 }
 
 /// The masters to add and remove and every move, with the keys each carries (counted on the
-/// node that holds them now).
+/// node that holds them now); and the declared nodes that did not answer, whose slots no
+/// move above can name.
 async fn print_change(
     ctx: &crate::runtime::context::Context,
     change: &ShapeChange,
+    observed: &observe::Observed,
 ) -> std::io::Result<()> {
     crate::outln!("cluster.toml changes the cluster's shape:")?;
     for name in &change.add {
@@ -89,6 +91,17 @@ async fn print_change(
         crate::outln!(
             "  - remove master {name}: drained into the declared owners, forgotten, its container removed (its volume stays until `down --volumes`)"
         )?;
+    }
+    for (name, container) in &observed.containers {
+        let unheard = match observed.redis.get(name) {
+            Some(observe::RedisState::Up(_)) => continue,
+            Some(observe::RedisState::Unreachable(why)) => format!("Redis does not answer ({why})"),
+            Some(observe::RedisState::RefusesPassword) => {
+                "Redis refuses the declared password".to_string()
+            }
+            None => format!("its container is {:?}", container.state).to_lowercase(),
+        };
+        crate::outln!("  ! {name}: {unheard}: the slots it holds are in no move above")?;
     }
     Ok(())
 }
