@@ -325,18 +325,22 @@ async fn output_to_a_closed_pipe_ends_the_command_quietly() {
         &["check"],
         &["keyslot", "user:1000"],
     ] {
-        let mut child = tokio::process::Command::new(common::BIN)
+        // The reading end is closed before the command starts, so even its first line (keyslot
+        // prints at once) meets a reader that has gone: dropped after the start, it raced it.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = tokio::process::Command::new(common::BIN)
             .args(args)
             .arg("-f")
             .arg(&cluster.file)
             .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
+            .stdout(writer)
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("run redis-keeper");
-        // Closed before the command prints its first line.
-        drop(child.stdout.take());
-        let out = child.wait_with_output().await.unwrap();
+            .expect("run redis-keeper")
+            .wait_with_output()
+            .await
+            .expect("wait for redis-keeper");
         assert_eq!(
             out.status.code(),
             Some(141),
