@@ -18,9 +18,11 @@ use tokio::sync::Mutex;
 use crate::spec::secret::Secret;
 use crate::tls::NodeMaterial;
 
-/// Nodes sit on a local bridge: a connect takes well under a millisecond, and one that does
-/// not complete soon means the node is gone (its address has no host until it is back).
+/// Nodes sit on a local bridge: a TCP connect takes well under a millisecond, and one that
+/// does not complete soon means the node is gone (its address has no host until it is back).
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// The handshake after the connect (TLS, AUTH, CLIENT SETINFO) and every command: round trips
+/// that need the server's own time, which a busy machine can delay far past the connect's.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(3000);
 
 /// Open connections to the cluster's nodes, by `ip:port`.
@@ -73,6 +75,10 @@ impl NodeClients {
         if let Some(conn) = self.open.lock().await.get(&key) {
             return Ok(conn.clone());
         }
+        // Whether the node is there is the TCP connect's to say, and quickly. redis-rs's
+        // connection timeout covers the handshake too, which a loaded machine delayed past
+        // 300 ms: `plan`, run beside the test suite, then took a live node for a silent one.
+        reachable(ip, port).await?;
         let tls = self.tls.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let addr = match &tls {
             Some(_) => ConnectionAddr::TcpTls {
@@ -93,7 +99,7 @@ impl NodeClients {
         }
         let info = info.set_redis_settings(settings);
         let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT));
         let client = match &tls {
             // The node's certificate names its IP: verified like any TLS client would.
@@ -164,6 +170,20 @@ impl NodeClients {
                 self.open.lock().await.remove(key);
             }
         }
+    }
+}
+
+/// A TCP connection to `ip:port` opens within [`CONNECT_TIMEOUT`], or the node counts as
+/// gone; the connection is closed at once.
+async fn reachable(ip: &str, port: u16) -> RedisResult<()> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((ip, port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no connection within {} ms", CONNECT_TIMEOUT.as_millis()),
+        )
+        .into()),
     }
 }
 
