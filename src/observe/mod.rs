@@ -93,6 +93,21 @@ pub(crate) enum RunState {
     Removing,
 }
 
+impl std::fmt::Display for RunState {
+    /// Docker's own word for the state, as `docker ps` shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunState::Created => "created",
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Restarting => "restarting",
+            RunState::Exited => "exited",
+            RunState::Dead => "dead",
+            RunState::Removing => "removing",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ObservedContainer {
     pub(crate) id: String,

@@ -142,7 +142,7 @@ pub(crate) fn report(
             let mut status = NodeStatus {
                 name: n.name.clone(),
                 container: c.map(|c| c.name.clone()),
-                container_state: c.map(|c| format!("{:?}", c.state).to_lowercase()),
+                container_state: c.map(|c| c.state.to_string()),
                 health: c.and_then(|c| c.health.clone()),
                 ip: c.and_then(|c| c.ip).map(|ip| ip.to_string()),
                 declared_ip: n.ip.to_string(),

@@ -99,7 +99,7 @@ async fn print_change(
             Some(observe::RedisState::RefusesPassword) => {
                 "Redis refuses the declared password".to_string()
             }
-            None => format!("its container is {:?}", container.state).to_lowercase(),
+            None => format!("its container is {}", container.state),
         };
         crate::outln!("  ! {name}: {unheard}: the slots it holds are in no move above")?;
     }
