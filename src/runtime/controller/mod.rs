@@ -3,8 +3,9 @@
 //! One reconcile pass at a time. A pass starts when Docker reports an event on the cluster's
 //! objects or cluster.toml is edited (at once; a burst collapses into one pass), when the
 //! periodic resync is due (for drift Docker cannot see, inside Redis), or when the previous
-//! pass asked to look again soon. Failed passes retry with exponential backoff and jitter, reset by a good pass; the
-//! loop never dies on a transient error. A shutdown request lets the pass in flight finish.
+//! pass asked to look again soon. Failed passes retry with exponential backoff and jitter,
+//! reset by a good pass; the loop never dies on a transient error. A shutdown request lets
+//! the pass in flight finish.
 
 mod shared;
 mod triggers;
