@@ -179,8 +179,21 @@ mod tests {
         format!("lock-test-{test}-{}", std::process::id())
     }
 
+    /// Taken by the tests that spawn a process or count on a dropped lock being free. A
+    /// process forked by another test thread holds copies of every descriptor until it
+    /// execs, the lock's among them, so a lock just dropped can still be held for that
+    /// moment (a `run` that spawns ssh while releasing is the same, and harmless there).
+    static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn no_forks() -> std::sync::MutexGuard<'static, ()> {
+        FORKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     #[test]
     fn a_second_holder_is_refused_with_the_first_named_and_the_lock_frees_on_drop() {
+        let _forks = no_forks();
         let cluster = cluster("second");
         let first = acquire(&cluster, "run").unwrap();
         let err = acquire(&cluster, "up").unwrap_err();
@@ -201,6 +214,7 @@ mod tests {
     /// in that moment was refused.
     #[test]
     fn asking_who_holds_the_lock_never_refuses_anyone() {
+        let _forks = no_forks();
         let cluster = cluster("probe");
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let prober = {
@@ -224,6 +238,7 @@ mod tests {
     /// even while someone else (not yet written in) holds the lock.
     #[test]
     fn a_dead_holder_is_never_named() {
+        let _forks = no_forks();
         let cluster = cluster("dead");
         let mut gone = std::process::Command::new("true").spawn().unwrap();
         let dead_pid = gone.id();

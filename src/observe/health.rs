@@ -77,20 +77,10 @@ pub(crate) fn findings(topology: &Topology) -> Vec<Finding> {
                 node.name, c.name, spec.network.name, node.ip
             )));
         }
-        let view = match observed.redis.get(&node.name) {
-            Some(RedisState::Up(view)) => view,
-            Some(RedisState::RefusesPassword) => {
-                out.push(settling(format!(
-                    "{}: refuses the declared password (a rotation is due)",
-                    node.name
-                )));
-                continue;
-            }
-            Some(RedisState::Unreachable(why)) => {
-                out.push(settling(format!(
-                    "{}: Redis does not answer ({why})",
-                    node.name
-                )));
+        let view = match observed.redis.get(&node.name).map(RedisState::answer) {
+            Some(Ok(view)) => view,
+            Some(Err(unheard)) => {
+                out.push(settling(format!("{}: {unheard}", node.name)));
                 continue;
             }
             None => continue,

@@ -134,6 +134,20 @@ pub(crate) enum RedisState {
     Up(NodeView),
 }
 
+impl RedisState {
+    /// The node's view when it answered, or why it could not be asked, in words for a
+    /// finding, a plan or a status (one wording wherever a node is not heard).
+    pub(crate) fn answer(&self) -> Result<&NodeView, String> {
+        match self {
+            RedisState::Up(view) => Ok(view),
+            RedisState::Unreachable(why) => Err(format!("Redis does not answer ({why})")),
+            RedisState::RefusesPassword => {
+                Err("Redis refuses the declared password (a rotation is due)".to_string())
+            }
+        }
+    }
+}
+
 /// One node's view of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NodeView {

@@ -178,8 +178,8 @@ pub(crate) fn report(
                     status.links = Some(format!("{up}/{}", peers.len()));
                 }
                 Some(RedisState::Unreachable(e)) => status.error = Some(e.clone()),
-                Some(RedisState::RefusesPassword) => {
-                    status.error = Some("refuses the declared password (a rotation is due)".into())
+                Some(refused @ RedisState::RefusesPassword) => {
+                    status.error = refused.answer().err()
                 }
                 None => {}
             }

@@ -93,12 +93,9 @@ async fn print_change(
         )?;
     }
     for (name, container) in &observed.containers {
-        let unheard = match observed.redis.get(name) {
-            Some(observe::RedisState::Up(_)) => continue,
-            Some(observe::RedisState::Unreachable(why)) => format!("Redis does not answer ({why})"),
-            Some(observe::RedisState::RefusesPassword) => {
-                "Redis refuses the declared password".to_string()
-            }
+        let unheard = match observed.redis.get(name).map(observe::RedisState::answer) {
+            Some(Ok(_)) => continue,
+            Some(Err(unheard)) => unheard,
             None => format!("its container is {}", container.state),
         };
         crate::outln!("  ! {name}: {unheard}: the slots it holds are in no move above")?;

@@ -28,6 +28,7 @@ use crate::runtime::reconcile::{self, Next, Observer, ReconcileError};
 use crate::runtime::status::{self, ConditionType, OperatorStatus};
 use crate::spec::secret::Secret;
 use crate::spec::{AuthSpec, ClusterSpec};
+use triggers::Stamp;
 
 pub(crate) struct RunOptions {
     /// How often to look even when Docker reports nothing.
@@ -40,7 +41,8 @@ pub(crate) struct RunOptions {
 /// and the last good spec stays in force.
 struct SpecWatch {
     file: PathBuf,
-    modified: Option<SystemTime>,
+    /// The file's stamp when it was last read.
+    read: Stamp,
     /// Why the file on disk is not in force, until it is fixed.
     problem: Option<String>,
     /// The cross-machine lease, kept where the spec in force says (see [`crate::guard::lease`]).
@@ -54,21 +56,17 @@ enum OnDisk {
     /// cluster.toml changed: the new spec with its password and certificates ready, or why
     /// it cannot be put in force.
     Changed {
-        modified: Option<SystemTime>,
+        read: Stamp,
         spec: Result<(Box<ClusterSpec>, Option<Secret>), String>,
     },
 }
 
 impl SpecWatch {
-    fn modified(file: &Path) -> Option<SystemTime> {
-        std::fs::metadata(file).and_then(|m| m.modified()).ok()
-    }
-
     /// Reads cluster.toml when it changed, and the password source every time (blocking:
     /// file reads, and certificates written for a new spec).
-    fn look(file: &Path, last: Option<SystemTime>, cluster: &str, auth: &AuthSpec) -> OnDisk {
-        let modified = Self::modified(file);
-        if modified == last {
+    fn look(file: &Path, last: Stamp, cluster: &str, auth: &AuthSpec) -> OnDisk {
+        let read = triggers::stamp(file);
+        if read == last {
             let password =
                 crate::spec::secret::resolve(auth, crate::spec::secret::Missing::Fail).ok();
             return OnDisk::Same { password };
@@ -90,7 +88,7 @@ impl SpecWatch {
                 })?;
                 Ok((Box::new(spec), password))
             });
-        OnDisk::Changed { modified, spec }
+        OnDisk::Changed { read, spec }
     }
 
     /// The same spec with the password its source holds now, when that changed (a rotation:
@@ -112,16 +110,16 @@ impl SpecWatch {
     }
 
     async fn reload(&mut self, ctx: &Arc<Context>) -> Option<Arc<Context>> {
-        let (file, last) = (self.file.clone(), self.modified);
+        let (file, last) = (self.file.clone(), self.read);
         let (cluster, auth) = (ctx.spec.name.clone(), ctx.spec.auth.clone());
         let on_disk = tokio::task::spawn_blocking(move || Self::look(&file, last, &cluster, &auth))
             .await
             .ok()?;
-        let (modified, spec) = match on_disk {
+        let (read, spec) = match on_disk {
             OnDisk::Same { password } => return Self::password_changed(ctx, password?).await,
-            OnDisk::Changed { modified, spec } => (modified, spec),
+            OnDisk::Changed { read, spec } => (read, spec),
         };
-        self.modified = modified;
+        self.read = read;
         let (spec, password) = match spec {
             Ok(found) => found,
             Err(why) => {
@@ -132,7 +130,7 @@ impl SpecWatch {
                 // Read again next pass, whatever its time stamp says: an editor that truncates
                 // and then writes can be caught between the two, and the whole file may carry
                 // the very time stamp of the empty one (both within one clock tick).
-                self.modified = None;
+                self.read = None;
                 return None;
             }
         };
@@ -144,7 +142,7 @@ impl SpecWatch {
             Ok(new) => new,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot apply the new cluster.toml yet");
-                self.modified = None;
+                self.read = None;
                 return None;
             }
         };
@@ -155,7 +153,7 @@ impl SpecWatch {
                 tracing::warn!(error = %e, "cluster.toml changed, but its lease cannot be taken");
                 self.lease = kept;
                 self.problem = Some(format!("its lease cannot be taken: {e}"));
-                self.modified = None;
+                self.read = None;
                 return None;
             }
         }
@@ -286,7 +284,7 @@ pub(crate) async fn run(
     lease: Option<Lease>,
 ) {
     let mut spec_watch = SpecWatch {
-        modified: SpecWatch::modified(&options.file),
+        read: triggers::stamp(&options.file),
         file: options.file.clone(),
         problem: None,
         lease,

@@ -50,12 +50,22 @@ pub(crate) fn files(cluster_toml: &std::path::Path, auth: &AuthSpec) -> Vec<Path
 }
 
 /// A file's time stamp and length, or nothing while it is missing (an editor's save by
-/// rename passes through that).
-type Stamp = Option<(Option<SystemTime>, u64)>;
+/// rename passes through that). Both, because a file system with coarse time stamps gives
+/// two saves within its tick one time.
+pub(crate) type Stamp = Option<(Option<SystemTime>, u64)>;
 
-async fn stamp(file: &std::path::Path) -> Stamp {
-    let meta = tokio::fs::metadata(file).await.ok()?;
+/// `file`'s [`Stamp`] now (a `stat`; blocking).
+pub(crate) fn stamp(file: &std::path::Path) -> Stamp {
+    let meta = std::fs::metadata(file).ok()?;
     Some((meta.modified().ok(), meta.len()))
+}
+
+/// The [`Stamp`]s of `files`, on a blocking thread (a network file system's `stat` can wait).
+async fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
+    let files = files.to_vec();
+    tokio::task::spawn_blocking(move || files.iter().map(|f| stamp(f)).collect())
+        .await
+        .unwrap_or_default()
 }
 
 /// Pokes `wake` whenever one of `files` changes. Polled rather than watched with inotify:
@@ -64,22 +74,13 @@ async fn stamp(file: &std::path::Path) -> Stamp {
 pub(crate) fn watch_files(files: Vec<PathBuf>, wake: &Arc<Notify>) -> tokio::task::JoinHandle<()> {
     let wake = wake.clone();
     tokio::spawn(async move {
-        let mut seen = Vec::with_capacity(files.len());
-        for file in &files {
-            seen.push(stamp(file).await);
-        }
+        let mut seen = stamps(&files).await;
         let mut every = tokio::time::interval(FILE_POLL);
         loop {
             every.tick().await;
-            let mut changed = false;
-            for (file, last) in files.iter().zip(seen.iter_mut()) {
-                let now = stamp(file).await;
-                if now != *last {
-                    *last = now;
-                    changed = true;
-                }
-            }
-            if changed {
+            let now = stamps(&files).await;
+            if now != seen {
+                seen = now;
                 tracing::debug!("a watched file changed");
                 wake.notify_one();
             }
