@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 
 pub(crate) use certificates::NodeCertificate;
 pub use cluster_nodes::{short_id, ClusterInfo, ClusterNode};
-pub(crate) use redis::{keys_in_slots, refused_password};
+pub(crate) use redis::{keys_in_slots, keys_per_slot, refused_password};
 pub use replication::Replication;
 pub(crate) use server::ServerKind;
 pub use server::ServerVersion;

@@ -141,18 +141,21 @@ fn parse_replies(replies: Vec<redis::Value>) -> Result<NodeView, String> {
     })
 }
 
-/// How many keys the node at `addr` holds in `slots` (COUNTKEYSINSLOT, one pipeline); None
-/// when it does not answer.
-pub(crate) async fn keys_in_slots(ctx: &Context, addr: &str, slots: &[u16]) -> Option<u64> {
+/// How many keys the node at `addr` holds in each of `slots` (COUNTKEYSINSLOT, one
+/// pipeline); None when it does not answer.
+pub(crate) async fn keys_per_slot(ctx: &Context, addr: &str, slots: &[u16]) -> Option<Vec<u64>> {
     let (ip, port) = addr.rsplit_once(':')?;
     let mut pipe = redis::pipe();
     for slot in slots {
         pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(*slot);
     }
-    let counts: Vec<u64> = ctx
-        .redis
+    ctx.redis
         .query_pipe(ip, port.parse().ok()?, &pipe)
         .await
-        .ok()?;
-    Some(counts.iter().sum())
+        .ok()
+}
+
+/// How many keys the node at `addr` holds in `slots`; None when it does not answer.
+pub(crate) async fn keys_in_slots(ctx: &Context, addr: &str, slots: &[u16]) -> Option<u64> {
+    Some(keys_per_slot(ctx, addr, slots).await?.iter().sum())
 }

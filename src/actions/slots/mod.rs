@@ -145,9 +145,10 @@ impl Kind for MoveSlots {
         let slots: Vec<u16> = self.ranges.iter().flat_map(SlotRange::slots).collect();
         // Counted first (one pipeline) so progress can tell how many keys are left. Counted
         // on the source: a target hides the slots it imports from its counts.
-        let counted = crate::observe::keys_in_slots(ctx, &from.addr, &slots)
-            .await
-            .map(|keys| usize::try_from(keys).unwrap_or(usize::MAX));
+        let per_slot = crate::observe::keys_per_slot(ctx, &from.addr, &slots).await;
+        let counted = per_slot
+            .as_ref()
+            .map(|keys| usize::try_from(keys.iter().sum::<u64>()).unwrap_or(usize::MAX));
         if let Some(keys) = counted {
             ctx.moves.expect_keys(keys);
         }
@@ -167,7 +168,7 @@ impl Kind for MoveSlots {
             _ => Lanes::One,
         };
         let steps = move_round(from, to, &rest);
-        let keys = run_rounds(ctx, &steps, &slots, lanes).await?;
+        let keys = run_rounds(ctx, &steps, &slots, per_slot.as_deref(), lanes).await?;
         tracing::info!(from = %from.name, to = %to.name, slots = slots.len(), keys, "moved slots");
         Ok(())
     }
@@ -271,7 +272,7 @@ impl Kind for CloseSlots {
         }
         let rest = declared_except(ctx, &[owner]);
         let steps = close_round(owner, &self.open_on, &rest);
-        let keys = run_rounds(ctx, &steps, &slots, Lanes::One).await?;
+        let keys = run_rounds(ctx, &steps, &slots, None, Lanes::One).await?;
         tracing::info!(owner = %owner.name, keys, "closed open slots");
         Ok(())
     }
