@@ -364,9 +364,77 @@ fn random_layout(rng: &mut impl Rng, masters: usize) -> Layout {
         .collect()
 }
 
-/// Edits one after another (added and removed masters, ranges cut and dealt anew), each
-/// applied by `run` while it is SIGKILLed at a random point and started again. `TOPO_SEED`
-/// replays a run; the seed is printed.
+/// Which master owns each slot under `layout` (an index into it).
+fn owners_of(layout: &Layout) -> Vec<usize> {
+    let mut owners = vec![usize::MAX; 16384];
+    for (master, (_, _, ranges)) in layout.iter().enumerate() {
+        for range in ranges {
+            let (first, last) = range.split_once('-').unwrap_or((range, range));
+            let (first, last): (usize, usize) = (first.parse().unwrap(), last.parse().unwrap());
+            owners[first..=last].fill(master);
+        }
+    }
+    owners
+}
+
+/// The layout of the first `masters` of [`POOL`] that gives each slot to `owners[slot]`.
+fn layout_of(owners: &[usize], masters: usize) -> Layout {
+    let mut owned: Vec<Vec<String>> = vec![Vec::new(); masters];
+    let mut first = 0;
+    for slot in 1..=owners.len() {
+        if slot == owners.len() || owners[slot] != owners[first] {
+            owned[owners[first]].push(format!("{first}-{}", slot - 1));
+            first = slot;
+        }
+    }
+    POOL[..masters]
+        .iter()
+        .zip(owned)
+        .map(|((name, ip), slots)| (*name, *ip, slots))
+        .collect()
+}
+
+/// `current` with one edit of the kind made by hand: a master added that takes a cut of the
+/// slots, the last master removed with its slots given to another, or a cut of 500-4000
+/// slots given to some master. Every master keeps a slot.
+fn edited_layout(rng: &mut impl Rng, current: &Layout) -> Layout {
+    loop {
+        let mut masters = current.len();
+        let mut owners = owners_of(current);
+        fn cut(rng: &mut impl Rng, len: usize) -> std::ops::Range<usize> {
+            let first = rng.random_range(0..=16384 - len);
+            first..first + len
+        }
+        match rng.random_range(0..3) {
+            0 if masters < POOL.len() => {
+                let slots = cut(rng, 16384 / (masters + 1));
+                owners[slots].fill(masters);
+                masters += 1;
+            }
+            1 if masters > 3 => {
+                let heir = rng.random_range(0..masters - 1);
+                masters -= 1;
+                for owner in owners.iter_mut().filter(|o| **o == masters) {
+                    *owner = heir;
+                }
+            }
+            _ => {
+                let len = rng.random_range(500..=4000);
+                let slots = cut(rng, len);
+                owners[slots].fill(rng.random_range(0..masters));
+            }
+        }
+        if (0..masters).all(|m| owners.contains(&m)) {
+            return layout_of(&owners, masters);
+        }
+    }
+}
+
+/// Edits one after another, each applied by `run` while it is SIGKILLed at a random point
+/// and started again: every other one deals the slots anew (masters added and removed,
+/// ranges cut at random), and between them one edit of the kind made by hand
+/// ([`edited_layout`]), which moves a fraction of the slots. `TOPO_SEED` replays a run; the
+/// seed is printed.
 #[tokio::test]
 async fn a_random_sequence_of_edits_with_the_operator_killed_loses_nothing() {
     let seed: u64 = std::env::var("TOPO_SEED")
@@ -382,9 +450,14 @@ async fn a_random_sequence_of_edits_with_the_operator_killed_loses_nothing() {
         &[0, 5000, 10000, 16000],
     )
     .await;
+    let mut next = layout(&REFERENCE);
     for step in 0..6 {
-        let masters = rng.random_range(3..=5);
-        let next = random_layout(&mut rng, masters);
+        next = if step % 2 == 0 {
+            let masters = rng.random_range(3..=5);
+            random_layout(&mut rng, masters)
+        } else {
+            edited_layout(&mut rng, &next)
+        };
         let kill_after = Duration::from_millis(rng.random_range(0..400));
         let shown: Vec<String> = next
             .iter()
