@@ -396,11 +396,13 @@ fn layout_of(owners: &[usize], masters: usize) -> Layout {
 
 /// `current` with one edit of the kind made by hand: a master added that takes a cut of the
 /// slots, the last master removed with its slots given to another, or a cut of 500-4000
-/// slots given to some master. Every master keeps a slot.
+/// slots given to some master. Some slot changes hands (an edit that changes nothing gives
+/// the operator nothing to act on), and every master keeps a slot.
 fn edited_layout(rng: &mut impl Rng, current: &Layout) -> Layout {
+    let before = owners_of(current);
     loop {
         let mut masters = current.len();
-        let mut owners = owners_of(current);
+        let mut owners = before.clone();
         fn cut(rng: &mut impl Rng, len: usize) -> std::ops::Range<usize> {
             let first = rng.random_range(0..=16384 - len);
             first..first + len
@@ -424,7 +426,7 @@ fn edited_layout(rng: &mut impl Rng, current: &Layout) -> Layout {
                 owners[slots].fill(rng.random_range(0..masters));
             }
         }
-        if (0..masters).all(|m| owners.contains(&m)) {
+        if owners != before && (0..masters).all(|m| owners.contains(&m)) {
             return layout_of(&owners, masters);
         }
     }
