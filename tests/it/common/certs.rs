@@ -150,10 +150,18 @@ fn parse_serial(text: &str) -> String {
 }
 
 /// Like [`node`], but made aside and then renamed into place (key first), as a careful user
-/// replaces a node's certificate.
-pub fn replace(dir: &Path, ca: &(PathBuf, PathBuf), node_name: &str, sans: &str, days: i32) {
+/// replaces a node's certificate. Returns the serial of the certificate put in place.
+pub fn replace(
+    dir: &Path,
+    ca: &(PathBuf, PathBuf),
+    node_name: &str,
+    sans: &str,
+    days: i32,
+) -> String {
     let aside = dir.join(format!(".{node_name}.new"));
     node(&aside, ca, node_name, sans, days);
+    // Read before it is in place: once it is, a running operator may renew it at once.
+    let serial = serial_of_file(&aside.join(node_name).join("redis.crt"));
     for file in ["redis.key", "redis.crt"] {
         std::fs::rename(
             aside.join(node_name).join(file),
@@ -162,6 +170,7 @@ pub fn replace(dir: &Path, ca: &(PathBuf, PathBuf), node_name: &str, sans: &str,
         .unwrap();
     }
     std::fs::remove_dir_all(aside).unwrap();
+    serial
 }
 
 /// `redis-cli --tls` presenting the certificate the operator keeps for a node in `node_dir`
