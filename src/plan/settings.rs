@@ -20,9 +20,14 @@ pub(super) fn passwords(topology: &Topology, plan: &mut Plan) {
     }
 }
 
-/// A node serving another certificate than its (valid) files hold loads them live.
+/// A node serving another certificate than its (valid) files hold loads them live. Not one
+/// whose files are about to be renewed in this pass: the load would put the renewed files in
+/// force while naming the serial they replaced; the next pass loads them by their own.
 pub(super) fn certificates(observed: &Observed, plan: &mut Plan) {
     for (node, cert) in &observed.certificates {
+        if cert.renew.is_some() {
+            continue;
+        }
         if let (Some(file), Some(served)) = (cert.loadable(), &cert.served) {
             if file != served {
                 plan.actions.push(

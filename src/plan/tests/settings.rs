@@ -123,12 +123,17 @@ fn certificates_due_are_issued_first_and_unloadable_files_block() {
         cert(Some("A1"), Some("A1"), Some("it expires in 12 days")),
     )]);
     let renewing = plan(&spec, &observed);
-    assert_eq!(
-        renewing.actions,
-        vec![Action::IssueCertificates(IssueCertificates {
-            nodes: vec![("redis-1".into(), "it expires in 12 days".into())]
-        })]
-    );
+    let issue = vec![Action::IssueCertificates(IssueCertificates {
+        nodes: vec![("redis-1".into(), "it expires in 12 days".into())],
+    })];
+    assert_eq!(renewing.actions, issue);
+    // Files a user just replaced with a short-lived certificate: renewed first, and loaded
+    // only in a later pass (the load would name the replaced serial, not the one it loads).
+    observed.certificates = BTreeMap::from([(
+        "redis-1".to_string(),
+        cert(Some("A2"), Some("A1"), Some("it expires in 12 days")),
+    )]);
+    assert_eq!(plan(&spec, &observed).actions, issue);
     // Readable, and differing from what is served, but not loadable: never loaded.
     let mut broken = cert(Some("A2"), Some("A1"), None);
     broken.problem =
