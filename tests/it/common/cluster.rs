@@ -222,6 +222,23 @@ impl TestCluster {
             .expect("connect to node")
     }
 
+    /// Like [`TestCluster::node`], but its commands may take up to `patience`: bulk loads
+    /// and scans of large data sets, which on a loaded machine outlast redis-rs's default
+    /// response timeout (a SCAN of 10,000 keys timed out in a cold run).
+    pub async fn node_patient(
+        &self,
+        last: u8,
+        patience: std::time::Duration,
+    ) -> redis::aio::MultiplexedConnection {
+        let url = format!("redis://:{}@{}:6379", self.password(), self.ip(last));
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(patience));
+        redis::Client::open(url)
+            .expect("client")
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .expect("connect to node")
+    }
+
     /// A cluster client that follows MOVED/ASK, as applications use.
     pub async fn cluster_client(&self) -> redis::cluster_async::ClusterConnection {
         let seeds = self.seeds.iter().map(|s| format!("redis://{s}"));

@@ -36,14 +36,9 @@ pub fn tags_for_slots(slots: std::ops::Range<u16>) -> Vec<String> {
 pub async fn load_redis_1(cluster: &TestCluster, count: usize, size: usize) {
     // Megabytes per pipeline, written to an append-only file on a machine other tests load
     // too: more time than a command's default timeout.
-    let url = format!("redis://:{}@{}:6379", cluster.password(), cluster.ip(13));
-    let config = redis::AsyncConnectionConfig::new()
-        .set_response_timeout(Some(std::time::Duration::from_secs(60)));
-    let mut redis_1 = redis::Client::open(url)
-        .expect("client")
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .expect("connect to redis-1");
+    let mut redis_1 = cluster
+        .node_patient(13, std::time::Duration::from_secs(60))
+        .await;
     let tags = tags_for_slots(0..4096);
     let value = "x".repeat(size);
     for chunk in (0..count).collect::<Vec<_>>().chunks(500) {
@@ -62,7 +57,9 @@ pub async fn load_redis_1(cluster: &TestCluster, count: usize, size: usize) {
 pub async fn loaded_keys(cluster: &TestCluster) -> usize {
     let mut total = 0;
     for ip in [13, 16, 17] {
-        let mut conn = cluster.node(ip).await;
+        let mut conn = cluster
+            .node_patient(ip, std::time::Duration::from_secs(30))
+            .await;
         let mut cursor: u64 = 0;
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
