@@ -66,9 +66,7 @@ pub(crate) fn findings(topology: &Topology) -> Vec<Finding> {
         match container.map(|c| c.state) {
             None => out.push(settling(format!("{}: no container", node.name))),
             Some(RunState::Running) => {}
-            Some(state) => out.push(settling(
-                format!("{}: container is {state:?}", node.name).to_lowercase(),
-            )),
+            Some(state) => out.push(settling(format!("{}: container is {state}", node.name))),
         }
         if let Some(c) = container.filter(|c| c.state == RunState::Running && c.ip != Some(node.ip))
         {
