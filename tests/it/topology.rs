@@ -61,8 +61,15 @@ fn toml_of(cluster: &TestCluster, layout: &Layout) -> String {
         .zip(&slots)
         .map(|((n, ip, _), s)| (*n, *ip, s.as_slice()))
         .collect();
-    cluster.toml(&nodes)
+    cluster.toml(&nodes) + QUIET
 }
+
+/// These scenarios re-deal thousands of slots, and at its default `notice` Valkey logs a line
+/// per slot on every node at each step of a move: some 100,000 lines per node in the random
+/// sequence, each carried by containerd's shim and dockerd into the container's log. That was
+/// a fifth of the CPU of this module on Valkey 8.0 (alone, alternating: 94 and 105 CPU-s →
+/// 75 and 70), for lines no assertion reads. A user resharding that much would do the same.
+const QUIET: &str = "\n[redis]\nloglevel = \"warning\"\n";
 
 /// Writes `count` keys spread over every slot; returns them with their values.
 async fn preload(cluster: &TestCluster, count: u64) -> Vec<(String, u64)> {
