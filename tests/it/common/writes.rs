@@ -100,18 +100,29 @@ pub async fn more_acks(
 }
 
 /// Reads every acknowledged write back; returns the keys that are missing or wrong.
+///
+/// Up to [`READS_IN_FLIGHT`] reads at a time on the one multiplexed connection: a scenario
+/// reads back tens of thousands of keys, and one round trip each, through the Docker bridge
+/// on a loaded machine, was a wake-up of this process and of a server per key.
 pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<String> {
+    use futures_util::StreamExt;
     use redis::AsyncCommands;
-    let mut conn = cluster.cluster_client().await;
-    let mut lost = Vec::new();
-    for (key, value) in acked {
-        let got: Option<u64> = conn.get(key).await.expect("read back");
-        if got != Some(*value) {
-            lost.push(key.clone());
-        }
-    }
-    lost
+    let conn = cluster.cluster_client().await;
+    futures_util::stream::iter(acked)
+        .map(|(key, value)| {
+            let mut conn = conn.clone();
+            async move {
+                let got: Option<u64> = conn.get(key).await.expect("read back");
+                (got != Some(*value)).then(|| key.clone())
+            }
+        })
+        .buffered(READS_IN_FLIGHT)
+        .filter_map(|lost| async move { lost })
+        .collect()
+        .await
 }
+
+const READS_IN_FLIGHT: usize = 64;
 
 /// Reads `written` back and fails naming the first keys missing or wrong, except those
 /// `may_lose` allows.
