@@ -81,7 +81,7 @@ async fn recovered(
     // `check` land in that gap once after the network was removed (2026-12-06).
     common::poll_until(
         "check green",
-        NODE_TIMEOUT,
+        Duration::from_millis(common::NODE_TIMEOUT_MS),
         Duration::from_millis(250),
         async || {
             let out = cluster.run(&["check"]).await;
@@ -93,9 +93,6 @@ async fn recovered(
     )
     .await;
 }
-
-/// The clusters' `node_timeout_ms` here (TestCluster::toml).
-const NODE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn nothing_lost(_: &str) -> bool {
     false

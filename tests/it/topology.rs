@@ -68,7 +68,7 @@ fn toml_of(cluster: &TestCluster, layout: &Layout) -> String {
 /// per slot on every node at each step of a move: some 100,000 lines per node in the random
 /// sequence, each carried by containerd's shim and dockerd into the container's log. That was
 /// a fifth of the CPU of this module on Valkey 8.0 (alone, alternating: 94 and 105 CPU-s →
-/// 75 and 70), for lines no assertion reads. A user resharding that much would do the same.
+/// 75 and 70), for lines no assertion reads. docs/topology-changes.md gives users the same.
 const QUIET: &str = "\n[redis]\nloglevel = \"warning\"\n";
 
 /// Writes `count` keys spread over every slot; returns them with their values.

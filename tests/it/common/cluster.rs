@@ -34,6 +34,9 @@ pub struct TestCluster {
     pub env: Vec<(String, String)>,
 }
 
+/// Every test cluster's `node_timeout_ms` (Redis's `cluster-node-timeout`).
+pub const NODE_TIMEOUT_MS: u64 = 5000;
+
 impl TestCluster {
     /// A cluster named `rk-<name>` on 172.30.<octet>.0/24. Each test picks its own octet so
     /// tests run in parallel without sharing anything.
@@ -79,7 +82,7 @@ impl TestCluster {
 
     pub fn toml(&self, nodes: &[(&str, u8, &[&str])]) -> String {
         let mut text = format!(
-            "[cluster]\nname = \"{}\"\npassword_file = \"pw\"\nnode_timeout_ms = 5000\n{}\n\
+            "[cluster]\nname = \"{}\"\npassword_file = \"pw\"\nnode_timeout_ms = {NODE_TIMEOUT_MS}\n{}\n\
              [network]\nname = \"{}-net\"\nsubnet = \"{}\"\n",
             self.name,
             self.server.image_toml(),
@@ -214,12 +217,8 @@ impl TestCluster {
 
     /// A direct connection to one node (no redirects followed).
     pub async fn node(&self, last: u8) -> redis::aio::MultiplexedConnection {
-        let url = format!("redis://:{}@{}:6379", self.password(), self.ip(last));
-        redis::Client::open(url)
-            .expect("client")
-            .get_multiplexed_async_connection()
+        self.node_with(last, &redis::AsyncConnectionConfig::new())
             .await
-            .expect("connect to node")
     }
 
     /// Like [`TestCluster::node`], but its commands may take up to `patience`: bulk loads
@@ -230,11 +229,19 @@ impl TestCluster {
         last: u8,
         patience: std::time::Duration,
     ) -> redis::aio::MultiplexedConnection {
-        let url = format!("redis://:{}@{}:6379", self.password(), self.ip(last));
         let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(patience));
+        self.node_with(last, &config).await
+    }
+
+    async fn node_with(
+        &self,
+        last: u8,
+        config: &redis::AsyncConnectionConfig,
+    ) -> redis::aio::MultiplexedConnection {
+        let url = format!("redis://:{}@{}:6379", self.password(), self.ip(last));
         redis::Client::open(url)
             .expect("client")
-            .get_multiplexed_async_connection_with_config(&config)
+            .get_multiplexed_async_connection_with_config(config)
             .await
             .expect("connect to node")
     }
