@@ -122,21 +122,6 @@ async fn until_leases(
     .await
 }
 
-/// Polls `check` until it passes; returns how long that took.
-async fn until_healthy(cluster: &TestCluster, what: &str, timeout: Duration) -> Duration {
-    let started = Instant::now();
-    let every = Duration::from_millis(250);
-    common::poll_until(&format!("healthy {what}"), timeout, every, async || {
-        let out = cluster.run(&["check"]).await;
-        if out.status.success() {
-            Ok(started.elapsed())
-        } else {
-            Err(format!("check said:\n{}", stdout(&out)))
-        }
-    })
-    .await
-}
-
 /// Waits until a `SET` to a key of each shard succeeds at the node that serves its slot,
 /// asking `seeds` for the slot map; returns when that was.
 async fn until_writable(seeds: &[&str], password: &str, timeout: Duration) -> Instant {
@@ -535,7 +520,9 @@ async fn vm_a_cut_off_fails_over_and_comes_back(
         }
     })
     .await;
-    until_healthy(cluster, "after vm-a came back", Duration::from_secs(60)).await;
+    cluster
+        .check_green_within("after vm-a came back", Duration::from_secs(60))
+        .await;
     println!(
         "healthy with roles restored {:.1} s after vm-a came back",
         restored_at.elapsed().as_secs_f64()
@@ -574,12 +561,12 @@ async fn a_node_removed_on_a_remote_host_is_recreated_there(
         },
     )
     .await;
-    until_healthy(
-        cluster,
-        "after redis-3 was recreated on vm-c",
-        Duration::from_secs(120),
-    )
-    .await;
+    cluster
+        .check_green_within(
+            "after redis-3 was recreated on vm-c",
+            Duration::from_secs(120),
+        )
+        .await;
 }
 
 /// vm-b's dockerd killed and started again: the operator resubscribes and converges, and
@@ -588,12 +575,9 @@ async fn a_killed_dockerd_is_survived(cluster: &TestCluster, hosts: &mut TestHos
     // vm-b's dockerd killed and started again: the operator resubscribes and converges.
     let redis_2 = container_id(hosts, "vm-b", &cluster.container("redis-2")).expect("redis-2");
     hosts.host_mut("vm-b").restart_daemon();
-    until_healthy(
-        cluster,
-        "after vm-b's dockerd restarted",
-        Duration::from_secs(120),
-    )
-    .await;
+    cluster
+        .check_green_within("after vm-b's dockerd restarted", Duration::from_secs(120))
+        .await;
     assert_eq!(
         container_id(hosts, "vm-b", &cluster.container("redis-2")).as_deref(),
         Some(redis_2.as_str()),
@@ -794,7 +778,9 @@ async fn a_vm_added_under_run_gets_a_replica(
         }
     })
     .await;
-    until_healthy(cluster, "with vm-d added", Duration::from_secs(60)).await;
+    cluster
+        .check_green_within("with vm-d added", Duration::from_secs(60))
+        .await;
     assert_eq!(
         node_image_id(hosts, "vm-d", cluster),
         node_image_id(hosts, "vm-a", cluster),
@@ -848,7 +834,9 @@ async fn a_master_on_the_added_vm_takes_slots_with_their_keys(
         }
     })
     .await;
-    until_healthy(cluster, "with redis-8 on vm-d", Duration::from_secs(60)).await;
+    cluster
+        .check_green_within("with redis-8 on vm-d", Duration::from_secs(60))
+        .await;
     let at_vm_d = hosts.at("vm-d", 6391);
     let mut redis_8 = common::certs::tls_connection(&at_vm_d, &as_redis_1, &password).await;
     let mut read = redis::pipe();

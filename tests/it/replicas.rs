@@ -60,7 +60,7 @@ async fn declared_roles(cluster: &TestCluster, timeout: Duration) {
 }
 
 /// After the fault: declared roles, writes replicated again, every acknowledged write
-/// intact, `check` green. Returns the shard's write outage.
+/// intact, `check` green (within the node timeout). Returns the shard's write outage.
 async fn recovered(
     scenario: &str,
     cluster: &TestCluster,
@@ -78,7 +78,7 @@ async fn recovered(
     );
     let what = format!("{scenario}: replicated writes");
     common::assert_kept(cluster, &what, &acked, |_| false).await;
-    cluster.expect(&["check"], 0).await;
+    cluster.check_green_after_fault().await;
     outage
 }
 
@@ -447,7 +447,7 @@ async fn without_failback_the_promoted_replica_keeps_the_slots() {
         |_| false,
     )
     .await;
-    cluster.expect(&["check"], 0).await;
+    cluster.check_green_after_fault().await;
 }
 
 /// A failover in the middle of a move: redis-1 hands its first 4096 slots (50,000 keys) to

@@ -75,23 +75,7 @@ async fn recovered(
     let acked = writer.stop().await;
     let what = format!("{scenario}: acknowledged writes");
     common::assert_kept(cluster, &what, &acked, may_lose).await;
-    // Within the node timeout rather than at once: Ready is one observation, and a bus link
-    // whose socket died in the fault can look alive to it (its ping sent under 500 ms
-    // before) until Redis drops it, node_timeout/2 later, and reconnects. A cold CI run saw
-    // `check` land in that gap once after the network was removed (2026-12-06).
-    common::poll_until(
-        "check green",
-        Duration::from_millis(common::NODE_TIMEOUT_MS),
-        Duration::from_millis(250),
-        async || {
-            let out = cluster.run(&["check"]).await;
-            match out.status.code() {
-                Some(0) => Ok(()),
-                code => Err(format!("exit {code:?}: {}", common::stdout(&out))),
-            }
-        },
-    )
-    .await;
+    cluster.check_green_after_fault().await;
 }
 
 fn nothing_lost(_: &str) -> bool {

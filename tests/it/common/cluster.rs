@@ -154,6 +154,37 @@ impl TestCluster {
         out
     }
 
+    /// Asks `check` every 250 ms until it passes, within `timeout`; returns how long that
+    /// took. `when` says at which point of the scenario, for the failure's message.
+    pub async fn check_green_within(
+        &self,
+        when: &str,
+        timeout: std::time::Duration,
+    ) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        let every = std::time::Duration::from_millis(250);
+        let what = format!("check green {when}");
+        poll_until(&what, timeout, every, async || {
+            let out = self.run(&["check"]).await;
+            match out.status.code() {
+                Some(0) => Ok(started.elapsed()),
+                code => Err(format!("exit {code:?}: {}", stdout(&out))),
+            }
+        })
+        .await
+    }
+
+    /// `check` after a fault, once the operator has said Ready: green within the node
+    /// timeout rather than at once. Ready is one observation, and a bus link whose socket
+    /// died in the fault can look alive to it (its ping sent under 500 ms before) until Redis
+    /// drops it, node_timeout/2 later, and reconnects. Cold CI runs saw `check` land in such
+    /// a gap after the network was removed, and after a killed master came back as a replica
+    /// (a peer's ping to it unanswered for 901 ms, a second after its full resync) (2026-12-06).
+    pub async fn check_green_after_fault(&self) {
+        let timeout = std::time::Duration::from_millis(NODE_TIMEOUT_MS);
+        self.check_green_within("after the fault", timeout).await;
+    }
+
     pub async fn up(&self) -> Output {
         self.expect(&["up", "--timeout", "90"], 0).await
     }
