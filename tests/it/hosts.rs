@@ -384,16 +384,15 @@ async fn brought_up_with_the_image_made_once(cluster: &TestCluster, hosts: &Test
 /// A client on the machine, seeded with one host only, follows MOVED to every host.
 async fn a_client_seeded_with_one_host_follows_moved(cluster: &TestCluster, hosts: &TestHosts) {
     // A client on the machine, seeded with one host only, follows MOVED to every host.
-    let mut client = redis::cluster::ClusterClientBuilder::new(vec![format!(
+    let client = redis::cluster::ClusterClientBuilder::new(vec![format!(
         "redis://{}",
         hosts.at("vm-a", 6379)
     )])
     .password(cluster.password())
+    .response_timeout(Duration::from_secs(10))
     .build()
-    .expect("cluster client")
-    .get_async_connection()
-    .await
-    .expect("connect through vm-a");
+    .expect("cluster client");
+    let mut client = common::connect_cluster(&client).await;
     for slot in [0u16, 5461, 10923, 16383] {
         let key = format!("{{{}}}:redirected", common::tag_for_slot(slot));
         let _: () = client.set(&key, slot).await.expect("a write redirected");

@@ -277,17 +277,36 @@ impl TestCluster {
             .expect("connect to node")
     }
 
-    /// A cluster client that follows MOVED/ASK, as applications use.
+    /// A cluster client that follows MOVED/ASK, as applications use. Its requests give up
+    /// after 10 s (redis-rs's cluster client has no response timeout unless given one).
     pub async fn cluster_client(&self) -> redis::cluster_async::ClusterConnection {
         let seeds = self.seeds.iter().map(|s| format!("redis://{s}"));
-        redis::cluster::ClusterClientBuilder::new(seeds.collect::<Vec<_>>())
+        let client = redis::cluster::ClusterClientBuilder::new(seeds.collect::<Vec<_>>())
             .password(self.password())
+            .response_timeout(std::time::Duration::from_secs(10))
             .build()
-            .expect("cluster client")
-            .get_async_connection()
-            .await
-            .expect("connect to the cluster")
+            .expect("cluster client");
+        connect_cluster(&client).await
     }
+}
+
+/// Connects `client`, each attempt bounded. redis-rs 1.x's `get_async_connection` can wait
+/// forever with every connection open and idle (redis-rs/redis-rs#1953): a cold CI run's
+/// multi-host scenario sat in one for 17 minutes (2026-12-07), where a second attempt
+/// connects at once.
+pub async fn connect_cluster(
+    client: &redis::cluster::ClusterClient,
+) -> redis::cluster_async::ClusterConnection {
+    const ATTEMPT: std::time::Duration = std::time::Duration::from_secs(10);
+    let mut last = String::new();
+    for _ in 0..3 {
+        match tokio::time::timeout(ATTEMPT, client.get_async_connection()).await {
+            Ok(Ok(conn)) => return conn,
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = format!("no connection within {ATTEMPT:?}"),
+        }
+    }
+    panic!("cannot connect to the cluster in three attempts: {last}")
 }
 
 impl Drop for TestCluster {

@@ -33,7 +33,7 @@ impl Writer {
         .retries(2)
         .build()
         .expect("cluster client");
-        let mut conn = client.get_async_connection().await.expect("connect writer");
+        let mut conn = connect_cluster(&client).await;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let acked_count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
