@@ -246,9 +246,11 @@ impl TestCluster {
             .is_ok()
     }
 
-    /// A direct connection to one node (no redirects followed).
+    /// A direct connection to one node (no redirects followed). Its commands get 3 s, as the
+    /// operator's do: redis-rs's default of 500 ms was outlasted by a CLUSTER NODES right
+    /// after a scale-in on a loaded machine (a cold run, 2026-12-07).
     pub async fn node(&self, last: u8) -> redis::aio::MultiplexedConnection {
-        self.node_with(last, &redis::AsyncConnectionConfig::new())
+        self.node_patient(last, std::time::Duration::from_secs(3))
             .await
     }
 
