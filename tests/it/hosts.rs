@@ -389,7 +389,7 @@ async fn a_client_seeded_with_one_host_follows_moved(cluster: &TestCluster, host
         hosts.at("vm-a", 6379)
     )])
     .password(cluster.password())
-    .response_timeout(Duration::from_secs(10))
+    .response_timeout(common::CLUSTER_RESPONSE_TIMEOUT)
     .build()
     .expect("cluster client");
     let mut client = common::connect_cluster(&client).await;

@@ -280,17 +280,21 @@ impl TestCluster {
     }
 
     /// A cluster client that follows MOVED/ASK, as applications use. Its requests give up
-    /// after 10 s (redis-rs's cluster client has no response timeout unless given one).
+    /// after [`CLUSTER_RESPONSE_TIMEOUT`].
     pub async fn cluster_client(&self) -> redis::cluster_async::ClusterConnection {
         let seeds = self.seeds.iter().map(|s| format!("redis://{s}"));
         let client = redis::cluster::ClusterClientBuilder::new(seeds.collect::<Vec<_>>())
             .password(self.password())
-            .response_timeout(std::time::Duration::from_secs(10))
+            .response_timeout(CLUSTER_RESPONSE_TIMEOUT)
             .build()
             .expect("cluster client");
         connect_cluster(&client).await
     }
 }
+
+/// How long the harness's cluster clients wait for a reply: redis-rs's cluster client has no
+/// response timeout unless given one, and a read-back once waited on one for 17 minutes.
+pub const CLUSTER_RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Connects `client`, each attempt bounded. redis-rs 1.x's `get_async_connection` can wait
 /// forever with every connection open and idle (redis-rs/redis-rs#1953): a cold CI run's
