@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::{peer, Plan};
-use crate::actions::{AddSlots, CloseSlots, MoveSlots, Peer, Transfer};
+use crate::actions::{AddSlots, CloseSlots, MoveSlots, Peer, TakeSlots, Transfer};
 use crate::observe::{Member, Topology};
 use crate::spec::slots::ranges_of;
 use crate::spec::{SlotMigration, SLOT_COUNT};
@@ -28,10 +28,13 @@ enum Step {
         owner: Peer,
         open_on: Vec<Peer>,
     },
-    /// Nobody serves these open slots: `owner`, their declared owner, takes them first (the
-    /// cluster is down until then), and they are closed once it reports ok again.
+    /// Nobody serves these open slots: `owner` claims them first (the cluster is down until
+    /// then), and they are closed, or moved home, once the cluster reports ok again. The
+    /// node importing them takes them (`take`: SETSLOT NODE and BUMPEPOCH), as Valkey 8.1+
+    /// does by itself; their declared owner adds them only when nobody imports them.
     Claim {
         owner: Peer,
+        take: bool,
     },
     Wait(String),
 }
@@ -85,7 +88,14 @@ pub(super) fn slot_moves(topology: &Topology, plan: &mut Plan) {
                 }
                 .into(),
             ),
-            Step::Claim { owner } => plan.actions.push(
+            Step::Claim { owner, take: true } => plan.actions.push(
+                TakeSlots {
+                    node: owner,
+                    ranges,
+                }
+                .into(),
+            ),
+            Step::Claim { owner, take: false } => plan.actions.push(
                 AddSlots {
                     node: owner,
                     ranges,
@@ -136,8 +146,9 @@ fn transfer(
 /// while it still owns a slot it is handing over outranks its target's claim, which then
 /// deletes the keys it received (Redis's silent delete). And MIGRATE blocks its source until
 /// the target has restored the batch: two nodes migrating to each other at once wait on each
-/// other until both time out. With one role per node no such cycle can form. The held-back
-/// steps wait for the next pass.
+/// other until both time out. With one role per node no such cycle can form. A claim counts
+/// as taking: a take bumps the claimer's epoch, which must not happen while it hands a slot
+/// over. The held-back steps wait for the next pass.
 fn one_role_per_node(steps: Vec<(Step, Vec<u16>)>) -> Vec<(Step, Vec<u16>)> {
     let (mut giving, mut taking): (BTreeSet<String>, BTreeSet<String>) = Default::default();
     steps
@@ -146,7 +157,8 @@ fn one_role_per_node(steps: Vec<(Step, Vec<u16>)>) -> Vec<(Step, Vec<u16>)> {
             let (givers, taker): (Vec<&Peer>, &Peer) = match &step {
                 Step::Move { from, to, .. } => (vec![from], to),
                 Step::Close { owner, open_on } => (open_on.iter().collect(), owner),
-                Step::Claim { .. } | Step::Wait(_) => return (step, slots),
+                Step::Claim { owner, .. } => (Vec::new(), owner),
+                Step::Wait(_) => return (step, slots),
             };
             let busy = givers
                 .iter()
@@ -222,7 +234,7 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
     }
     if !open.is_empty() {
         let Some(owner) = owner else {
-            return Some(Step::Claim { owner: peer(home) });
+            return Some(claim(home, &open, slot));
         };
         let open_on: Vec<Peer> = open
             .iter()
@@ -253,6 +265,30 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
         }
         // At home, or unassigned (the slots pass assigns it).
         _ => None,
+    }
+}
+
+/// Who claims an open slot nobody serves. A node importing it takes it (its declared owner
+/// first, if it is one of them): Valkey 8.1+ has an importer whose source stopped claiming the
+/// slot take it by itself with a bumped epoch, and were the declared owner to add it beside
+/// that, the importer's newer claim would win and the owner would delete its keys of the slot
+/// (the silent delete). A node that gave the slot up keeps its keys through the take (it no
+/// longer owns the slot, so nothing is deleted), and the slot comes home by an ordinary
+/// move. Only when nobody imports it does the declared owner add it.
+fn claim(home: &Member, open: &[&Member], slot: u16) -> Step {
+    let importers = || open.iter().filter(|n| n.importing(slot) && !n.is_replica());
+    let importer = importers()
+        .find(|n| n.id() == home.id())
+        .or_else(|| importers().next());
+    match importer {
+        Some(importer) => Step::Claim {
+            owner: peer(importer),
+            take: true,
+        },
+        None => Step::Claim {
+            owner: peer(home),
+            take: false,
+        },
     }
 }
 

@@ -62,9 +62,10 @@ impl fmt::Display for AddSlots {
     }
 }
 
-/// Slots no node serves by its own word while views still name another declared node (an
-/// interrupted hand-over): `node`, their declared owner, takes them with SETSLOT NODE and
-/// BUMPEPOCH so its claim wins everywhere, then every other node is told.
+/// Slots no node serves by its own word, taken by `node` with SETSLOT NODE and BUMPEPOCH so
+/// its claim wins everywhere, then every other node is told: their declared owner, where
+/// views still name another declared node (an interrupted hand-over), or the node importing
+/// open slots nobody serves (as Valkey 8.1+ would by itself; they then come home by a move).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakeSlots {
     pub(crate) node: Peer,
@@ -76,7 +77,7 @@ impl Kind for TakeSlots {
     const STAGE: Stage = Stage::Slots;
 
     fn why(&self) -> &'static str {
-        "declared slots are served by nobody while some nodes still name another owner"
+        "declared slots are served by nobody, and some node still names an owner or imports them"
     }
 
     async fn apply(&self, ctx: &Context) -> Result<(), ActError> {
@@ -238,8 +239,8 @@ impl fmt::Display for MoveSlots {
 
 /// Close slots left open by an interrupted reshard: keys left on the nodes that have them
 /// open go to `owner` (MIGRATE works there while a slot is open), then SETSLOT STABLE
-/// everywhere. (Open slots nobody serves are first given to their declared owner with
-/// [`AddSlots`].)
+/// everywhere. (Open slots nobody serves are first claimed, with [`TakeSlots`] by the node
+/// importing them or [`AddSlots`] by their declared owner.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseSlots {
     pub(crate) ranges: Vec<SlotRange>,

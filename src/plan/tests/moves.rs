@@ -234,8 +234,13 @@ fn keys_on_a_node_importing_a_slot_go_to_its_owner() {
     );
 }
 
+/// redis-1 (slot 7's declared owner, holding its keys) dropped it while redis-2 imports it.
+/// Valkey 8.1 has the importer take such a slot itself with a bumped epoch; were redis-1 to
+/// add it beside that, redis-2's newer claim would win and redis-1 delete its keys. So the
+/// importer takes it, and it comes home by an ordinary move (redis-1 keeps its keys through
+/// the take: it no longer owns the slot).
 #[test]
-fn an_open_slot_nobody_serves_is_claimed_by_its_declared_owner() {
+fn an_open_slot_nobody_serves_is_taken_by_its_importer_then_moved_home() {
     let spec = reference_spec();
     let observed = with_views(&spec, |i| {
         let mut v = formed_view(&spec, i);
@@ -248,17 +253,83 @@ fn an_open_slot_nobody_serves_is_claimed_by_its_declared_owner() {
     let plan = plan(&spec, &observed);
     assert_eq!(
         plan.actions,
-        vec![Action::AddSlots(AddSlots {
+        vec![Action::TakeSlots(TakeSlots {
+            node: peer(&spec, 1),
+            ranges: vec![SlotRange::new(7, 7)],
+        })],
+        "claimed first (until then the cluster is down and MIGRATE refuses), by the importer"
+    );
+    // Taken: redis-2 serves slot 7 and nothing is open; it goes home with its keys.
+    let taken = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+        v.nodes[1].slots.push(SlotRange::new(7, 7));
+        v
+    });
+    assert_eq!(
+        plan_of(&spec, &taken).actions,
+        vec![Action::MoveSlots(MoveSlots {
+            ranges: vec![SlotRange::new(7, 7)],
+            from: peer(&spec, 1),
+            to: peer(&spec, 0),
+            finishing: false,
+            transfer: BY_KEYS,
+        })]
+    );
+}
+
+/// The declared owner is the importer (redis-2, the source, dropped slot 7 mid-move): it
+/// takes the slot itself, and the keys left on redis-2 come to it when the slot is closed.
+#[test]
+fn an_open_slot_its_declared_owner_imports_is_taken_by_the_owner() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+        if i == 0 {
+            v.nodes[0].importing = vec![(7, id(1))];
+        }
+        if i == 2 {
+            v.nodes[2].importing = vec![(7, id(1))];
+        }
+        v
+    });
+    assert_eq!(
+        plan(&spec, &observed).actions,
+        vec![Action::TakeSlots(TakeSlots {
             node: peer(&spec, 0),
             ranges: vec![SlotRange::new(7, 7)],
         })],
-        "claimed first: until then the cluster is down and MIGRATE refuses"
+        "the declared owner first among the importers"
     );
-    // Claimed, and the cluster ok again: the importing node's keys go to the owner.
+}
+
+/// Open only as MIGRATING on a node that gave the slot up: nobody imports it, so nobody
+/// would take it by itself, and its declared owner adds it; the keys left on the migrating
+/// node then come to it when the slot is closed.
+#[test]
+fn an_open_slot_nobody_serves_or_imports_is_added_by_its_declared_owner() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+        if i == 2 {
+            v.nodes[2].migrating = vec![(7, id(0))];
+        }
+        v
+    });
+    assert_eq!(
+        plan(&spec, &observed).actions,
+        vec![Action::AddSlots(AddSlots {
+            node: peer(&spec, 0),
+            ranges: vec![SlotRange::new(7, 7)],
+        })]
+    );
+    // Claimed, and the cluster ok again: the migrating node's keys go to the owner.
     let claimed = with_views(&spec, |i| {
         let mut v = formed_view(&spec, i);
-        if i == 1 {
-            v.nodes[1].importing = vec![(7, id(0))];
+        if i == 2 {
+            v.nodes[2].migrating = vec![(7, id(0))];
         }
         v
     });
@@ -267,9 +338,43 @@ fn an_open_slot_nobody_serves_is_claimed_by_its_declared_owner() {
         vec![Action::CloseSlots(CloseSlots {
             ranges: vec![SlotRange::new(7, 7)],
             owner: peer(&spec, 0),
-            open_on: vec![peer(&spec, 1)],
+            open_on: vec![peer(&spec, 2)],
         })],
-        "not only ADDSLOTS: the importing node may hold its keys"
+        "not only ADDSLOTS: the migrating node may hold its keys"
+    );
+}
+
+/// A claim bumps the claimer's epoch: the importer that takes an open slot gives no slot in
+/// the same pass, so its bump cannot outrank a target's claim mid-hand-over.
+#[test]
+fn a_node_taking_an_open_slot_gives_no_slot_in_the_same_pass() {
+    let spec = reference_spec();
+    let observed = with_views(&spec, |i| {
+        let mut v = formed_view(&spec, i);
+        // Slot 7 (redis-1's) dropped while redis-2 imports it; slot 10923 (redis-3's)
+        // served by redis-2.
+        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+        v.nodes[1].slots.push(SlotRange::new(10923, 10923));
+        v.nodes[2].slots = vec![SlotRange::new(10924, 16383)];
+        if i == 1 {
+            v.nodes[1].importing = vec![(7, id(0))];
+        }
+        v
+    });
+    let plan = plan(&spec, &observed);
+    assert_eq!(
+        plan.actions,
+        vec![Action::TakeSlots(TakeSlots {
+            node: peer(&spec, 1),
+            ranges: vec![SlotRange::new(7, 7)],
+        })]
+    );
+    assert!(
+        plan.waiting
+            .iter()
+            .any(|w| w.starts_with("slots 10923: waiting for redis-2's moves in flight")),
+        "{:?}",
+        plan.waiting
     );
 }
 
