@@ -204,9 +204,13 @@ pub async fn tls_connection(
         }),
         root_cert: Some(read("ca.crt")),
     };
+    // Its commands get 10 s: a pipeline of 2,000 SETs outlasted redis-rs's default 500 ms
+    // on a loaded machine (Valkey 8.0's multi-host TLS scenario, a cold run, 2026-12-07).
+    let config = redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(std::time::Duration::from_secs(10)));
     redis::Client::build_with_tls(format!("rediss://:{password}@{addr}"), certificates)
         .expect("TLS client")
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .expect("TLS connection")
 }

@@ -34,6 +34,10 @@ pub struct TestCluster {
     pub env: Vec<(String, String)>,
 }
 
+/// How long one run of the binary from a test may take: the longest, an `up` carrying a
+/// reshard of a preloaded key set, took under 200 s on a loaded machine.
+pub const CLI_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Every test cluster's `node_timeout_ms` (Redis's `cluster-node-timeout`).
 pub const NODE_TIMEOUT_MS: u64 = 5000;
 
@@ -127,17 +131,22 @@ impl TestCluster {
             .to_string()
     }
 
-    /// Runs the binary with `-f <this cluster's file>`.
+    /// Runs the binary with `-f <this cluster's file>`. A run over [`CLI_LIMIT`] fails the
+    /// test naming the command, and is killed: a hung command must cost a test, not the
+    /// whole job's time limit with no clue where.
     pub async fn run(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(BIN)
+        let mut command = tokio::process::Command::new(BIN);
+        command
             .args(args)
             .arg("-f")
             .arg(&self.file)
             .env("RUST_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .await
-            .expect("run redis-keeper")
+            .kill_on_drop(true);
+        match tokio::time::timeout(CLI_LIMIT, command.output()).await {
+            Ok(out) => out.expect("run redis-keeper"),
+            Err(_) => panic!("redis-keeper {args:?} still running after {CLI_LIMIT:?}: killed"),
+        }
     }
 
     /// Runs the binary and asserts the exit code, showing its output when it differs.
@@ -289,6 +298,38 @@ impl TestCluster {
             .build()
             .expect("cluster client");
         connect_cluster(&client).await
+    }
+}
+
+impl TestCluster {
+    /// What each seed says of the cluster (`CLUSTER NODES`), or why it said nothing: for a
+    /// failure's message. Each seed gets 3 s to connect and to answer.
+    pub async fn seed_views(&self) -> String {
+        const PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(PATIENCE))
+            .set_response_timeout(Some(PATIENCE));
+        let mut text = String::new();
+        for seed in &self.seeds {
+            let url = format!("redis://:{}@{seed}", self.password());
+            let view = async {
+                let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+                let mut conn = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match view.await {
+                Ok(nodes) => text.push_str(&format!("{seed}:\n{nodes}")),
+                Err(e) => text.push_str(&format!("{seed}: no answer: {e}\n")),
+            }
+        }
+        text
     }
 }
 

@@ -359,9 +359,12 @@ impl TestHost {
     }
 
     /// `docker` CLI arguments that reach this host's daemon from the machine (its socket,
-    /// so they work while its link is cut).
+    /// so they work while its link is cut). Killed after 30 s (coreutils' `timeout`, exit
+    /// 124), which the caller's assertion on the exit status then reports: a daemon that
+    /// stopped answering must fail the test, not hang it.
     pub fn docker_cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker")
+        Command::new("timeout")
+            .args(["--kill-after=5", "30", "docker"])
             .arg("-H")
             .arg(daemon_socket(&self.dir))
             .args(args)

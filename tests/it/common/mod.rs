@@ -33,6 +33,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_redis-keeper");
 
 /// Asks `probe` again every `every` until it answers `Ok`, and returns that answer. After
 /// `timeout` the test fails naming `what` and the last thing the probe saw instead (its `Err`).
+/// A probe still running [`PROBE_GRACE`] past the deadline is cut off, and the test fails
+/// naming what the probe before it saw: a probe that hangs must not hang the test.
 pub async fn poll_until<T>(
     what: &str,
     timeout: std::time::Duration,
@@ -40,10 +42,16 @@ pub async fn poll_until<T>(
     mut probe: impl AsyncFnMut() -> Result<T, String>,
 ) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = String::from("nothing yet");
     loop {
-        let seen = match probe().await {
-            Ok(answer) => return answer,
-            Err(seen) => seen,
+        let cut_off = deadline.max(tokio::time::Instant::now()) + PROBE_GRACE;
+        seen = match tokio::time::timeout_at(cut_off, probe()).await {
+            Ok(Ok(answer)) => return answer,
+            Ok(Err(now)) => now,
+            Err(_) => panic!(
+                "{what}: not within {timeout:?}, a probe still running {PROBE_GRACE:?} \
+                 past the deadline; seen before it: {seen}"
+            ),
         };
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -52,3 +60,7 @@ pub async fn poll_until<T>(
         tokio::time::sleep(every).await;
     }
 }
+
+/// How long a probe already running at [`poll_until`]'s deadline may still take: a `status`
+/// run on a loaded machine takes seconds, and cutting it off at once hid the last state seen.
+const PROBE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);

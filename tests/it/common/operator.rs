@@ -124,11 +124,30 @@ impl Operator {
         .await
     }
 
-    /// Stops with SIGTERM and returns the exit code.
+    /// Stops with SIGTERM and returns the exit code. Fails the test when the operator has
+    /// not exited within [`Operator::TERMINATE_LIMIT`] (it is then killed on drop).
     pub fn terminate(mut self) -> Option<i32> {
         self.signal("TERM");
-        self.child.wait().ok().and_then(|s| s.code())
+        let deadline = std::time::Instant::now() + Self::TERMINATE_LIMIT;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.code(),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    // No child-exit event to await on a std process: a short poll.
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Ok(None) => panic!(
+                    "the operator (pid {}) did not exit within {:?} of SIGTERM",
+                    self.child.id(),
+                    Self::TERMINATE_LIMIT
+                ),
+                Err(e) => panic!("waiting for the operator: {e}"),
+            }
+        }
     }
+
+    /// SIGTERM stops after the pass in flight: the longest, a round of a move, took seconds.
+    const TERMINATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 }
 
 impl Drop for Operator {
