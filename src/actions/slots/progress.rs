@@ -64,10 +64,21 @@ struct Moves {
     jobs: std::collections::BTreeMap<String, String>,
 }
 
+/// When the moves last got somewhere, for `up`'s deadline.
+#[derive(Debug)]
+struct Clock {
+    last_progress: Instant,
+    /// A stage of moves began since then. Its start counted as progress (a loaded machine
+    /// can take longer than a short `--timeout` to count a move's keys and open its first
+    /// round); the next start, with nothing handed over in between, does not, so a move that
+    /// fails in every pass still times out.
+    began: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct MoveTracker {
     moves: Mutex<Moves>,
-    last_progress: Mutex<Instant>,
+    clock: Mutex<Clock>,
     stop: AtomicBool,
     /// Failed atomic jobs per (source id, target id).
     atomic_failures: Mutex<std::collections::BTreeMap<(String, String), usize>>,
@@ -77,7 +88,10 @@ impl Default for MoveTracker {
     fn default() -> Self {
         MoveTracker {
             moves: Mutex::default(),
-            last_progress: Mutex::new(Instant::now()),
+            clock: Mutex::new(Clock {
+                last_progress: Instant::now(),
+                began: false,
+            }),
             stop: AtomicBool::new(false),
             atomic_failures: Mutex::default(),
         }
@@ -89,13 +103,25 @@ impl MoveTracker {
         self.moves.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A stage of moves over `slots` slots starts.
+    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
+        self.clock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A stage of moves over `slots` slots starts: progress, unless the stage before it
+    /// handed nothing over (see [`Clock::began`]).
     pub(crate) fn begin(&self, slots: usize) {
         *self.moves() = Moves {
             slots_total: slots,
             started: Some(Instant::now()),
             ..Moves::default()
         };
+        let mut clock = self.clock();
+        if !clock.began {
+            *clock = Clock {
+                last_progress: Instant::now(),
+                began: true,
+            };
+        }
     }
 
     /// A move counted `keys` keys in its slots before it began.
@@ -159,7 +185,10 @@ impl MoveTracker {
     }
 
     fn progressed(&self) {
-        *self.last_progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        *self.clock() = Clock {
+            last_progress: Instant::now(),
+            began: false,
+        };
     }
 
     pub(crate) fn finish(&self) {
@@ -198,10 +227,7 @@ impl MoveTracker {
 
     /// How long since a round was last handed over (or since the tracker was made).
     pub(crate) fn since_progress(&self) -> Duration {
-        self.last_progress
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
+        self.clock().last_progress.elapsed()
     }
 
     /// Asks the moves in flight to stop once their current round is handed over.
@@ -269,6 +295,34 @@ mod tests {
             half_slots.to_string().contains("1000/10000 keys"),
             "{half_slots}"
         );
+    }
+
+    /// Sets the last progress `ago` back, as if that long had passed without any.
+    fn idle_for(t: &MoveTracker, ago: Duration) {
+        let mut clock = t.clock();
+        clock.last_progress = Instant::now()
+            .checked_sub(ago)
+            .expect("an instant that far back");
+    }
+
+    #[test]
+    fn a_moves_start_counts_as_progress_unless_the_one_before_moved_nothing() {
+        let (t, ago) = (MoveTracker::default(), Duration::from_secs(60));
+        idle_for(&t, ago);
+        t.begin(128);
+        assert!(t.since_progress() < ago, "the first start is progress");
+        idle_for(&t, ago);
+        t.finish();
+        t.begin(128);
+        assert!(
+            t.since_progress() >= ago,
+            "started again with nothing moved in between: no progress"
+        );
+        t.keys_moved(10);
+        idle_for(&t, ago);
+        t.finish();
+        t.begin(128);
+        assert!(t.since_progress() < ago, "keys moved since the last start");
     }
 
     #[test]
