@@ -199,12 +199,16 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
             )));
         }
     };
-    let open: Vec<&Member> = nodes.iter().filter(|n| n.is_open(slot)).collect();
+    // A replica's marks are its master's, copied (Valkey 8 replicates SETSLOT), and a
+    // replica refuses SETSLOT ("Please use SETSLOT only with masters"): its master's
+    // close clears them.
+    let masters = || nodes.iter().filter(|n| !n.is_replica());
+    let open: Vec<&Member> = masters().filter(|n| n.is_open(slot)).collect();
     // A move in flight from an owner outside cluster.toml (a removed node being drained): a
     // declared node imports the slot from it. Its MIGRATING mark cannot be seen (it is not
     // asked), and its keys are leaving anyway: finish the move toward the declared node.
     if let Some(outsider) = owner.as_ref().filter(|_| claimers.is_empty()) {
-        if let Some(importer) = nodes.iter().find(|n| {
+        if let Some(importer) = masters().find(|n| {
             n.myself
                 .importing
                 .iter()
@@ -276,7 +280,7 @@ fn step_for(topology: &Topology, slot: u16) -> Option<Step> {
 /// longer owns the slot, so nothing is deleted), and the slot comes home by an ordinary
 /// move. Only when nobody imports it does the declared owner add it.
 fn claim(home: &Member, open: &[&Member], slot: u16) -> Step {
-    let importers = || open.iter().filter(|n| n.importing(slot) && !n.is_replica());
+    let importers = || open.iter().filter(|n| n.importing(slot));
     let importer = importers()
         .find(|n| n.id() == home.id())
         .or_else(|| importers().next());

@@ -483,8 +483,10 @@ fn already_past(step: &str, error: &str) -> bool {
         "MIGRATING" => error.contains("not the owner"),
         // A node outside cluster.toml (which keeps Redis's default
         // cluster-allow-replica-migration) turns replica of the target as soon as it hears
-        // the target took its last slot: it has nothing left to hand over.
-        "NODE" => error.contains("only with masters"),
+        // the target took its last slot: it has nothing left to hand over. And every node
+        // is told the outcome, replicas among them, which refuse SETSLOT: a replica's slots
+        // and marks are its master's (Valkey 8 replicates SETSLOT to it).
+        "NODE" | "STABLE" => error.contains("only with masters"),
         _ => false,
     }
 }
@@ -666,5 +668,17 @@ mod tests {
             batch.adapt(std::time::Duration::ZERO);
         }
         assert_eq!(batch.keys, KeyBatch::MAX);
+    }
+
+    /// What every node is told (NODE, STABLE) a replica refuses, and has no need of; what
+    /// only the two parties of a move are asked (IMPORTING, MIGRATING) must not be skipped.
+    #[test]
+    fn a_replica_refusing_what_every_node_is_told_is_past_it_but_not_a_partys_step() {
+        let replica = "ERR Please use SETSLOT only with masters.";
+        assert!(already_past("NODE", replica));
+        assert!(already_past("STABLE", replica));
+        assert!(!already_past("IMPORTING", replica));
+        assert!(!already_past("MIGRATING", replica));
+        assert!(!already_past("STABLE", "ERR Unknown node"));
     }
 }

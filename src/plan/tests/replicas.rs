@@ -335,3 +335,27 @@ fn a_replica_far_behind_its_masters_offset_is_not_in_sync_yet() {
     let plan = plan(&spec, &observed);
     assert_eq!(plan.waiting, ["redis-4: syncing from redis-1"], "{plan:?}");
 }
+
+/// Valkey 8 replicates SETSLOT to replicas: redis-5 carries a copy of its master redis-2's
+/// IMPORTING mark on slot 7 (redis-1's). A replica refuses SETSLOT and holds its master's
+/// keys: only redis-2 gives its keys to the owner, and the close clears both marks.
+#[test]
+fn an_open_slot_copied_to_a_replica_is_closed_at_its_master_alone() {
+    let spec = replicated_spec();
+    let roles = declared(&spec);
+    let observed = with_views(&spec, |i| {
+        let mut v = roles_view(&spec, i, &roles);
+        if i == 1 || i == 4 {
+            v.nodes[i].importing = vec![(7, id(0))];
+        }
+        v
+    });
+    assert_eq!(
+        plan(&spec, &observed).actions,
+        vec![Action::CloseSlots(CloseSlots {
+            ranges: vec![SlotRange::new(7, 7)],
+            owner: peer(&spec, 0),
+            open_on: vec![peer(&spec, 1)],
+        })]
+    );
+}
