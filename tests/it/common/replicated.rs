@@ -200,11 +200,13 @@ impl ReplicatedWriter {
     }
 
     /// Stops and returns the acknowledged writes with the longest gap between two of them.
+    /// A loop that has not stopped within [`super::WRITER_STOP_LIMIT`] fails the test: each
+    /// of its writes and slot-map reads is bounded, so it hung somewhere they are not.
     pub async fn stop(self) -> (Vec<(String, u64)>, Duration) {
         self.stop.store(true, Ordering::Relaxed);
         let mut acked = Vec::new();
         for task in self.tasks {
-            acked.extend(task.await.expect("writer task"));
+            acked.extend(super::stopped(task, "a replicated writer's loop").await);
         }
         acked.sort_by_key(|(_, _, at)| *at);
         let outage = acked

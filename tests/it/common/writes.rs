@@ -80,7 +80,20 @@ impl Writer {
 
     pub async fn stop(self) -> Vec<(String, u64)> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.task.await.expect("writer task")
+        stopped(self.task, "the writer's loop").await
+    }
+}
+
+/// How long a writer's loop may take to stop once asked: its writes give up within a
+/// second or two, so a loop still running after this hung where nothing bounds it.
+pub const WRITER_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What the writer task `task` returns once it stopped; fails the test naming `what` when
+/// it has not within [`WRITER_STOP_LIMIT`].
+pub async fn stopped<T>(task: tokio::task::JoinHandle<T>, what: &str) -> T {
+    match tokio::time::timeout(WRITER_STOP_LIMIT, task).await {
+        Ok(joined) => joined.expect("writer task"),
+        Err(_) => panic!("{what} did not stop within {WRITER_STOP_LIMIT:?} of being asked"),
     }
 }
 
@@ -140,6 +153,9 @@ async fn read_back(
 ) -> (Vec<String>, Vec<(String, String)>) {
     use futures_util::StreamExt;
     use redis::AsyncCommands;
+    // The client's own response timeout bounds a GET sent to a node, not one waiting inside
+    // the client (for a slot map refresh, a reconnect): the attempt as a whole is bounded.
+    let deadline = tokio::time::sleep(READ_BACK_ATTEMPT);
     let results: Vec<(String, Result<bool, String>)> = futures_util::stream::iter(acked)
         .map(|(key, value)| {
             let mut conn = conn.clone();
@@ -152,18 +168,27 @@ async fn read_back(
             }
         })
         .buffered(READS_IN_FLIGHT)
+        .take_until(deadline)
         .collect()
         .await;
     let (mut lost, mut unanswered) = (Vec::new(), Vec::new());
-    for (key, kept) in results {
+    for (key, kept) in &results {
         match kept {
             Ok(true) => {}
-            Ok(false) => lost.push(key),
-            Err(error) => unanswered.push((key, error)),
+            Ok(false) => lost.push(key.clone()),
+            Err(error) => unanswered.push((key.clone(), error.clone())),
         }
+    }
+    let late = format!("no answer within the attempt's {READ_BACK_ATTEMPT:?}");
+    for (key, _) in &acked[results.len()..] {
+        unanswered.push((key.clone(), late.clone()));
     }
     (lost, unanswered)
 }
+
+/// How long one client may take to read every acknowledged write back: tens of thousands
+/// of keys take seconds.
+const READ_BACK_ATTEMPT: std::time::Duration = std::time::Duration::from_secs(120);
 
 const READS_IN_FLIGHT: usize = 64;
 
