@@ -229,11 +229,15 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         hosts.at("vm-c", 6379),
     ];
 
+    let phase = |what: &str| common::phase("one cluster across three hosts", what);
+    phase("up with a host cut off");
     up_with_a_host_cut_off_creates_nothing(&cluster, &hosts).await;
+    phase("brought up");
     brought_up_with_the_image_made_once(&cluster, &hosts).await;
     a_client_seeded_with_one_host_follows_moved(&cluster, &hosts).await;
     a_lease_held_elsewhere_refuses_up(&cluster, &hosts).await;
 
+    phase("run");
     let api = format!("127.0.0.1:{}", cluster.server.port(18000, 98));
     let operator = Operator::start_with(&cluster, &["--resync", "1", "--listen", &api]);
     operator
@@ -266,19 +270,24 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         "run holds the lease: {held:?}"
     );
 
+    phase("vm-a cut off");
     vm_a_cut_off_fails_over_and_comes_back(&cluster, &hosts, &operator, &writer).await;
 
+    phase("a node removed on a remote host");
     a_node_removed_on_a_remote_host_is_recreated_there(&cluster, &hosts).await;
 
+    phase("a dockerd killed");
     a_killed_dockerd_is_survived(&cluster, &mut hosts).await;
     writer.wait_for_writes(200, Duration::from_secs(30)).await;
 
+    phase("writer stopping");
     let (acked, outage) = writer.stop().await;
     println!(
         "{} writes acknowledged by a replica, longest outage {:.1} s",
         acked.len(),
         outage.as_secs_f64()
     );
+    phase("reading the writes back");
     let lost = lost_writes(&cluster, &acked).await;
     assert!(
         lost.is_empty(),
@@ -286,6 +295,7 @@ async fn one_cluster_across_three_hosts_survives_a_cut_a_removed_container_and_a
         lost.len(),
         &lost[..lost.len().min(10)]
     );
+    phase("terminating the operator");
     assert_eq!(operator.terminate(), Some(0));
     assert!(
         container_id(&hosts, "vm-a", &format!("{}-keeper-lease", cluster.name)).is_none(),

@@ -61,6 +61,19 @@ pub async fn poll_until<T>(
     }
 }
 
+/// Says that `scenario` reached `phase`, at once and past libtest's capture of the test's
+/// output (it captures `eprintln!`, not the stderr handle): when a job is killed for a hang,
+/// its log still names the last phase each long scenario reached.
+pub fn phase(scenario: &str, phase: &str) {
+    use std::io::Write;
+    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+    let _ = writeln!(
+        std::io::stderr(),
+        "{now} {scenario} ({}): {phase}",
+        server().tag
+    );
+}
+
 /// How long a probe already running at [`poll_until`]'s deadline may still take: a `status`
 /// run on a loaded machine takes seconds, and cutting it off at once hid the last state seen.
 const PROBE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);

@@ -132,9 +132,14 @@ pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<
         let Some((key, error)) = unanswered.first() else {
             return lost;
         };
-        eprintln!(
-            "read back, attempt {attempt}: {} reads unanswered, the first {key}: {error}",
-            unanswered.len()
+        // In the job's log whether the test then passes or not: a client that gives up is
+        // a harness problem worth counting.
+        super::phase(
+            "read back",
+            &format!(
+                "attempt {attempt}: {} reads unanswered, the first {key}: {error}",
+                unanswered.len()
+            ),
         );
         todo.retain(|(k, _)| unanswered.iter().any(|(u, _)| u == k));
     }
