@@ -16,6 +16,22 @@ fn with_open_slot(spec: &ClusterSpec, open: impl Fn(usize, &mut ClusterNode)) ->
     })
 }
 
+/// Node `i`'s view once redis-1 dropped slot 7 (DELSLOTS: no view lists it).
+fn with_slot_7_dropped_view(spec: &ClusterSpec, i: usize) -> NodeView {
+    let mut v = formed_view(spec, i);
+    v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+    v
+}
+
+/// Slot 7 dropped by redis-1, and open on the nodes `open` says, each in its own view.
+fn with_slot_7_dropped(spec: &ClusterSpec, open: impl Fn(usize, &mut ClusterNode)) -> Observed {
+    with_views(spec, |i| {
+        let mut v = with_slot_7_dropped_view(spec, i);
+        open(i, &mut v.nodes[i]);
+        v
+    })
+}
+
 #[test]
 fn slots_served_by_the_wrong_node_are_moved_home_with_their_keys() {
     let spec = reference_spec();
@@ -242,13 +258,10 @@ fn keys_on_a_node_importing_a_slot_go_to_its_owner() {
 #[test]
 fn an_open_slot_nobody_serves_is_taken_by_its_importer_then_moved_home() {
     let spec = reference_spec();
-    let observed = with_views(&spec, |i| {
-        let mut v = formed_view(&spec, i);
-        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+    let observed = with_slot_7_dropped(&spec, |i, me| {
         if i == 1 {
-            v.nodes[1].importing = vec![(7, id(0))];
+            me.importing = vec![(7, id(0))];
         }
-        v
     });
     let plan = plan(&spec, &observed);
     assert_eq!(
@@ -261,8 +274,7 @@ fn an_open_slot_nobody_serves_is_taken_by_its_importer_then_moved_home() {
     );
     // Taken: redis-2 serves slot 7 and nothing is open; it goes home with its keys.
     let taken = with_views(&spec, |i| {
-        let mut v = formed_view(&spec, i);
-        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+        let mut v = with_slot_7_dropped_view(&spec, i);
         v.nodes[1].slots.push(SlotRange::new(7, 7));
         v
     });
@@ -283,16 +295,10 @@ fn an_open_slot_nobody_serves_is_taken_by_its_importer_then_moved_home() {
 #[test]
 fn an_open_slot_its_declared_owner_imports_is_taken_by_the_owner() {
     let spec = reference_spec();
-    let observed = with_views(&spec, |i| {
-        let mut v = formed_view(&spec, i);
-        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
-        if i == 0 {
-            v.nodes[0].importing = vec![(7, id(1))];
+    let observed = with_slot_7_dropped(&spec, |i, me| {
+        if i == 0 || i == 2 {
+            me.importing = vec![(7, id(1))];
         }
-        if i == 2 {
-            v.nodes[2].importing = vec![(7, id(1))];
-        }
-        v
     });
     assert_eq!(
         plan(&spec, &observed).actions,
@@ -310,13 +316,10 @@ fn an_open_slot_its_declared_owner_imports_is_taken_by_the_owner() {
 #[test]
 fn an_open_slot_nobody_serves_or_imports_is_added_by_its_declared_owner() {
     let spec = reference_spec();
-    let observed = with_views(&spec, |i| {
-        let mut v = formed_view(&spec, i);
-        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+    let observed = with_slot_7_dropped(&spec, |i, me| {
         if i == 2 {
-            v.nodes[2].migrating = vec![(7, id(0))];
+            me.migrating = vec![(7, id(0))];
         }
-        v
     });
     assert_eq!(
         plan(&spec, &observed).actions,
@@ -326,12 +329,10 @@ fn an_open_slot_nobody_serves_or_imports_is_added_by_its_declared_owner() {
         })]
     );
     // Claimed, and the cluster ok again: the migrating node's keys go to the owner.
-    let claimed = with_views(&spec, |i| {
-        let mut v = formed_view(&spec, i);
+    let claimed = with_open_slot(&spec, |i, me| {
         if i == 2 {
-            v.nodes[2].migrating = vec![(7, id(0))];
+            me.migrating = vec![(7, id(0))];
         }
-        v
     });
     assert_eq!(
         plan_of(&spec, &claimed).actions,
@@ -350,10 +351,9 @@ fn an_open_slot_nobody_serves_or_imports_is_added_by_its_declared_owner() {
 fn a_node_taking_an_open_slot_gives_no_slot_in_the_same_pass() {
     let spec = reference_spec();
     let observed = with_views(&spec, |i| {
-        let mut v = formed_view(&spec, i);
         // Slot 7 (redis-1's) dropped while redis-2 imports it; slot 10923 (redis-3's)
         // served by redis-2.
-        v.nodes[0].slots = vec![SlotRange::new(0, 6), SlotRange::new(8, 5460)];
+        let mut v = with_slot_7_dropped_view(&spec, i);
         v.nodes[1].slots.push(SlotRange::new(10923, 10923));
         v.nodes[2].slots = vec![SlotRange::new(10924, 16383)];
         if i == 1 {
