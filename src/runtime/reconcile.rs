@@ -207,6 +207,8 @@ pub(crate) async fn converge(
     timeout: Duration,
     observer: &mut dyn Observer,
 ) -> Result<(), ReconcileError> {
+    // The deadline and the time without progress count from the same instant.
+    ctx.moves.start_clock();
     let mut deadline = Instant::now() + timeout;
     let mut backoff = error_policy();
     let mut stall = Stall::default();

@@ -184,6 +184,12 @@ impl MoveTracker {
             .unwrap_or(0)
     }
 
+    /// Starts counting time without progress from now: for `up`, whose connecting, image
+    /// checks and lease come before it converges and are not time its moves stood still.
+    pub(crate) fn start_clock(&self) {
+        self.progressed();
+    }
+
     fn progressed(&self) {
         *self.clock() = Clock {
             last_progress: Instant::now(),
@@ -319,6 +325,9 @@ mod tests {
             "started again with nothing moved in between: no progress"
         );
         t.keys_moved(10);
+        idle_for(&t, ago);
+        t.start_clock();
+        assert!(t.since_progress() < ago, "the clock starts again");
         idle_for(&t, ago);
         t.finish();
         t.begin(128);
