@@ -57,13 +57,8 @@ async fn recovered(
     may_lose: impl Fn(&str) -> bool,
 ) {
     let took = operator.ready_after(fault, READY).await;
-    let fault_at = humantime::format_rfc3339_millis(fault).to_string();
-    let repairs: Vec<String> = operator
-        .status()
-        .map(|s| s.events)
-        .unwrap_or_default()
+    let repairs: Vec<String> = events_since(operator, fault)
         .into_iter()
-        .filter(|e| e.at >= fault_at)
         .map(|e| format!("{} ({}, {} ms)", e.action, e.outcome, e.took_ms))
         .collect();
     eprintln!(
@@ -445,14 +440,21 @@ async fn one_operator_per_cluster_and_sigterm_exits_cleanly() {
 
 /// Every action the operator took since `since` succeeded the first time.
 fn no_failed_repairs(operator: &Operator, since: SystemTime) {
-    let since = humantime::format_rfc3339_millis(since).to_string();
-    let status = operator.status().expect("status file");
-    let failed: Vec<_> = status
-        .events
-        .iter()
-        .filter(|e| e.at >= since && e.outcome != "ok")
+    let failed: Vec<_> = events_since(operator, since)
+        .into_iter()
+        .filter(|e| e.outcome != "ok")
         .collect();
     assert!(failed.is_empty(), "failed repairs: {failed:#?}");
+}
+
+/// The events the operator recorded at or after `since`.
+fn events_since(
+    operator: &Operator,
+    since: SystemTime,
+) -> Vec<redis_keeper::runtime::status::Event> {
+    let since = humantime::format_rfc3339_millis(since).to_string();
+    let events = operator.status().expect("status file").events;
+    events.into_iter().filter(|e| e.at >= since).collect()
 }
 
 /// The kinds of action the operator has taken, in order.
@@ -555,12 +557,9 @@ async fn open_slots_in_every_shape_are_closed_without_losing_keys() {
     // Slot 400 is claimed by its importer (or, on Valkey 8.1+, the importer took it
     // itself), never added to redis-1 beside it: the importer's newer claim would win, and
     // redis-1 delete the slot's keys.
-    let since = humantime::format_rfc3339_millis(fault).to_string();
-    let status = operator.status().expect("status file");
-    let added: Vec<_> = status
-        .events
-        .iter()
-        .filter(|e| e.at >= since && e.action == "add-slots")
+    let added: Vec<_> = events_since(&operator, fault)
+        .into_iter()
+        .filter(|e| e.action == "add-slots")
         .collect();
     assert!(added.is_empty(), "ADDSLOTS beside an importer: {added:#?}");
     for (last, conn) in [(13, &mut r1), (16, &mut r2), (17, &mut r3)] {

@@ -231,7 +231,7 @@ impl MoveTracker {
         })
     }
 
-    /// How long since a round was last handed over (or since the tracker was made).
+    /// How long since the moves last got somewhere (or since the clock was started).
     pub(crate) fn since_progress(&self) -> Duration {
         self.clock().last_progress.elapsed()
     }

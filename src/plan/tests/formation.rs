@@ -455,7 +455,7 @@ fn an_unanswered_ping_keeps_the_cluster_settling() {
 /// serves is claimed once, by the node importing it (as Valkey 8.1+ would by itself), and
 /// comes home by a move later.
 #[test]
-fn slots_another_node_claims_are_never_added_and_open_ones_only_by_their_owner() {
+fn slots_another_node_claims_are_never_added_and_open_ones_are_taken_by_their_importer() {
     let spec = reference_spec();
     let observed = with_views(&spec, |i| {
         let mut v = formed_view(&spec, i);
