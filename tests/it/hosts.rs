@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::hosts::TestHosts;
 use common::replicated::ReplicatedWriter;
+use common::router::{Patience, SlotRouter};
 use common::{lost_writes, stdout, Operator, TestCluster};
 use redis::AsyncCommands;
 use redis_keeper::runtime::status::ConditionType;
@@ -153,44 +154,21 @@ async fn until_writable(seeds: &[&str], password: &str, timeout: Duration) -> In
 
 /// Asks `seed` who serves `slot` and sets `key` there (no redirect followed).
 async fn set_at_owner(seed: &str, password: &str, key: &str, slot: u16) -> bool {
-    let connect = |addr: String| async move {
-        let client = redis::Client::open(format!("redis://:{password}@{addr}")).ok()?;
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(300)))
-            .set_response_timeout(Some(Duration::from_millis(500)));
-        client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .ok()
+    let patience = Patience {
+        connect: Duration::from_millis(300),
+        reply: Duration::from_millis(500),
     };
-    let Some(mut conn) = connect(seed.to_string()).await else {
+    let mut router = SlotRouter::new(vec![seed.to_string()], password.to_string(), patience);
+    if !router.refresh().await {
+        return false;
+    }
+    let Some(owner) = router.owner(slot).map(str::to_string) else {
         return false;
     };
-    let Ok(ranges) = redis::cmd("CLUSTER")
-        .arg("SLOTS")
-        .query_async::<Vec<Vec<redis::Value>>>(&mut conn)
-        .await
-    else {
+    let Some(mut conn) = router.connection(&owner).await else {
         return false;
     };
-    let owner_of = |range: &Vec<redis::Value>| -> Option<(String, u16)> {
-        let start: u16 = redis::from_redis_value_ref(range.first()?).ok()?;
-        let end: u16 = redis::from_redis_value_ref(range.get(1)?).ok()?;
-        if !(start..=end).contains(&slot) {
-            return None;
-        }
-        let master: Vec<redis::Value> = redis::from_redis_value_ref(range.get(2)?).ok()?;
-        let ip: String = redis::from_redis_value_ref(master.first()?).ok()?;
-        let port: u16 = redis::from_redis_value_ref(master.get(1)?).ok()?;
-        Some((ip, port))
-    };
-    let Some((ip, port)) = ranges.iter().find_map(owner_of) else {
-        return false;
-    };
-    let Some(mut owner) = connect(format!("{ip}:{port}")).await else {
-        return false;
-    };
-    owner.set::<_, _, ()>(key, 1).await.is_ok()
+    conn.set::<_, _, ()>(key, 1).await.is_ok()
 }
 
 /// One node's entry in `status -o json`.

@@ -10,6 +10,7 @@ mod keys;
 mod nodes;
 mod operator;
 pub mod replicated;
+pub mod router;
 mod server;
 mod stranger;
 mod writes;

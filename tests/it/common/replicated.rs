@@ -7,14 +7,11 @@
 //! acknowledge (no replica left, a master cut off) costs its own keys a `WAIT` timeout per
 //! write, and does not hold up the writes of the shards that can.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
-use redis::AsyncConnectionConfig;
-
+use super::router::{Patience, SlotRouter};
 use super::TestCluster;
 
 /// One acknowledged write: key, value, and when the acknowledgement came.
@@ -26,95 +23,35 @@ pub struct ReplicatedWriter {
     tasks: Vec<tokio::task::JoinHandle<Vec<Acked>>>,
 }
 
-struct Router {
-    password: String,
-    /// Every node's address, to ask for the slot map.
-    seeds: Vec<String>,
-    /// slot → master address.
-    owners: Vec<Option<String>>,
-    open: HashMap<String, MultiplexedConnection>,
-}
+/// The writer's patience with a node: short, as an application's, so a master cut off costs
+/// its shard a second, not the test a minute.
+const PATIENCE: Patience = Patience {
+    connect: Duration::from_millis(200),
+    reply: Duration::from_millis(1000),
+};
 
-impl Router {
-    async fn connect(&mut self, addr: &str) -> Option<MultiplexedConnection> {
-        if let Some(c) = self.open.get(addr) {
-            return Some(c.clone());
-        }
-        let client = redis::Client::open(format!("redis://:{}@{addr}", self.password)).ok()?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(200)))
-            .set_response_timeout(Some(Duration::from_millis(1000)));
-        let conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .ok()?;
-        self.open.insert(addr.to_string(), conn.clone());
-        Some(conn)
-    }
-
-    /// Reads the slot map from the first node that answers.
-    async fn refresh(&mut self) {
-        for seed in self.seeds.clone() {
-            let Some(mut conn) = self.connect(&seed).await else {
-                continue;
-            };
-            let reply: redis::RedisResult<Vec<Vec<redis::Value>>> = redis::cmd("CLUSTER")
-                .arg("SLOTS")
-                .query_async(&mut conn)
-                .await;
-            let Ok(ranges) = reply else {
-                self.open.remove(&seed);
-                continue;
-            };
-            let mut owners = vec![None; 16384];
-            for range in ranges {
-                let (Some(start), Some(end), Some(master)) =
-                    (range.first(), range.get(1), range.get(2))
-                else {
-                    continue;
-                };
-                let start: u16 = redis::from_redis_value(start.clone()).unwrap_or(0);
-                let end: u16 = redis::from_redis_value(end.clone()).unwrap_or(0);
-                let master: Vec<redis::Value> =
-                    redis::from_redis_value(master.clone()).unwrap_or_default();
-                let (Some(ip), Some(port)) = (master.first(), master.get(1)) else {
-                    continue;
-                };
-                let ip: String = redis::from_redis_value(ip.clone()).unwrap_or_default();
-                let port: u16 = redis::from_redis_value(port.clone()).unwrap_or(0);
-                for slot in start..=end {
-                    owners[usize::from(slot)] = Some(format!("{ip}:{port}"));
-                }
+/// SET then WAIT 1 at the slot's master: true once a replica has the write.
+async fn write(router: &mut SlotRouter, key: &str, value: u64) -> bool {
+    let Some(addr) = router.owner_of_key(key).map(str::to_string) else {
+        return false;
+    };
+    let Some(mut conn) = router.connection(&addr).await else {
+        return false;
+    };
+    let reply: redis::RedisResult<((), u64)> = redis::pipe()
+        .set(key, value)
+        .cmd("WAIT")
+        .arg(1)
+        .arg(500)
+        .query_async(&mut conn)
+        .await;
+    match reply {
+        Ok((_, replicas)) => replicas >= 1,
+        Err(e) => {
+            if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                router.forget(&addr);
             }
-            self.owners = owners;
-            return;
-        }
-    }
-
-    /// SET then WAIT 1 at the slot's master: true once a replica has the write.
-    async fn write(&mut self, key: &str, value: u64) -> bool {
-        let slot = redis_keeper::spec::keyslot::key_slot(key.as_bytes());
-        let Some(addr) = self.owners[usize::from(slot)].clone() else {
-            return false;
-        };
-        let Some(mut conn) = self.connect(&addr).await else {
-            return false;
-        };
-        let reply: redis::RedisResult<((), u64)> = redis::pipe()
-            .set(key, value)
-            .cmd("WAIT")
-            .arg(1)
-            .arg(500)
-            .query_async(&mut conn)
-            .await;
-        match reply {
-            Ok((_, replicas)) => replicas >= 1,
-            Err(e) => {
-                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
-                    self.open.remove(&addr);
-                }
-                false
-            }
+            false
         }
     }
 }
@@ -147,12 +84,7 @@ impl ReplicatedWriter {
             .step_by(usize::from(step))
             .take(TAGS)
             .collect();
-        let mut first = Router {
-            password,
-            seeds,
-            owners: vec![None; 16384],
-            open: HashMap::new(),
-        };
+        let mut first = SlotRouter::new(seeds, password, PATIENCE);
         first.refresh().await;
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicUsize::new(0));
@@ -166,12 +98,7 @@ impl ReplicatedWriter {
                 let (stop, acked, next) = (stop.clone(), acked.clone(), next.clone());
                 // Connections of its own: a `WAIT` holds up every command behind it on its
                 // connection.
-                let mut router = Router {
-                    password: first.password.clone(),
-                    seeds: first.seeds.clone(),
-                    owners: first.owners.clone(),
-                    open: HashMap::new(),
-                };
+                let mut router = first.fork();
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
                     let mut pace = tokio::time::interval(every);
@@ -179,7 +106,7 @@ impl ReplicatedWriter {
                         pace.tick().await;
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let key = format!("{key_prefix}:{i}");
-                        if router.write(&key, i).await {
+                        if write(&mut router, &key, i).await {
                             mine.push((key, i, Instant::now()));
                             acked.fetch_add(1, Ordering::Relaxed);
                         } else {

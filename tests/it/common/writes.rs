@@ -1,5 +1,6 @@
 //! Writers that record every acknowledged write, and the checks that none was lost.
 
+use super::router::{Patience, SlotRouter};
 use super::*;
 
 /// `[redis]` for scenarios that SIGKILL a master with no replica and then count every
@@ -114,27 +115,28 @@ pub async fn more_acks(
 
 /// Reads every acknowledged write back; returns the keys that are missing or wrong.
 ///
-/// Up to [`READS_IN_FLIGHT`] reads at a time on the one multiplexed connection: a scenario
-/// reads back tens of thousands of keys, and one round trip each, through the Docker bridge
-/// on a loaded machine, was a wake-up of this process and of a server per key.
+/// Each key is read at the master its slot's map names (following an `ASK` to the node
+/// importing it), through [`SlotRouter`]: every connect and every reply is bounded, where a
+/// cluster client left read-backs waiting inside it for minutes. Up to [`READS_IN_FLIGHT`]
+/// reads at a time per attempt: a scenario reads back tens of thousands of keys.
 ///
-/// A read the cluster client gives up on, or leaves waiting inside it (see [`READ_STALL`]),
-/// is no answer, not a lost write: it is read again through a new client, twice at most (a
-/// GET after a failover and failback once timed out in redis-rs's routing while every node
-/// served; another waited for ever). Still unanswered, the test fails with what each seed
-/// sees of the cluster.
+/// A read that gets no answer (a timeout, a `MOVED` after a failover, a node restarting) is
+/// no answer, not a lost write: it is read again after the slot map is read again, up to
+/// [`READ_ATTEMPTS`] times with a growing pause between. Still unanswered, the test fails
+/// with what each seed sees of the cluster.
 pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<String> {
+    let mut router = SlotRouter::new(cluster.seeds.clone(), cluster.password(), READ_PATIENCE);
     let mut todo: Vec<&(String, u64)> = acked.iter().collect();
     let mut lost = Vec::new();
-    for attempt in 1..=3 {
-        let conn = cluster.cluster_client().await;
-        let (missing, unanswered) = read_back(conn, &todo).await;
+    let mut pause = std::time::Duration::from_millis(250);
+    for attempt in 1..=READ_ATTEMPTS {
+        let (missing, unanswered) = read_back(&mut router, &todo).await;
         lost.extend(missing);
         let Some((key, error)) = unanswered.first() else {
             return lost;
         };
-        // In the job's log whether the test then passes or not: a client that gives up is
-        // a harness problem worth counting.
+        // In the job's log whether the test then passes or not: reads that go unanswered
+        // are a harness problem worth counting.
         super::phase(
             "read back",
             &format!(
@@ -145,63 +147,130 @@ pub async fn lost_writes(cluster: &TestCluster, acked: &[(String, u64)]) -> Vec<
         let again: std::collections::HashSet<&str> =
             unanswered.iter().map(|(k, _)| k.as_str()).collect();
         todo.retain(|(k, _)| again.contains(k.as_str()));
+        // A backoff between attempts, not a wait for a condition: what an unanswered read
+        // waits for (a failover's end, a node's restart) has no one signal to await.
+        tokio::time::sleep(pause).await;
+        pause *= 2;
     }
     panic!(
-        "read back: {} reads unanswered after 3 clients; the seeds' CLUSTER NODES:\n{}",
+        "read back: {} reads unanswered after {READ_ATTEMPTS} attempts; the seeds' CLUSTER NODES:\n{}",
         todo.len(),
         cluster.seed_views().await
     );
 }
 
-/// Reads `acked` through `conn`: the keys missing or wrong, and those whose read failed
-/// (with the error).
+/// Reads `acked` at their slots' masters, after reading the slot map again: the keys
+/// missing or wrong, and those whose read got no answer (with why).
 async fn read_back(
-    conn: redis::cluster_async::ClusterConnection,
+    router: &mut SlotRouter,
     acked: &[&(String, u64)],
 ) -> (Vec<String>, Vec<(String, String)>) {
     use futures_util::StreamExt;
-    use redis::AsyncCommands;
-    // The client's own response timeout bounds a GET sent to a node, not one waiting inside
-    // the client (for a slot map refresh, a reconnect): a GET unanswered after READ_STALL
-    // ends the attempt, and the keys from it on are read through the next client.
+    if !router.refresh().await {
+        let why = "no node answered CLUSTER SLOTS".to_string();
+        return (
+            Vec::new(),
+            acked
+                .iter()
+                .map(|(k, _)| (k.clone(), why.clone()))
+                .collect(),
+        );
+    }
+    let mut masters = std::collections::HashMap::new();
+    for addr in router.masters() {
+        if let Some(conn) = router.connection(&addr).await {
+            masters.insert(addr, conn);
+        }
+    }
+    let masters = &masters;
     let results: Vec<(String, Result<bool, String>)> = futures_util::stream::iter(acked)
         .map(|(key, value)| {
-            let mut conn = conn.clone();
+            let owner = router.owner_of_key(key).map(str::to_string);
             async move {
-                let got = tokio::time::timeout(READ_STALL, conn.get::<_, Option<u64>>(key)).await;
-                let kept = match got {
-                    Ok(got) => got
-                        .map(|got| got == Some(*value))
-                        .map_err(|e| e.to_string()),
-                    Err(_) => return None,
-                };
-                Some((key.clone(), kept))
+                let got = read_at(masters, owner.as_deref(), key).await;
+                (key.clone(), got.map(|got| got == Some(*value)))
             }
         })
-        .buffered(READS_IN_FLIGHT)
-        .take_while(|read| std::future::ready(read.is_some()))
-        .filter_map(std::future::ready)
+        .buffer_unordered(READS_IN_FLIGHT)
         .collect()
         .await;
     let (mut lost, mut unanswered) = (Vec::new(), Vec::new());
-    for (key, kept) in &results {
+    for (key, kept) in results {
         match kept {
             Ok(true) => {}
-            Ok(false) => lost.push(key.clone()),
-            Err(error) => unanswered.push((key.clone(), error.clone())),
+            Ok(false) => lost.push(key),
+            Err(error) => unanswered.push((key, error)),
         }
     }
-    let stalled = format!("no answer within {READ_STALL:?}, waiting inside the client");
-    for (key, _) in &acked[results.len()..] {
-        unanswered.push((key.clone(), stalled.clone()));
+    // A node that gave no answer is connected to afresh by the next attempt.
+    for addr in router.masters() {
+        if !masters.contains_key(&addr) || unanswered.iter().any(|(_, e)| e.contains(&addr)) {
+            router.forget(&addr);
+        }
     }
     (lost, unanswered)
 }
 
-/// How long a read-back GET may go unanswered before its client is given up: past the
-/// client's own response timeout, it is waiting inside the client, not on a node.
-const READ_STALL: std::time::Duration =
-    CLUSTER_RESPONSE_TIMEOUT.saturating_add(std::time::Duration::from_secs(5));
+/// GETs `key` at `owner`, following one `ASK` to a node in `masters`; an `Err` says why
+/// there was no answer, naming the node.
+async fn read_at(
+    masters: &std::collections::HashMap<String, redis::aio::MultiplexedConnection>,
+    owner: Option<&str>,
+    key: &str,
+) -> Result<Option<u64>, String> {
+    let owner = owner.ok_or("its slot has no master in the map")?;
+    let mut conn = masters
+        .get(owner)
+        .cloned()
+        .ok_or_else(|| format!("{owner} did not accept a connection"))?;
+    let mut get = redis::cmd("GET");
+    get.arg(key);
+    let error = match bounded(get.query_async::<Option<u64>>(&mut conn)).await {
+        Ok(got) => return Ok(got),
+        Err(e) => e,
+    };
+    let Some((target, _)) = error
+        .redirect_node()
+        .filter(|_| error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Ask))
+    else {
+        return Err(format!("{owner}: {error}"));
+    };
+    let mut importer = masters
+        .get(target)
+        .cloned()
+        .ok_or_else(|| format!("{owner} sent ASK to {target}, not a master in the map"))?;
+    let mut asking = redis::pipe();
+    asking.cmd("ASKING").ignore().cmd("GET").arg(key);
+    bounded(asking.query_async::<(Option<u64>,)>(&mut importer))
+        .await
+        .map(|(got,)| got)
+        .map_err(|e| format!("{target} (asked by {owner}): {e}"))
+}
+
+/// `reply`, or a timeout error past [`READ_PATIENCE`]'s reply time and a second: the
+/// connection's own response timeout should come first, this holds if it does not.
+async fn bounded<T>(
+    reply: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    let limit = READ_PATIENCE.reply + std::time::Duration::from_secs(1);
+    tokio::time::timeout(limit, reply)
+        .await
+        .unwrap_or_else(|_| {
+            Err(redis::RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no reply within {limit:?}"),
+            )))
+        })
+}
+
+/// The read-back's patience with a node: generous, as the cluster has converged by then,
+/// but bounded.
+const READ_PATIENCE: Patience = Patience {
+    connect: std::time::Duration::from_secs(2),
+    reply: std::time::Duration::from_secs(5),
+};
+
+const READ_ATTEMPTS: u32 = 5;
 
 const READS_IN_FLIGHT: usize = 64;
 
