@@ -276,13 +276,13 @@ const READ_ATTEMPTS: u32 = 6;
 const READS_IN_FLIGHT: usize = 64;
 
 /// Reads `written` back and fails naming the first keys missing or wrong, except those
-/// `may_lose` allows.
+/// `may_lose` allows; returns those, the losses allowed.
 pub async fn assert_kept(
     cluster: &TestCluster,
     what: &str,
     written: &[(String, u64)],
     may_lose: impl Fn(&str) -> bool,
-) {
+) -> Vec<String> {
     let lost = lost_writes(cluster, written).await;
     let unexpected: Vec<&String> = lost.iter().filter(|k| !may_lose(k)).collect();
     assert!(
@@ -291,4 +291,5 @@ pub async fn assert_kept(
         unexpected.len(),
         &unexpected[..unexpected.len().min(10)]
     );
+    lost
 }
