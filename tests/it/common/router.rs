@@ -74,6 +74,11 @@ impl SlotRouter {
         self.open.remove(addr);
     }
 
+    /// Drops every connection, so the next uses connect again.
+    pub fn forget_all(&mut self) {
+        self.open.clear();
+    }
+
     /// Reads the slot map from the first node that answers: the seeds, then the masters of
     /// the map read last. False when none did.
     pub async fn refresh(&mut self) -> bool {
@@ -122,7 +127,7 @@ impl SlotRouter {
 }
 
 /// slot → `address:port` of its master, from a `CLUSTER SLOTS` reply.
-pub fn slot_owners(ranges: &[Vec<redis::Value>]) -> Vec<Option<String>> {
+fn slot_owners(ranges: &[Vec<redis::Value>]) -> Vec<Option<String>> {
     let mut owners = vec![None; 16384];
     for range in ranges {
         let Some((start, end, master)) = range_master(range) else {
